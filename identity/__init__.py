@@ -1,0 +1,1 @@
+"""Identifiers, their normalization, the identity graph port and the stitching rules."""

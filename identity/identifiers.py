@@ -1,0 +1,97 @@
+"""Identifier types and the normalized identifier that everything downstream works with.
+
+A *key* is how an identifier is stored and compared: `type:value` for non-personal types and
+`type#<HMAC-SHA256 hex>` for personal ones, so raw emails and phone numbers never reach a store.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+Normalizer = Literal["plain", "lower", "email", "phone"]
+
+
+class Strength(IntEnum):
+    """How much a link proves. Ordered, so the strongest of several is `max`."""
+
+    WEAK = 1
+    STRONG = 2
+
+
+class IdentifierType(BaseModel):
+    """How one identifier type is normalized, stored and stitched."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    normalizer: Normalizer = "plain"
+    """plain: trimmed; lower: trimmed and lower-cased; email; phone (E.164)."""
+    personal: bool = False
+    """Stored only as a keyed hash; the raw value never reaches a store, log or response."""
+    priority: int = 0
+    """Higher wins: the highest-priority identifier of an event names the event's person."""
+    cap: int | None = None
+    """At most this many of this type per person (1 makes the type unique, like a login)."""
+    shareable: bool = False
+    """A device-like type that can become shared when two anchored persons use it."""
+    anchor: bool = False
+    """Holding one makes a person *anchored*: weak links never merge two anchored persons."""
+
+
+BUILTIN_TYPES: dict[str, IdentifierType] = {
+    "customer_id": IdentifierType(priority=70, cap=1, anchor=True),
+    "loyalty_number": IdentifierType(priority=60, cap=1, anchor=True),
+    "email": IdentifierType(normalizer="email", personal=True, priority=50),
+    "phone": IdentifierType(normalizer="phone", personal=True, priority=40),
+    "card_token": IdentifierType(priority=30, shareable=True),
+    "device_id": IdentifierType(normalizer="lower", priority=20, shareable=True),
+    "cookie": IdentifierType(priority=10, cap=50, shareable=True),
+}
+
+
+def display_of(key: str) -> str:
+    """The display-safe form of a stored key: the value itself for non-personal types, a short
+    tag of the keyed hash (`#1a2b3c4d5e6f`) for personal ones."""
+    type_name, sep, rest = _split(key)
+    return "#" + rest[:12] if sep == "#" else rest
+
+
+def type_of(key: str) -> str:
+    return _split(key)[0]
+
+
+def _split(key: str) -> tuple[str, str, str]:
+    colon, hash_ = key.find(":"), key.find("#")
+    at = hash_ if hash_ != -1 and (colon == -1 or hash_ < colon) else colon
+    return key[:at], key[at], key[at + 1 :]
+
+
+@dataclass(frozen=True, slots=True)
+class NormalizedIdentifier:
+    """An identifier after normalization: `key` is its stored form."""
+
+    type: str
+    key: str
+
+    @property
+    def display(self) -> str:
+        return display_of(self.key)
+
+
+@dataclass(frozen=True, slots=True)
+class IgnoredIdentifier:
+    """An identifier that takes no part in stitching, and why (junk, blocklisted, invalid)."""
+
+    index: int
+    type: str
+    reason: str
+
+
+def node_id(key: str) -> str:
+    """The id a graph node is shown under: the type with the display-safe value."""
+    type_name, sep, rest = _split(key)
+    return f"{type_name}#{rest[:12]}" if sep == "#" else key
+

@@ -1,0 +1,152 @@
+"""Plain data the stitching engine reads and writes. No storage, no protobuf."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from identity.identifiers import IgnoredIdentifier, NormalizedIdentifier, Strength
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelEvent:
+    """An event after validation and normalization. `identifiers` are de-duplicated and free of
+    junk; `payload` is the event as the channel sent it minus its identifiers (kept for folding)."""
+
+    event_id: str
+    occurred_at: int  # microseconds since the Unix epoch
+    channel: str
+    type: str
+    identifiers: tuple[NormalizedIdentifier, ...]
+    ignored: tuple[IgnoredIdentifier, ...] = ()
+    device_type: str = ""
+    payload: bytes = b""
+    positions: tuple[int, ...] = ()
+    """Index of each identifier in the request's identifier list (results refer to these)."""
+
+
+@dataclass(frozen=True, slots=True)
+class LinkEvidence:
+    """A resolver's claim that identifiers `a` and `b` (indexes into the event's identifiers)
+    belong to one person, how strongly, and by which rule."""
+
+    a: int
+    b: int
+    strength: Strength
+    rule: str
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    links: tuple[LinkEvidence, ...]
+    declared_shared: frozenset[int] = frozenset()
+    """Identifiers the channel knows to be shared from the start (kiosk, POS terminal)."""
+
+
+@dataclass(slots=True)
+class IdentifierState:
+    key: str
+    type: str
+    person_id: str | None
+    shared: bool
+    first_seen: int
+    last_seen: int
+
+
+@dataclass(slots=True)
+class PersonState:
+    id: str
+    first_seen: int
+    counts: Counter[str] = field(default_factory=Counter)
+    new: bool = False
+
+
+@dataclass(slots=True)
+class EdgeState:
+    a: str
+    b: str
+    first_seen: int
+    last_seen: int
+    channel: str
+    rule: str
+    strength: Strength
+    event_count: int
+
+
+@dataclass(slots=True)
+class Snapshot:
+    """What a store loads for a batch: the batch's identifiers, their persons (with counts by type),
+    the edges among them, and which of the batch's event ids were accepted before."""
+
+    identifiers: dict[str, IdentifierState]
+    persons: dict[str, PersonState]
+    edges: dict[tuple[str, str], EdgeState]
+    known_events: dict[str, str | None]
+
+
+@dataclass(frozen=True, slots=True)
+class RefusedLink:
+    from_index: int
+    to_index: int
+    rule: str
+    action: str
+
+
+@dataclass(slots=True)
+class StitchResult:
+    event_id: str
+    person_id: str | None
+    outcome: str  # created | attached | merged | duplicate | unattributed
+    refused: list[RefusedLink] = field(default_factory=list)
+    ignored: tuple[IgnoredIdentifier, ...] = ()
+    merged_person_ids: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class EventRecord:
+    event_id: str
+    person_id: str | None
+    occurred_at: int
+    channel: str
+    type: str
+    keys: tuple[str, ...]
+    payload: bytes
+
+
+@dataclass(slots=True)
+class ChangeSet:
+    """Everything one batch changes, applied by a store in one transaction, in this order:
+    new persons, merges (loser → survivor, in order), identifier states, edges, shared uses, events."""
+
+    new_persons: dict[str, int] = field(default_factory=dict)
+    merges: list[tuple[str, str]] = field(default_factory=list)
+    identifiers: dict[str, IdentifierState] = field(default_factory=dict)
+    edges: dict[tuple[str, str], EdgeState] = field(default_factory=dict)
+    shared_uses: set[tuple[str, str]] = field(default_factory=set)
+    events: list[EventRecord] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class PersonNode:
+    key: str
+    type: str
+    display: str
+    shared: bool
+    first_seen: int
+    last_seen: int
+
+
+@dataclass(frozen=True, slots=True)
+class PersonGraph:
+    """A person as stored: its identifiers, the shared identifiers it used, edges among them."""
+
+    person_id: str
+    aliases: tuple[str, ...]
+    nodes: tuple[PersonNode, ...]
+    edges: tuple[EdgeState, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SharedResolution:
+    key: str
+    shared_by: tuple[str, ...]

@@ -1,0 +1,50 @@
+"""The identity graph port: what the stitching service needs from a store, in domain words.
+
+Contract (tests/contract/test_identity_graph.py runs it against every backend):
+- `stitch` is atomic: it loads a snapshot of the batch's identifiers, persons, edges and event
+  ids, lets `plan` decide, and applies the returned change set entirely or not at all. Batches
+  are serializable: a plan never sees another batch's half-applied changes.
+- Every identifier belongs to one person or is shared; a merged-away person id stays an alias of
+  the surviving person, and an alias always names a live person (aliases are kept one hop deep).
+- Events are recorded with the person they were attributed to, and follow their person through
+  merges.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection
+from typing import Protocol, TypeVar
+
+from identity.model import ChangeSet, EventRecord, PersonGraph, SharedResolution, Snapshot
+
+R = TypeVar("R")
+
+
+class IdentityGraph(Protocol):
+    def stitch(
+        self,
+        *,
+        keys: Collection[str],
+        event_ids: Collection[str],
+        plan: Callable[[Snapshot], tuple[ChangeSet, R]],
+    ) -> R:
+        """Runs `plan` over a snapshot and applies its change set in one transaction."""
+        ...
+
+    def resolve(self, key: str) -> str | SharedResolution | None:
+        """The person id holding `key`, the persons that shared it, or None when unknown."""
+        ...
+
+    def person_graph(self, person_id: str) -> PersonGraph | None:
+        """A person (by its id or any alias) with its identifiers, shared identifiers and edges."""
+        ...
+
+    def events_of(self, person_id: str) -> list[EventRecord]:
+        """The person's events, oldest first."""
+        ...
+
+    def ping(self) -> None:
+        """Raises StoreUnavailable when the backend cannot serve."""
+        ...
+
+    def close(self) -> None: ...

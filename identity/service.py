@@ -1,0 +1,152 @@
+"""The identity service: validates and normalizes channel events, gathers their link evidence
+from the channel's resolver, and has the engine stitch them inside one store transaction.
+
+A batch is all-or-nothing at validation: one invalid event rejects the whole batch before any of
+it is applied, so a caller fixes and re-sends the batch (already-accepted events are no-ops).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from identity.engine import StitchingEngine
+from identity.errors import InvalidArgument, NotFound
+from identity.identifiers import IgnoredIdentifier, NormalizedIdentifier
+from identity.model import ChannelEvent, PersonGraph, SharedResolution, StitchResult
+from identity.normalize import MAX_VALUE_BYTES, Normalizer
+from identity.ports import IdentityGraph
+from resolvers.base import ChannelResolver
+
+MAX_BATCH = 1000
+MAX_IDENTIFIERS = 20
+MAX_EVENT_ID_BYTES = 256
+
+
+@dataclass(frozen=True, slots=True)
+class RawEvent:
+    """An event as a channel sent it, before validation. `payload` is the serialized event
+    without its identifiers."""
+
+    event_id: str
+    occurred_at: int
+    channel: str
+    type: str
+    identifiers: Sequence[tuple[str, str]]
+    device_type: str = ""
+    payload: bytes = b""
+
+
+@dataclass(frozen=True, slots=True)
+class Resolution:
+    """What an identifier resolves to: a person's graph, or the persons sharing it."""
+
+    person: PersonGraph | None
+    shared: SharedResolution | None
+
+
+class IdentityService:
+    def __init__(
+        self,
+        *,
+        graph: IdentityGraph,
+        normalizer: Normalizer,
+        engine: StitchingEngine,
+        resolvers: Mapping[str, ChannelResolver],
+    ) -> None:
+        self.graph = graph
+        self._normalizer = normalizer
+        self._engine = engine
+        self._resolvers = resolvers
+
+    # -- ingest ------------------------------------------------------------------------------
+
+    def ingest(self, events: Sequence[RawEvent], *, field: str = "events") -> list[StitchResult]:
+        if len(events) > MAX_BATCH:
+            raise InvalidArgument(field, f"{len(events)} events in one batch; at most {MAX_BATCH}")
+        prepared = [self._prepare(f"{field}[{i}]", ev) for i, ev in enumerate(events)]
+        batch = [(ev, self._resolvers[ev.channel].evidence(ev)) for ev in prepared]
+        if not batch:
+            return []
+        keys = {ident.key for ev in prepared for ident in ev.identifiers}
+        event_ids = {ev.event_id for ev in prepared}
+        return self.graph.stitch(
+            keys=keys, event_ids=event_ids, plan=lambda snap: self._engine.stitch(snap, batch)
+        )
+
+    def _prepare(self, field: str, ev: RawEvent) -> ChannelEvent:
+        if not ev.event_id.strip():
+            raise InvalidArgument(f"{field}.event_id", "required")
+        if len(ev.event_id.encode()) > MAX_EVENT_ID_BYTES:
+            raise InvalidArgument(f"{field}.event_id", f"longer than {MAX_EVENT_ID_BYTES} bytes")
+        if ev.channel not in self._resolvers:
+            known = ", ".join(sorted(self._resolvers))
+            raise InvalidArgument(f"{field}.channel", f"unknown channel {ev.channel!r} (known: {known})")
+        if not ev.type.strip():
+            raise InvalidArgument(f"{field}.type", "required")
+        if not 1 <= len(ev.identifiers) <= MAX_IDENTIFIERS:
+            raise InvalidArgument(
+                f"{field}.identifiers", f"{len(ev.identifiers)} given; 1 to {MAX_IDENTIFIERS} allowed"
+            )
+        normalized: list[NormalizedIdentifier] = []
+        positions: list[int] = []
+        ignored: list[IgnoredIdentifier] = []
+        seen: set[str] = set()
+        for j, (type_name, value) in enumerate(ev.identifiers):
+            outcome = self._normalize(f"{field}.identifiers[{j}]", type_name, value)
+            if isinstance(outcome, str):
+                ignored.append(IgnoredIdentifier(j, type_name, outcome))
+            elif outcome.key in seen:
+                ignored.append(IgnoredIdentifier(j, type_name, "duplicate_in_event"))
+            else:
+                seen.add(outcome.key)
+                normalized.append(outcome)
+                positions.append(j)
+        return ChannelEvent(
+            event_id=ev.event_id,
+            occurred_at=ev.occurred_at,
+            channel=ev.channel,
+            type=ev.type,
+            identifiers=tuple(normalized),
+            ignored=tuple(ignored),
+            device_type=ev.device_type,
+            payload=ev.payload,
+            positions=tuple(positions),
+        )
+
+    def _normalize(self, field: str, type_name: str, value: str) -> NormalizedIdentifier | str:
+        if type_name not in self._normalizer.types:
+            known = ", ".join(sorted(self._normalizer.types))
+            raise InvalidArgument(f"{field}.type", f"unknown identifier type {type_name!r} (known: {known})")
+        if len(value.encode()) > MAX_VALUE_BYTES:
+            raise InvalidArgument(f"{field}.value", f"longer than {MAX_VALUE_BYTES} bytes")
+        return self._normalizer.normalize(type_name, value)
+
+    # -- reads -------------------------------------------------------------------------------
+
+    def key_of(self, type_name: str, value: str, *, field: str = "identifier") -> NormalizedIdentifier | str:
+        """The stored key of an identifier, or why it can never resolve (junk, invalid)."""
+        return self._normalize(field, type_name, value)
+
+    def resolve(self, type_name: str, value: str, *, field: str = "identifier") -> Resolution:
+        ident = self.key_of(type_name, value, field=field)
+        if isinstance(ident, str):
+            raise InvalidArgument(f"{field}.value", f"{ident}: such a value never resolves")
+        return self.resolve_key(ident.key)
+
+    def resolve_key(self, key: str) -> Resolution:
+        found = self.graph.resolve(key)
+        if found is None:
+            raise NotFound("identifier not known")
+        if isinstance(found, SharedResolution):
+            return Resolution(None, found)
+        graph = self.graph.person_graph(found)
+        if graph is None:  # merged away between the two reads: look again
+            return self.resolve_key(key)
+        return Resolution(graph, None)
+
+    def person(self, person_id: str) -> PersonGraph:
+        graph = self.graph.person_graph(person_id)
+        if graph is None:
+            raise NotFound("person not known")
+        return graph

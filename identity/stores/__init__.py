@@ -1,0 +1,1 @@
+"""Backends of the identity graph port, one module each."""

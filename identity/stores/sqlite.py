@@ -1,0 +1,242 @@
+"""The embedded identity graph: one SQLite database (WAL) under the data directory.
+
+Writers are serialized by a lock and `BEGIN IMMEDIATE`, so each batch's snapshot and changes form
+one serializable transaction; a killed process leaves either the whole batch or none of it (WAL
+with synchronous=NORMAL loses nothing a committed transaction wrote when the process dies).
+Readers use their own connection per thread and never wait for a writer.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections import Counter
+from collections.abc import Callable, Collection, Iterable, Iterator
+from pathlib import Path
+from typing import TypeVar
+
+from identity.errors import StoreUnavailable
+from identity.identifiers import Strength, display_of, type_of
+from identity.model import (
+    ChangeSet,
+    EdgeState,
+    EventRecord,
+    IdentifierState,
+    PersonGraph,
+    PersonNode,
+    PersonState,
+    SharedResolution,
+    Snapshot,
+)
+
+R = TypeVar("R")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS persons(id TEXT PRIMARY KEY, first_seen INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS aliases(alias TEXT PRIMARY KEY, person_id TEXT NOT NULL) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS aliases_person ON aliases(person_id);
+CREATE TABLE IF NOT EXISTS identifiers(
+    key TEXT PRIMARY KEY, type TEXT NOT NULL, person_id TEXT, shared INTEGER NOT NULL,
+    first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS identifiers_person ON identifiers(person_id, type);
+CREATE TABLE IF NOT EXISTS edges(
+    a TEXT NOT NULL, b TEXT NOT NULL, first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL,
+    channel TEXT NOT NULL, rule TEXT NOT NULL, strength INTEGER NOT NULL, event_count INTEGER NOT NULL,
+    PRIMARY KEY(a, b)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS edges_b ON edges(b);
+CREATE TABLE IF NOT EXISTS shared_uses(key TEXT NOT NULL, person_id TEXT NOT NULL,
+    PRIMARY KEY(key, person_id)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS shared_uses_person ON shared_uses(person_id);
+CREATE TABLE IF NOT EXISTS events(
+    event_id TEXT PRIMARY KEY, person_id TEXT, occurred_at INTEGER NOT NULL, channel TEXT NOT NULL,
+    type TEXT NOT NULL, keys TEXT NOT NULL, payload BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS events_person ON events(person_id, occurred_at);
+"""
+
+CHUNK = 500  # well under SQLite's bound-parameter limit
+
+
+class SqliteIdentityGraph:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._path = path
+        self._write_lock = threading.Lock()
+        self._local = threading.local()
+        self._writer = self._connect()
+        self._writer.executescript(SCHEMA)
+
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False, timeout=30)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA foreign_keys=OFF")
+        except sqlite3.Error as e:
+            raise StoreUnavailable(f"sqlite store at {self._path.name} cannot open: {e}") from e
+        return conn
+
+    @property
+    def _reader(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = self._connect()
+        return conn
+
+    # -- writes ------------------------------------------------------------------------------
+
+    def stitch(
+        self,
+        *,
+        keys: Collection[str],
+        event_ids: Collection[str],
+        plan: Callable[[Snapshot], tuple[ChangeSet, R]],
+    ) -> R:
+        with self._write_lock:
+            db = self._writer
+            try:
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    changes, result = plan(self._snapshot(db, keys, event_ids))
+                    self._apply(db, changes)
+                    db.execute("COMMIT")
+                except BaseException:
+                    db.execute("ROLLBACK")
+                    raise
+            except sqlite3.OperationalError as e:
+                raise StoreUnavailable(f"sqlite store: {e.__class__.__name__}") from e
+            return result
+
+    def _snapshot(self, db: sqlite3.Connection, keys: Collection[str], event_ids: Collection[str]) -> Snapshot:
+        idents: dict[str, IdentifierState] = {}
+        for rows in _chunked(db, "SELECT key, type, person_id, shared, first_seen, last_seen "
+                             "FROM identifiers WHERE key IN ({})", keys):
+            for k, t, p, sh, fs, ls in rows:
+                idents[k] = IdentifierState(k, t, p, bool(sh), fs, ls)
+        person_ids = {s.person_id for s in idents.values() if s.person_id is not None}
+        persons: dict[str, PersonState] = {}
+        for rows in _chunked(db, "SELECT id, first_seen FROM persons WHERE id IN ({})", person_ids):
+            for pid, fs in rows:
+                persons[pid] = PersonState(pid, fs, Counter())
+        for rows in _chunked(db, "SELECT person_id, type, count(*) FROM identifiers "
+                             "WHERE person_id IN ({}) GROUP BY person_id, type", person_ids):
+            for pid, t, n in rows:
+                persons[pid].counts[t] = n
+        key_set = set(keys)
+        edges: dict[tuple[str, str], EdgeState] = {}
+        for rows in _chunked(db, "SELECT a, b, first_seen, last_seen, channel, rule, strength, event_count "
+                             "FROM edges WHERE a IN ({})", keys):
+            for a, b, fs, ls, ch, rule, st, n in rows:
+                if b in key_set:
+                    edges[(a, b)] = EdgeState(a, b, fs, ls, ch, rule, Strength(st), n)
+        known: dict[str, str | None] = {}
+        for rows in _chunked(db, "SELECT event_id, person_id FROM events WHERE event_id IN ({})", event_ids):
+            known.update(rows)
+        return Snapshot(idents, persons, edges, known)
+
+    def _apply(self, db: sqlite3.Connection, ch: ChangeSet) -> None:
+        db.executemany("INSERT INTO persons(id, first_seen) VALUES (?, ?)", ch.new_persons.items())
+        for loser, survivor in ch.merges:
+            for sql in (
+                "UPDATE identifiers SET person_id = :s WHERE person_id = :l",
+                "UPDATE events SET person_id = :s WHERE person_id = :l",
+                "UPDATE aliases SET person_id = :s WHERE person_id = :l",
+                "INSERT OR IGNORE INTO shared_uses(key, person_id) "
+                "SELECT key, :s FROM shared_uses WHERE person_id = :l",
+                "DELETE FROM shared_uses WHERE person_id = :l",
+                "INSERT INTO aliases(alias, person_id) VALUES (:l, :s)",
+                "DELETE FROM persons WHERE id = :l",
+            ):
+                db.execute(sql, {"l": loser, "s": survivor})
+        db.executemany(
+            "INSERT INTO identifiers(key, type, person_id, shared, first_seen, last_seen) VALUES (?,?,?,?,?,?) "
+            "ON CONFLICT(key) DO UPDATE SET person_id = excluded.person_id, shared = excluded.shared, "
+            "first_seen = excluded.first_seen, last_seen = excluded.last_seen",
+            ((s.key, s.type, s.person_id, int(s.shared), s.first_seen, s.last_seen) for s in ch.identifiers.values()),
+        )
+        db.executemany(
+            "INSERT INTO edges(a, b, first_seen, last_seen, channel, rule, strength, event_count) "
+            "VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(a, b) DO UPDATE SET first_seen = excluded.first_seen, "
+            "last_seen = excluded.last_seen, strength = excluded.strength, event_count = excluded.event_count",
+            ((e.a, e.b, e.first_seen, e.last_seen, e.channel, e.rule, int(e.strength), e.event_count)
+             for e in ch.edges.values()),
+        )
+        db.executemany("INSERT OR IGNORE INTO shared_uses(key, person_id) VALUES (?, ?)", ch.shared_uses)
+        db.executemany(
+            "INSERT INTO events(event_id, person_id, occurred_at, channel, type, keys, payload) "
+            "VALUES (?,?,?,?,?,?,?)",
+            ((r.event_id, r.person_id, r.occurred_at, r.channel, r.type, "\n".join(r.keys), r.payload)
+             for r in ch.events),
+        )
+
+    # -- reads -------------------------------------------------------------------------------
+
+    def resolve(self, key: str) -> str | SharedResolution | None:
+        db = self._reader
+        row = db.execute("SELECT person_id, shared FROM identifiers WHERE key = ?", (key,)).fetchone()
+        if row is None:
+            return None
+        person_id, shared = row
+        if shared:
+            users = db.execute("SELECT person_id FROM shared_uses WHERE key = ? ORDER BY person_id", (key,))
+            return SharedResolution(key, tuple(p for (p,) in users))
+        return person_id
+
+    def canonical(self, person_id: str) -> str | None:
+        db = self._reader
+        if db.execute("SELECT 1 FROM persons WHERE id = ?", (person_id,)).fetchone():
+            return person_id
+        row = db.execute("SELECT person_id FROM aliases WHERE alias = ?", (person_id,)).fetchone()
+        return row[0] if row else None
+
+    def person_graph(self, person_id: str) -> PersonGraph | None:
+        db = self._reader
+        db.execute("BEGIN")  # one consistent read snapshot
+        try:
+            pid = self.canonical(person_id)
+            if pid is None:
+                return None
+            cols = "i.key, i.shared, i.first_seen, i.last_seen"
+            rows = db.execute(f"SELECT {cols} FROM identifiers i WHERE i.person_id = ? ORDER BY i.key", (pid,))
+            shared = db.execute(
+                f"SELECT {cols} FROM shared_uses s JOIN identifiers i ON i.key = s.key "
+                "WHERE s.person_id = ? ORDER BY i.key", (pid,))
+            nodes = [PersonNode(k, type_of(k), display_of(k), bool(sh), fs, ls) for k, sh, fs, ls in
+                     [*rows, *shared]]
+            keys = {n.key for n in nodes}
+            edges = [
+                EdgeState(a, b, fs, ls, ch, rule, Strength(st), n)
+                for batch in _chunked(db, "SELECT a, b, first_seen, last_seen, channel, rule, strength, "
+                                      "event_count FROM edges WHERE a IN ({}) ORDER BY a, b", keys)
+                for a, b, fs, ls, ch, rule, st, n in batch
+                if b in keys
+            ]
+            aliases = tuple(a for (a,) in db.execute(
+                "SELECT alias FROM aliases WHERE person_id = ? ORDER BY alias", (pid,)))
+            return PersonGraph(pid, aliases, tuple(nodes), tuple(edges))
+        finally:
+            db.execute("COMMIT")
+
+    def events_of(self, person_id: str) -> list[EventRecord]:
+        rows = self._reader.execute(
+            "SELECT event_id, person_id, occurred_at, channel, type, keys, payload FROM events "
+            "WHERE person_id = ? ORDER BY occurred_at, event_id", (person_id,))
+        return [EventRecord(e, p, t, c, ty, tuple(k.split("\n")) if k else (), pl)
+                for e, p, t, c, ty, k, pl in rows]
+
+    def ping(self) -> None:
+        try:
+            self._reader.execute("SELECT 1").fetchone()
+        except sqlite3.Error as e:
+            raise StoreUnavailable(f"sqlite store: {e.__class__.__name__}") from e
+
+    def close(self) -> None:
+        with self._write_lock:
+            self._writer.close()
+
+
+def _chunked(db: sqlite3.Connection, sql: str, values: Iterable[str]) -> Iterator[list[tuple]]:
+    """Runs `sql` with its `IN ({})` list filled by `values`, CHUNK at a time."""
+    items = list(dict.fromkeys(values))
+    for start in range(0, len(items), CHUNK):
+        part = items[start : start + CHUNK]
+        yield db.execute(sql.format(",".join("?" * len(part))), part).fetchall()

@@ -1,0 +1,1 @@
+"""Generated gRPC stubs for the idstitch.v1 API (see proto/ and scripts/gen-proto)."""

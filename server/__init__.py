@@ -1,0 +1,1 @@
+"""The gRPC server, its configuration, composition root and command line."""

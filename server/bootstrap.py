@@ -1,0 +1,43 @@
+"""The one composition root: builds stores, the domain service and its collaborators from the
+settings. Nothing connects to a backend before this runs."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from pathlib import Path
+
+from identity.engine import StitchingEngine
+from identity.normalize import Normalizer
+from identity.ports import IdentityGraph
+from identity.service import IdentityService
+from resolvers.registry import build_resolvers
+from server.config import Settings
+from server.secrets import hmac_secret
+
+
+def build_graph(settings: Settings) -> IdentityGraph:
+    backend = settings.graph
+    if backend.type == "sqlite":
+        from identity.stores.sqlite import SqliteIdentityGraph
+
+        path = Path(backend.file)
+        return SqliteIdentityGraph(path if path.is_absolute() else settings.data_dir / path)
+    raise ValueError(f"unknown graph backend {backend.type!r}")
+
+
+def build_identity_service(settings: Settings, graph: IdentityGraph | None = None) -> IdentityService:
+    secret = hmac_secret(settings)
+    rules = settings.stitching
+    types = rules.identifier_types
+    return IdentityService(
+        graph=graph or build_graph(settings),
+        normalizer=Normalizer(
+            types=types, secret=secret, default_region=rules.default_phone_region, blocklist=rules.blocklist
+        ),
+        engine=StitchingEngine(types=types, id_secret=hmac.new(secret, b"person-ids", hashlib.sha256).digest()),
+        resolvers=build_resolvers(
+            priorities={name: t.priority for name, t in types.items()},
+            shared_device_types=rules.shared_device_types,
+        ),
+    )

@@ -1,0 +1,81 @@
+"""Settings: defaults that run with zero configuration, a YAML file (`--config` or
+IDSTITCH_CONFIG), and IDSTITCH_* environment variables, which win over the file
+(nested fields with `__`, e.g. IDSTITCH_STITCHING__DEFAULT_PHONE_REGION=GB)."""
+
+from __future__ import annotations
+
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+from identity.rules import StitchingRules
+
+_config_file: ContextVar[Path | None] = ContextVar("idstitch_config_file", default=None)
+
+
+class SqliteGraph(BaseModel):
+    """The embedded identity graph: a SQLite file under the data directory."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["sqlite"] = "sqlite"
+    file: str = "graph.db"
+    """File name inside `data_dir` (or an absolute path)."""
+
+
+GraphBackend = Annotated[SqliteGraph, Field(discriminator="type")]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="IDSTITCH_", env_nested_delimiter="__", extra="forbid")
+
+    data_dir: Path = Path("./idstitch-data")
+    """Where the embedded stores and the generated secret live."""
+    host: str = "127.0.0.1"
+    port: int = 50051
+    """0 picks a free port (tests)."""
+    hmac_secret: SecretStr | None = None
+    """Secret for the keyed hashes of personal identifiers. Default: a random secret created on
+    first start in `<data_dir>/hmac.key` (owner-only). Keep it outside the database's backups."""
+    max_workers: int = 16
+    """gRPC worker threads."""
+    reflection: bool = True
+    """Register gRPC server reflection, so grpcurl works without the proto files."""
+    shutdown_grace_seconds: float = 10.0
+    log_level: str = "INFO"
+    graph: GraphBackend = Field(default_factory=SqliteGraph)
+    stitching: StitchingRules = Field(default_factory=StitchingRules)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        path = _config_file.get()
+        if path is not None:
+            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=path))
+        return tuple(sources)
+
+
+def load_settings(config_file: Path | None = None, **overrides: object) -> Settings:
+    """Settings from defaults, the YAML file, the environment, then explicit overrides."""
+    if config_file is not None and not config_file.is_file():
+        raise FileNotFoundError(f"config file {config_file} does not exist")
+    token = _config_file.set(config_file)
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    finally:
+        _config_file.reset(token)
