@@ -53,9 +53,9 @@ class StitchingEngine:
         self._anchor_types = [name for name, t in types.items() if t.anchor]
         self._id_secret = id_secret
 
-    def stitch(self, snap: Snapshot, batch: list[tuple[ChannelEvent, Evidence]]) -> tuple[
-        ChangeSet, list[StitchResult]
-    ]:
+    def stitch(
+        self, snap: Snapshot, batch: list[tuple[ChannelEvent, Evidence]]
+    ) -> tuple[ChangeSet, list[StitchResult]]:
         run = _BatchRun(self, snap)
         results = [run.event(ev, evidence) for ev, evidence in batch]
         return run.finish(), results
@@ -121,7 +121,9 @@ class _BatchRun:
                 refusal = (ev.positions[anchor_i], ev.positions[i])
                 target = self._join(ev, states[i], strengths.get(i), target, refusal, result)
             result.person_id = target.id
-            result.outcome = "created" if target.new else ("merged" if result.merged_person_ids else "attached")
+            result.outcome = (
+                "created" if target.new else ("merged" if result.merged_person_ids else "attached")
+            )
             for st in states:
                 if st.shared:
                     self.changes.shared_uses.add((st.key, target.id))
@@ -132,12 +134,21 @@ class _BatchRun:
         self._record_edges(ev, states, evidence)
         self.snap.known_events[ev.event_id] = result.person_id
         self.changes.events.append(
-            EventRecord(ev.event_id, result.person_id, ev.occurred_at, ev.channel, ev.type,
-                        tuple(st.key for st in states), ev.payload)
+            EventRecord(
+                ev.event_id,
+                result.person_id,
+                ev.occurred_at,
+                ev.channel,
+                ev.type,
+                tuple(st.key for st in states),
+                ev.payload,
+            )
         )
         return result
 
-    def _sighted(self, ident: NormalizedIdentifier, ev: ChannelEvent, declared_shared: bool) -> IdentifierState:
+    def _sighted(
+        self, ident: NormalizedIdentifier, ev: ChannelEvent, declared_shared: bool
+    ) -> IdentifierState:
         st = self.snap.identifiers.get(ident.key)
         if st is None:
             st = IdentifierState(ident.key, ident.type, None, declared_shared, ev.occurred_at, ev.occurred_at)
@@ -197,7 +208,9 @@ class _BatchRun:
             st.shared = True
             self.changes.shared_uses.add((st.key, other.id))
             refuse(RefusedLink(*positions, rule, "marked_shared"))
-        elif strength is Strength.STRONG and self.e.cap_violation(target.counts, Counter({st.type: 1})) is None:
+        elif (
+            strength is Strength.STRONG and self.e.cap_violation(target.counts, Counter({st.type: 1})) is None
+        ):
             if ev.occurred_at >= self.previous_sighting[st.key]:
                 self._unassign(st)
                 self._assign(st, target)
@@ -246,7 +259,9 @@ class _BatchRun:
                 continue
             edge = self.changes.edges.get((ka, kb)) or self.snap.edges.get((ka, kb))
             if edge is None:
-                edge = EdgeState(ka, kb, ev.occurred_at, ev.occurred_at, ev.channel, link.rule, link.strength, 0)
+                edge = EdgeState(
+                    ka, kb, ev.occurred_at, ev.occurred_at, ev.channel, link.rule, link.strength, 0
+                )
                 self.snap.edges[(ka, kb)] = edge
             edge.first_seen = min(edge.first_seen, ev.occurred_at)
             edge.last_seen = max(edge.last_seen, ev.occurred_at)
@@ -257,13 +272,13 @@ class _BatchRun:
     def finish(self) -> ChangeSet:
         # Events remember the person they landed on; later merges in the batch move them on.
         self.changes.events = [
-            EventRecord(r.event_id, self.canonical(r.person_id), r.occurred_at, r.channel, r.type, r.keys, r.payload)
+            EventRecord(
+                r.event_id, self.canonical(r.person_id), r.occurred_at, r.channel, r.type, r.keys, r.payload
+            )
             for r in self.changes.events
         ]
         self.changes.shared_uses = {(k, self.canonical(p) or p) for k, p in self.changes.shared_uses}
-        self.changes.new_persons = {
-            p: t for p, t in self.changes.new_persons.items() if p not in self.alias
-        }
+        self.changes.new_persons = {p: t for p, t in self.changes.new_persons.items() if p not in self.alias}
         return self.changes
 
 
@@ -282,4 +297,3 @@ def _strength_to(anchor_i: int, links: tuple[LinkEvidence, ...]) -> dict[int, St
                         changed = True
     del best[anchor_i]
     return best
-

@@ -55,7 +55,7 @@ BUILTIN_TYPES: dict[str, IdentifierType] = {
 def display_of(key: str) -> str:
     """The display-safe form of a stored key: the value itself for non-personal types, a short
     tag of the keyed hash (`#1a2b3c4d5e6f`) for personal ones."""
-    type_name, sep, rest = _split(key)
+    _type, sep, rest = _split(key)
     return "#" + rest[:12] if sep == "#" else rest
 
 
@@ -94,4 +94,3 @@ def node_id(key: str) -> str:
     """The id a graph node is shown under: the type with the display-safe value."""
     type_name, sep, rest = _split(key)
     return f"{type_name}#{rest[:12]}" if sep == "#" else key
-

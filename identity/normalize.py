@@ -22,8 +22,22 @@ MAX_VALUE_BYTES = 1024
 
 DEFAULT_JUNK_VALUES = frozenset(
     {
-        "undefined", "null", "none", "nil", "nan", "0", "-1", "unknown", "n/a", "na",
-        "(null)", "[object object]", "false", "true", "anonymous", "guest",
+        "undefined",
+        "null",
+        "none",
+        "nil",
+        "nan",
+        "0",
+        "-1",
+        "unknown",
+        "n/a",
+        "na",
+        "(null)",
+        "[object object]",
+        "false",
+        "true",
+        "anonymous",
+        "guest",
     }
 )
 # Zeroed advertising ids (limited ad tracking) and other all-zero ids: "0", "0000", "00000000-0000-...".

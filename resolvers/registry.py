@@ -11,7 +11,13 @@ from resolvers.email import EmailResolver
 from resolvers.pos import PosResolver
 from resolvers.web import WebResolver
 
-BUILTIN: tuple[type[Resolver], ...] = (WebResolver, AppResolver, EmailResolver, PosResolver, CallCenterResolver)
+BUILTIN: tuple[type[Resolver], ...] = (
+    WebResolver,
+    AppResolver,
+    EmailResolver,
+    PosResolver,
+    CallCenterResolver,
+)
 
 
 def build_resolvers(*, priorities: dict[str, int], shared_device_types: Iterable[str]) -> dict[str, Resolver]:

@@ -35,7 +35,9 @@ def build_identity_service(settings: Settings, graph: IdentityGraph | None = Non
         normalizer=Normalizer(
             types=types, secret=secret, default_region=rules.default_phone_region, blocklist=rules.blocklist
         ),
-        engine=StitchingEngine(types=types, id_secret=hmac.new(secret, b"person-ids", hashlib.sha256).digest()),
+        engine=StitchingEngine(
+            types=types, id_secret=hmac.new(secret, b"person-ids", hashlib.sha256).digest()
+        ),
         resolvers=build_resolvers(
             priorities={name: t.priority for name, t in types.items()},
             shared_device_types=rules.shared_device_types,

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import secrets
-from pathlib import Path
 
 from server.config import Settings
 

@@ -106,10 +106,15 @@ class SqliteIdentityGraph:
                 raise StoreUnavailable(f"sqlite store: {e.__class__.__name__}") from e
             return result
 
-    def _snapshot(self, db: sqlite3.Connection, keys: Collection[str], event_ids: Collection[str]) -> Snapshot:
+    def _snapshot(
+        self, db: sqlite3.Connection, keys: Collection[str], event_ids: Collection[str]
+    ) -> Snapshot:
         idents: dict[str, IdentifierState] = {}
-        for rows in _chunked(db, "SELECT key, type, person_id, shared, first_seen, last_seen "
-                             "FROM identifiers WHERE key IN ({})", keys):
+        for rows in _chunked(
+            db,
+            "SELECT key, type, person_id, shared, first_seen, last_seen FROM identifiers WHERE key IN ({})",
+            keys,
+        ):
             for k, t, p, sh, fs, ls in rows:
                 idents[k] = IdentifierState(k, t, p, bool(sh), fs, ls)
         person_ids = {s.person_id for s in idents.values() if s.person_id is not None}
@@ -117,14 +122,22 @@ class SqliteIdentityGraph:
         for rows in _chunked(db, "SELECT id, first_seen FROM persons WHERE id IN ({})", person_ids):
             for pid, fs in rows:
                 persons[pid] = PersonState(pid, fs, Counter())
-        for rows in _chunked(db, "SELECT person_id, type, count(*) FROM identifiers "
-                             "WHERE person_id IN ({}) GROUP BY person_id, type", person_ids):
+        for rows in _chunked(
+            db,
+            "SELECT person_id, type, count(*) FROM identifiers "
+            "WHERE person_id IN ({}) GROUP BY person_id, type",
+            person_ids,
+        ):
             for pid, t, n in rows:
                 persons[pid].counts[t] = n
         key_set = set(keys)
         edges: dict[tuple[str, str], EdgeState] = {}
-        for rows in _chunked(db, "SELECT a, b, first_seen, last_seen, channel, rule, strength, event_count "
-                             "FROM edges WHERE a IN ({})", keys):
+        for rows in _chunked(
+            db,
+            "SELECT a, b, first_seen, last_seen, channel, rule, strength, event_count "
+            "FROM edges WHERE a IN ({})",
+            keys,
+        ):
             for a, b, fs, ls, ch, rule, st, n in rows:
                 if b in key_set:
                     edges[(a, b)] = EdgeState(a, b, fs, ls, ch, rule, Strength(st), n)
@@ -148,24 +161,33 @@ class SqliteIdentityGraph:
             ):
                 db.execute(sql, {"l": loser, "s": survivor})
         db.executemany(
-            "INSERT INTO identifiers(key, type, person_id, shared, first_seen, last_seen) VALUES (?,?,?,?,?,?) "
+            "INSERT INTO identifiers(key, type, person_id, shared, first_seen, last_seen) "
+            "VALUES (?,?,?,?,?,?) "
             "ON CONFLICT(key) DO UPDATE SET person_id = excluded.person_id, shared = excluded.shared, "
             "first_seen = excluded.first_seen, last_seen = excluded.last_seen",
-            ((s.key, s.type, s.person_id, int(s.shared), s.first_seen, s.last_seen) for s in ch.identifiers.values()),
+            (
+                (s.key, s.type, s.person_id, int(s.shared), s.first_seen, s.last_seen)
+                for s in ch.identifiers.values()
+            ),
         )
         db.executemany(
             "INSERT INTO edges(a, b, first_seen, last_seen, channel, rule, strength, event_count) "
             "VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(a, b) DO UPDATE SET first_seen = excluded.first_seen, "
-            "last_seen = excluded.last_seen, strength = excluded.strength, event_count = excluded.event_count",
-            ((e.a, e.b, e.first_seen, e.last_seen, e.channel, e.rule, int(e.strength), e.event_count)
-             for e in ch.edges.values()),
+            "last_seen = excluded.last_seen, strength = excluded.strength, "
+            "event_count = excluded.event_count",
+            (
+                (e.a, e.b, e.first_seen, e.last_seen, e.channel, e.rule, int(e.strength), e.event_count)
+                for e in ch.edges.values()
+            ),
         )
         db.executemany("INSERT OR IGNORE INTO shared_uses(key, person_id) VALUES (?, ?)", ch.shared_uses)
         db.executemany(
             "INSERT INTO events(event_id, person_id, occurred_at, channel, type, keys, payload) "
             "VALUES (?,?,?,?,?,?,?)",
-            ((r.event_id, r.person_id, r.occurred_at, r.channel, r.type, "\n".join(r.keys), r.payload)
-             for r in ch.events),
+            (
+                (r.event_id, r.person_id, r.occurred_at, r.channel, r.type, "\n".join(r.keys), r.payload)
+                for r in ch.events
+            ),
         )
 
     # -- reads -------------------------------------------------------------------------------
@@ -196,22 +218,34 @@ class SqliteIdentityGraph:
             if pid is None:
                 return None
             cols = "i.key, i.shared, i.first_seen, i.last_seen"
-            rows = db.execute(f"SELECT {cols} FROM identifiers i WHERE i.person_id = ? ORDER BY i.key", (pid,))
+            rows = db.execute(
+                f"SELECT {cols} FROM identifiers i WHERE i.person_id = ? ORDER BY i.key", (pid,)
+            )
             shared = db.execute(
                 f"SELECT {cols} FROM shared_uses s JOIN identifiers i ON i.key = s.key "
-                "WHERE s.person_id = ? ORDER BY i.key", (pid,))
-            nodes = [PersonNode(k, type_of(k), display_of(k), bool(sh), fs, ls) for k, sh, fs, ls in
-                     [*rows, *shared]]
+                "WHERE s.person_id = ? ORDER BY i.key",
+                (pid,),
+            )
+            nodes = [
+                PersonNode(k, type_of(k), display_of(k), bool(sh), fs, ls)
+                for k, sh, fs, ls in [*rows, *shared]
+            ]
             keys = {n.key for n in nodes}
             edges = [
                 EdgeState(a, b, fs, ls, ch, rule, Strength(st), n)
-                for batch in _chunked(db, "SELECT a, b, first_seen, last_seen, channel, rule, strength, "
-                                      "event_count FROM edges WHERE a IN ({}) ORDER BY a, b", keys)
+                for batch in _chunked(
+                    db,
+                    "SELECT a, b, first_seen, last_seen, channel, rule, strength, "
+                    "event_count FROM edges WHERE a IN ({}) ORDER BY a, b",
+                    keys,
+                )
                 for a, b, fs, ls, ch, rule, st, n in batch
                 if b in keys
             ]
-            aliases = tuple(a for (a,) in db.execute(
-                "SELECT alias FROM aliases WHERE person_id = ? ORDER BY alias", (pid,)))
+            aliases = tuple(
+                a
+                for (a,) in db.execute("SELECT alias FROM aliases WHERE person_id = ? ORDER BY alias", (pid,))
+            )
             return PersonGraph(pid, aliases, tuple(nodes), tuple(edges))
         finally:
             db.execute("COMMIT")
@@ -219,9 +253,13 @@ class SqliteIdentityGraph:
     def events_of(self, person_id: str) -> list[EventRecord]:
         rows = self._reader.execute(
             "SELECT event_id, person_id, occurred_at, channel, type, keys, payload FROM events "
-            "WHERE person_id = ? ORDER BY occurred_at, event_id", (person_id,))
-        return [EventRecord(e, p, t, c, ty, tuple(k.split("\n")) if k else (), pl)
-                for e, p, t, c, ty, k, pl in rows]
+            "WHERE person_id = ? ORDER BY occurred_at, event_id",
+            (person_id,),
+        )
+        return [
+            EventRecord(e, p, t, c, ty, tuple(k.split("\n")) if k else (), pl)
+            for e, p, t, c, ty, k, pl in rows
+        ]
 
     def ping(self) -> None:
         try:

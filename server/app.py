@@ -1,0 +1,106 @@
+"""Builds and runs the gRPC server. `create_server` is separate from `serve` so tests can bind
+port 0 and stop the server themselves."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from concurrent import futures
+from dataclasses import dataclass
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from identity.errors import StoreUnavailable
+from identity.service import IdentityService
+from idstitch.v1 import identity_service_pb2 as pb
+from idstitch.v1 import identity_service_pb2_grpc as pb_grpc
+from server.bootstrap import build_identity_service
+from server.config import Settings
+from server.errors import ErrorInterceptor
+from server.identity_servicer import IdentityServicer
+
+log = logging.getLogger("idstitch.server")
+
+IDENTITY_SERVICE = pb.DESCRIPTOR.services_by_name["IdentityService"].full_name
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024  # a full batch of 1,000 large events fits
+
+
+@dataclass
+class RunningServer:
+    server: grpc.Server
+    port: int
+    health: health.HealthServicer
+    service: IdentityService
+    _stop_watch: threading.Event
+
+    def stop(self, grace: float | None = None) -> None:
+        """Stops taking calls, lets calls in flight finish within `grace`, then closes stores."""
+        self._stop_watch.set()
+        self.health.enter_graceful_shutdown()
+        self.server.stop(grace).wait()
+        self.service.graph.close()
+
+
+def create_server(settings: Settings) -> RunningServer:
+    service = build_identity_service(settings)
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=settings.max_workers, thread_name_prefix="idstitch-rpc"),
+        interceptors=[ErrorInterceptor()],
+        options=[
+            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+        ],
+    )
+    pb_grpc.add_IdentityServiceServicer_to_server(IdentityServicer(service), server)
+    health_servicer = health.HealthServicer(experimental_non_blocking=True)
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    if settings.reflection:
+        reflection.enable_server_reflection(
+            (IDENTITY_SERVICE, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+        )
+    port = server.add_insecure_port(f"{settings.host}:{settings.port}")
+    if port == 0:
+        raise OSError(f"cannot bind {settings.host}:{settings.port}")
+    stop_watch = threading.Event()
+    _check_health(service, health_servicer)
+    server.start()
+    threading.Thread(
+        target=_watch_health, args=(service, health_servicer, stop_watch), name="idstitch-health", daemon=True
+    ).start()
+    return RunningServer(server, port, health_servicer, service, stop_watch)
+
+
+def _watch_health(service: IdentityService, servicer: health.HealthServicer, stop: threading.Event) -> None:
+    """Reports NOT_SERVING while the store cannot serve, SERVING again when it recovers."""
+    while not stop.wait(2.0):
+        _check_health(service, servicer)
+
+
+def _check_health(service: IdentityService, servicer: health.HealthServicer) -> None:
+    try:
+        service.graph.ping()
+        status = health_pb2.HealthCheckResponse.SERVING
+    except StoreUnavailable:
+        status = health_pb2.HealthCheckResponse.NOT_SERVING
+    for name in ("", IDENTITY_SERVICE):
+        servicer.set(name, status)
+
+
+def serve(settings: Settings) -> None:
+    running = create_server(settings)
+    log.info("idstitch listening on %s:%d (data in %s)", settings.host, running.port, settings.data_dir)
+    print(f"idstitch listening on {settings.host}:{running.port} (data in {settings.data_dir})", flush=True)
+    done = threading.Event()
+
+    def _stop(signum: int, _frame: object) -> None:
+        log.info("signal %d: shutting down", signum)
+        done.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    done.wait()
+    running.stop(settings.shutdown_grace_seconds)
+    print("idstitch stopped", flush=True)

@@ -1,0 +1,150 @@
+"""`idstitch`: serve, and talk to a running server (ingest, resolve, graph)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+from google.protobuf import json_format
+
+from idstitch.v1 import event_pb2 as ev_pb
+from idstitch.v1 import identity_service_pb2 as pb
+from idstitch.v1 import identity_service_pb2_grpc as pb_grpc
+
+DEFAULT_TARGET = "127.0.0.1:50051"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="idstitch", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("serve", help="run the gRPC service (embedded store by default)")
+    p.add_argument(
+        "--config", type=Path, default=os.environ.get("IDSTITCH_CONFIG"), help="YAML settings file"
+    )
+    p.add_argument("--port", type=int, help="override the port")
+    p.add_argument("--data-dir", type=Path, help="override the data directory")
+
+    for name, help_ in (
+        ("ingest", "stream events from a JSON-lines file to a running server"),
+        ("resolve", "resolve an identifier to its person"),
+        ("graph", "print a person's identity graph"),
+    ):
+        p = sub.add_parser(name, help=help_)
+        p.add_argument("--target", default=os.environ.get("IDSTITCH_TARGET", DEFAULT_TARGET))
+        if name == "ingest":
+            p.add_argument("file", type=Path, help="one idstitch.v1.Event per line, in JSON ('-' for stdin)")
+            p.add_argument("--batch", type=int, default=500, help="events per stream message (max 1000)")
+        elif name == "graph":
+            p.add_argument("type", nargs="?")
+            p.add_argument("value", nargs="?")
+            p.add_argument("--person", help="a person id instead of an identifier")
+        else:
+            p.add_argument("type")
+            p.add_argument("value")
+
+    args = parser.parse_args(argv)
+    if args.command == "serve":
+        return _serve(args)
+    try:
+        with grpc.insecure_channel(args.target) as channel:
+            stub = pb_grpc.IdentityServiceStub(channel)
+            return {"ingest": _ingest, "resolve": _resolve, "graph": _graph}[args.command](stub, args)
+    except grpc.RpcError as e:
+        print(f"error: {e.code().name}: {e.details()}", file=sys.stderr)
+        return 1
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from server.app import serve
+    from server.config import load_settings
+
+    overrides: dict[str, object] = {}
+    if args.port is not None:
+        overrides["port"] = args.port
+    if args.data_dir is not None:
+        overrides["data_dir"] = args.data_dir
+    settings = load_settings(args.config, **overrides)
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    serve(settings)
+    return 0
+
+
+def _read_events(path: Path, batch: int, bar: object) -> Iterator[pb.IngestStreamRequest]:
+    chunk = pb.IngestStreamRequest()
+    with sys.stdin if str(path) == "-" else path.open() as f:
+        for line_no, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                json_format.Parse(line, chunk.events.add())
+            except json_format.ParseError as e:
+                raise SystemExit(f"{path}:{line_no}: not an idstitch.v1.Event: {e}") from e
+            if len(chunk.events) >= batch:
+                yield chunk
+                bar.update(len(chunk.events))  # type: ignore[attr-defined]
+                chunk = pb.IngestStreamRequest()
+    if chunk.events:
+        yield chunk
+        bar.update(len(chunk.events))  # type: ignore[attr-defined]
+
+
+def _ingest(stub: pb_grpc.IdentityServiceStub, args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    with tqdm(unit="ev", desc="ingest", file=sys.stderr) as bar:
+        summary = stub.IngestStream(_read_events(args.file, min(max(args.batch, 1), 1000), bar))
+    print(json.dumps(json_format.MessageToDict(summary, always_print_fields_with_no_presence=True), indent=2))
+    return 0
+
+
+def _resolve(stub: pb_grpc.IdentityServiceStub, args: argparse.Namespace) -> int:
+    res = stub.Resolve(pb.ResolveRequest(identifier=ev_pb.Identifier(type=args.type, value=args.value)))
+    if res.shared:
+        print(f"{args.type} is shared by {len(res.shared_by)} persons: {', '.join(res.shared_by)}")
+        return 0
+    person = res.person
+    print(f"person {person.person_id}")
+    for ident in person.identifiers:
+        print(f"  {ident.type:<15} {ident.display_value}{'  (shared)' if ident.shared else ''}")
+    return 0
+
+
+def _graph(stub: pb_grpc.IdentityServiceStub, args: argparse.Namespace) -> int:
+    if args.person:
+        req = pb.GetIdentityGraphRequest(person_id=args.person)
+    elif args.type and args.value:
+        req = pb.GetIdentityGraphRequest(identifier=ev_pb.Identifier(type=args.type, value=args.value))
+    else:
+        print("error: give TYPE VALUE or --person ID", file=sys.stderr)
+        return 2
+    g = stub.GetIdentityGraph(req)
+    print(f"person {g.person_id}")
+    if g.aliases:
+        print(f"  aliases: {', '.join(g.aliases)}")
+    print(f"  identifiers ({len(g.nodes)}):")
+    for n in g.nodes:
+        seen = f"{_day(n.first_seen)} .. {_day(n.last_seen)}"
+        print(f"    {n.node_id:<40} {seen}{'  shared' if n.shared else ''}")
+    print(f"  links ({len(g.edges)}):")
+    for e in g.edges:
+        strength = pb.Strength.Name(e.strength).removeprefix("STRENGTH_").lower()
+        print(
+            f"    {e.from_node_id} -- {e.to_node_id}  [{strength}, {e.rule}, {e.channel}, "
+            f"{e.event_count} events, {_day(e.first_seen)} .. {_day(e.last_seen)}]"
+        )
+    return 0
+
+
+def _day(ts: object) -> str:
+    return ts.ToDatetime().strftime("%Y-%m-%d %H:%M")  # type: ignore[attr-defined]
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

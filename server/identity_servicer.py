@@ -1,0 +1,93 @@
+"""IdentityService over gRPC: converts messages and calls the domain service."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import grpc
+
+from identity.errors import InvalidArgument, NotFound
+from identity.service import MAX_BATCH, IdentityService
+from idstitch.v1 import identity_service_pb2 as pb
+from idstitch.v1 import identity_service_pb2_grpc as pb_grpc
+from server import convert
+
+
+class IdentityServicer(pb_grpc.IdentityServiceServicer):
+    def __init__(self, service: IdentityService) -> None:
+        self._svc = service
+
+    def _ingest(self, events: object, field: str) -> list:
+        now = time.time_ns() // 1000
+        raw = [convert.raw_event(e, f"{field}[{i}]", now) for i, e in enumerate(events)]  # type: ignore[arg-type]
+        return self._svc.ingest(raw, field=field)
+
+    def Ingest(self, request: pb.IngestRequest, context: grpc.ServicerContext) -> pb.IngestResponse:
+        if len(request.events) > MAX_BATCH:
+            raise InvalidArgument("events", f"{len(request.events)} events in one batch; at most {MAX_BATCH}")
+        results = self._ingest(request.events, "events")
+        return pb.IngestResponse(results=[convert.event_result(r) for r in results])
+
+    def IngestStream(
+        self, request_iterator: Iterator[pb.IngestStreamRequest], context: grpc.ServicerContext
+    ) -> pb.IngestStreamResponse:
+        # The next chunk is read only after this one is committed: gRPC's flow control then holds
+        # the sender back instead of the server buffering a back-fill in memory.
+        totals = pb.IngestStreamResponse()
+        for n, chunk in enumerate(request_iterator):
+            field = f"requests[{n}].events"
+            if len(chunk.events) > MAX_BATCH:
+                raise InvalidArgument(
+                    field, f"{len(chunk.events)} events in one message; at most {MAX_BATCH}"
+                )
+            for r in self._ingest(chunk.events, field):
+                totals.events_received += 1
+                totals.events_duplicate += r.outcome == "duplicate"
+                totals.persons_created += r.outcome == "created"
+                totals.persons_merged += len(r.merged_person_ids)
+                totals.events_unattributed += r.outcome == "unattributed"
+                totals.links_refused += len(r.refused)
+                totals.identifiers_ignored += len(r.ignored)
+        return totals
+
+    def Resolve(self, request: pb.ResolveRequest, context: grpc.ServicerContext) -> pb.ResolveResponse:
+        ident = request.identifier
+        return convert.resolve_response(self._svc.resolve(ident.type, ident.value))
+
+    def BatchResolve(
+        self, request: pb.BatchResolveRequest, context: grpc.ServicerContext
+    ) -> pb.BatchResolveResponse:
+        if len(request.identifiers) > MAX_BATCH:
+            raise InvalidArgument("identifiers", f"{len(request.identifiers)} given; at most {MAX_BATCH}")
+        keys = [
+            self._svc.key_of(i.type, i.value, field=f"identifiers[{n}]")
+            for n, i in enumerate(request.identifiers)
+        ]
+        out = pb.BatchResolveResponse()
+        for n, key in enumerate(keys):
+            item = out.results.add(index=n)
+            if isinstance(key, str):
+                item.ignored_reason = key
+                continue
+            try:
+                item.resolution.CopyFrom(convert.resolve_response(self._svc.resolve_key(key.key)))
+                item.found = True
+            except NotFound:
+                item.found = False
+        return out
+
+    def GetIdentityGraph(
+        self, request: pb.GetIdentityGraphRequest, context: grpc.ServicerContext
+    ) -> pb.GetIdentityGraphResponse:
+        subject = request.WhichOneof("subject")
+        if subject == "person_id":
+            return convert.graph_response(self._svc.person(request.person_id))
+        if subject == "identifier":
+            res = self._svc.resolve(request.identifier.type, request.identifier.value)
+            if res.person is None:
+                raise InvalidArgument(
+                    "identifier", "shared identifier names no single person; ask by person_id"
+                )
+            return convert.graph_response(res.person)
+        raise InvalidArgument("subject", "one of person_id or identifier is required")
