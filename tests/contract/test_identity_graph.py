@@ -1,0 +1,245 @@
+"""The identity graph contract: the stitching rules as seen through the service, run against
+every backend in conftest.GRAPH_BACKENDS. A new backend passes this file unchanged."""
+
+from __future__ import annotations
+
+import pytest
+
+from identity.errors import InvalidArgument, NotFound
+from identity.identifiers import Strength
+from identity.service import IdentityService
+from tests.helpers import ev, is_shared, login, partition, person_of
+
+ZERO_AD_ID = "00000000-0000-0000-0000-000000000000"
+
+
+def test_identifiers_seen_together_become_one_person(svc: IdentityService):
+    [r] = svc.ingest([login("C1", ("cookie", "k1"), ("email", "ann@example.com"))])
+    assert r.outcome == "created"
+    assert person_of(svc, "cookie", "k1") == person_of(svc, "email", "ANN@example.com ") == r.person_id
+
+
+def test_a_link_between_two_persons_merges_them_and_the_older_id_survives_as_alias_target(svc):
+    first = svc.ingest([ev("web", ("cookie", "k1"))])[0].person_id
+    second = svc.ingest([login("C1", ("cookie", "k2"))])[0].person_id
+    [r] = svc.ingest([ev("web", ("cookie", "k1"), ("customer_id", "C1"))])
+    assert r.outcome == "merged"
+    assert r.person_id == first and r.merged_person_ids == [second]
+    graph = svc.person(second)  # the alias still resolves
+    assert graph.person_id == first and second in graph.aliases
+    assert {n.key for n in graph.nodes} == {"cookie:k1", "cookie:k2", "customer_id:C1"}
+
+
+def test_aliases_stay_one_hop_and_name_a_live_person_after_chained_merges(svc):
+    a = svc.ingest([ev("web", ("cookie", "a"))])[0].person_id
+    b = svc.ingest([ev("web", ("cookie", "b"))])[0].person_id
+    c = svc.ingest([ev("web", ("cookie", "c"))])[0].person_id
+    svc.ingest([ev("web", ("cookie", "b"), ("cookie", "c"))])
+    svc.ingest([ev("web", ("cookie", "a"), ("cookie", "b"))])
+    for pid in (a, b, c):
+        assert svc.person(pid).person_id == a
+    assert set(svc.person(a).aliases) == {b, c}
+
+
+def test_household_tablet_cookie_becomes_shared_and_never_bridges_the_two_customers(svc):
+    pa = svc.ingest([login("ANN", ("cookie", "tablet"))])[0].person_id
+    [r] = svc.ingest([login("BOB", ("cookie", "tablet"))])
+    assert [(x.rule, x.action) for x in r.refused] == [("unique_type", "marked_shared")]
+    pb = r.person_id
+    assert pa != pb
+    assert is_shared(svc, "cookie", "tablet")
+    assert set(svc.resolve("cookie", "tablet").shared.shared_by) == {pa, pb}
+    # Later events on the tablet go to whoever is identified in them, and never join the two.
+    assert svc.ingest([login("ANN", ("cookie", "tablet"))])[0].person_id == pa
+    assert svc.ingest([login("BOB", ("cookie", "tablet"), ("cookie", "bob-phone"))])[0].person_id == pb
+    assert svc.ingest([ev("web", ("cookie", "tablet"))])[0].outcome == "unattributed"
+    assert person_of(svc, "customer_id", "ANN") != person_of(svc, "customer_id", "BOB")
+    assert person_of(svc, "cookie", "bob-phone") == pb
+
+
+def test_store_kiosk_device_is_shared_from_first_sight(svc):
+    r1, r2 = svc.ingest(
+        [
+            login("ANN", ("device_id", "KIOSK-7"), channel="app", device_type="kiosk"),
+            login("BOB", ("device_id", "KIOSK-7"), channel="app", device_type="kiosk"),
+        ]
+    )
+    assert r1.refused == [] and r2.refused == []
+    assert r1.person_id != r2.person_id
+    assert is_shared(svc, "device_id", "kiosk-7")
+
+
+def test_zeroed_advertising_id_is_ignored_and_never_links(svc):
+    r1, r2 = svc.ingest(
+        [login("ANN", ("device_id", ZERO_AD_ID), channel="app"), login("BOB", ("device_id", ZERO_AD_ID), channel="app")]
+    )
+    assert r1.person_id != r2.person_id
+    assert [(i.index, i.type, i.reason) for i in r1.ignored] == [(1, "device_id", "junk_value")]
+    with pytest.raises(InvalidArgument, match=r"identifier\.value: junk_value"):
+        svc.resolve("device_id", ZERO_AD_ID)
+
+
+@pytest.mark.parametrize("junk", ["undefined", "null", "", "   ", "0", "NULL", "[object Object]"])
+def test_junk_cookie_never_links_two_customers(svc, junk):
+    r1, r2 = svc.ingest([login("ANN", ("cookie", junk)), login("BOB", ("cookie", junk))])
+    assert r1.person_id != r2.person_id
+    assert r1.ignored[0].reason == "junk_value"
+
+
+def test_forwarded_email_click_never_merges_two_customers(svc):
+    ann = svc.ingest([login("ANN", ("email", "ann@example.com"))])[0].person_id
+    bob = svc.ingest([login("BOB", ("cookie", "bob-laptop"))])[0].person_id
+    # Ann forwards the campaign; Bob clicks it on his laptop.
+    [r] = svc.ingest([ev("email", ("email", "ann@example.com"), ("cookie", "bob-laptop"), type="email_click")])
+    assert [(x.rule, x.action) for x in r.refused] == [("weak_link", "kept_apart")]
+    assert person_of(svc, "cookie", "bob-laptop") == bob
+    assert person_of(svc, "email", "ann@example.com") == ann != bob
+
+
+def test_email_click_attaches_an_anonymous_browser_to_the_customer(svc):
+    ann = svc.ingest([login("ANN", ("email", "ann@example.com"))])[0].person_id
+    svc.ingest([ev("web", ("cookie", "anon"), type="product_view")])
+    [r] = svc.ingest([ev("email", ("email", "ann@example.com"), ("cookie", "anon"), type="email_click")])
+    assert r.outcome == "merged" and r.person_id == ann
+    edge = next(e for e in svc.person(ann).edges if "cookie:anon" in (e.a, e.b))
+    assert edge.strength is Strength.WEAK and edge.rule == "email.click"
+
+
+def test_shared_card_between_spouses_becomes_shared(svc):
+    r1, r2 = svc.ingest(
+        [
+            ev("pos", ("loyalty_number", "L-ANN"), ("card_token", "tok-joint"), type="purchase"),
+            ev("pos", ("loyalty_number", "L-BOB"), ("card_token", "tok-joint"), type="purchase"),
+        ]
+    )
+    assert r1.person_id != r2.person_id
+    assert [(x.rule, x.action) for x in r2.refused] == [("unique_type", "marked_shared")]
+    assert is_shared(svc, "card_token", "tok-joint")
+    # A later swipe of the joint card with Ann's loyalty card does not pull Bob in.
+    svc.ingest([ev("pos", ("loyalty_number", "L-ANN"), ("card_token", "tok-joint"), type="purchase")])
+    assert person_of(svc, "loyalty_number", "L-ANN") != person_of(svc, "loyalty_number", "L-BOB")
+
+
+def test_a_contested_email_goes_with_the_newer_login_and_no_person_holds_two_logins(svc):
+    svc.ingest([login("ANN", ("email", "shared@example.com"), at=10)])
+    [r] = svc.ingest([login("BOB", ("email", "shared@example.com"), at=20)])
+    assert [(x.rule, x.action) for x in r.refused] == [("unique_type", "reassigned")]
+    assert person_of(svc, "email", "shared@example.com") == person_of(svc, "customer_id", "BOB")
+    assert person_of(svc, "customer_id", "ANN") != person_of(svc, "customer_id", "BOB")
+
+
+def test_late_evidence_does_not_take_an_identifier_from_newer_evidence(svc):
+    svc.ingest([login("ANN", ("email", "shared@example.com"), at=20)])
+    [r] = svc.ingest([login("BOB", ("email", "shared@example.com"), at=10)])
+    assert [(x.rule, x.action) for x in r.refused] == [("stale_evidence", "kept_apart")]
+    assert person_of(svc, "email", "shared@example.com") == person_of(svc, "customer_id", "ANN")
+
+
+def test_two_logins_in_one_event_give_two_persons(svc):
+    [r] = svc.ingest([ev("web", ("customer_id", "ANN"), ("customer_id", "BOB"))])
+    assert [(x.rule, x.action) for x in r.refused] == [("unique_type", "separate_person")]
+    assert person_of(svc, "customer_id", "ANN") != person_of(svc, "customer_id", "BOB") is not None
+
+
+def test_per_type_cap_keeps_a_person_from_collecting_too_many_cookies(make_service):
+    svc = make_service(
+        stitching={"identifier_types": {"cookie": {"priority": 10, "cap": 2, "shareable": True}}}
+    )
+    svc.ingest([login("ANN", ("cookie", "k1"), ("cookie", "k2"))])
+    [r] = svc.ingest([login("ANN", ("cookie", "k3"))])
+    assert [(x.rule, x.action) for x in r.refused] == [("type_cap", "separate_person")]
+    assert person_of(svc, "cookie", "k3") not in (None, person_of(svc, "customer_id", "ANN"))
+
+
+def test_resending_an_event_changes_nothing(svc):
+    event = login("ANN", ("cookie", "k1"))
+    [first] = svc.ingest([event])
+    before = svc.person(first.person_id)
+    [again] = svc.ingest([event])
+    assert again.outcome == "duplicate" and again.person_id == first.person_id
+    assert svc.person(first.person_id) == before
+    assert len(svc.graph.events_of(first.person_id)) == 1
+
+
+def test_a_duplicate_inside_one_batch_counts_once(svc):
+    event = login("ANN", ("cookie", "k1"))
+    r1, r2 = svc.ingest([event, event])
+    assert (r1.outcome, r2.outcome) == ("created", "duplicate")
+    assert len(svc.graph.events_of(r1.person_id)) == 1
+
+
+def test_events_are_stored_and_follow_their_person_through_a_merge(svc):
+    a = svc.ingest([ev("web", ("cookie", "k1"), event_id="e1")])[0].person_id
+    svc.ingest([ev("web", ("cookie", "k2"), event_id="e2")])
+    svc.ingest([login("ANN", ("cookie", "k1"), ("cookie", "k2"), event_id="e3")])
+    assert [e.event_id for e in svc.graph.events_of(a)] == ["e1", "e2", "e3"]
+
+
+def test_an_invalid_event_rejects_the_batch_and_applies_nothing(svc):
+    good = login("ANN", ("cookie", "k1"))
+    bad = ev("web", ("shoe_size", "42"))
+    with pytest.raises(InvalidArgument, match=r"events\[1\]\.identifiers\[0\]\.type: unknown identifier type"):
+        svc.ingest([good, bad])
+    with pytest.raises(NotFound):
+        svc.resolve("customer_id", "ANN")
+
+
+def test_edges_carry_provenance(svc):
+    svc.ingest([login("ANN", ("cookie", "k1"), at=1_000_000)])
+    svc.ingest([login("ANN", ("cookie", "k1"), at=5_000_000, channel="app")])
+    [edge] = svc.resolve("cookie", "k1").person.edges
+    assert (edge.first_seen, edge.last_seen, edge.event_count) == (1_000_000, 5_000_000, 2)
+    assert (edge.channel, edge.rule, edge.strength) == ("web", "web.login", Strength.STRONG)
+
+
+def test_an_event_with_only_a_shared_identifier_is_stored_unattributed(svc):
+    [r] = svc.ingest([ev("web", ("cookie", "kiosk"), device_type="kiosk")])
+    assert (r.outcome, r.person_id) == ("unattributed", None)
+
+
+def test_configured_blocklist_values_and_patterns_never_link(make_service):
+    svc = make_service(
+        stitching={"blocklist": {"values": ["qa@example.com"], "patterns": [r"test-.*"]}}
+    )
+    r1, r2 = svc.ingest(
+        [
+            login("ANN", ("email", "QA@example.com"), ("cookie", "test-123")),
+            login("BOB", ("email", "qa@example.com"), ("cookie", "test-123")),
+        ]
+    )
+    assert r1.person_id != r2.person_id
+    assert [i.reason for i in r1.ignored] == ["blocklisted", "blocklisted"]
+
+
+def test_configured_identifier_type_and_shared_device_class(make_service):
+    svc = make_service(
+        stitching={
+            "identifier_types": {"crm_id": {"priority": 65, "cap": 1, "anchor": True}},
+            "shared_device_types": ["family_tv"],
+        }
+    )
+    r1, r2 = svc.ingest(
+        [
+            ev("app", ("crm_id", "X1"), ("device_id", "tv"), device_type="family_tv"),
+            ev("app", ("crm_id", "X2"), ("device_id", "tv"), device_type="family_tv"),
+        ]
+    )
+    assert r1.person_id != r2.person_id and is_shared(svc, "device_id", "tv")
+
+
+def test_partition_is_the_same_whatever_the_delivery_order_when_evidence_never_conflicts(make_service):
+    events = [
+        login("ANN", ("cookie", "a1"), at=1),
+        ev("email", ("email", "ann@example.com"), ("cookie", "a2"), at=2),
+        login("ANN", ("email", "ann@example.com"), at=3),
+        login("BOB", ("device_id", "b-phone"), channel="app", at=4),
+        ev("pos", ("loyalty_number", "L-BOB"), ("card_token", "tb"), at=5),
+        ev("pos", ("loyalty_number", "L-BOB"), ("customer_id", "BOB"), at=6),
+    ]
+    universe = [i for e in events for i in e.identifiers]
+    forward, backward = make_service(), make_service()
+    forward.ingest(events)
+    for e in reversed(events):
+        backward.ingest([e])
+    assert partition(forward, universe) == partition(backward, universe)
+    assert len(partition(forward, universe)) == 2

@@ -1,0 +1,69 @@
+"""Small builders shared by the tests: events in the domain's shape, and a view of the graph as
+a partition of identifiers, read only through the public service."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from itertools import count
+
+from identity.errors import NotFound
+from identity.service import IdentityService, RawEvent
+
+_ids = count()
+
+
+def ev(
+    channel: str,
+    *identifiers: tuple[str, str],
+    at: int | None = None,
+    type: str = "page_view",
+    event_id: str | None = None,
+    device_type: str = "",
+) -> RawEvent:
+    n = next(_ids)
+    return RawEvent(
+        event_id=event_id or f"ev-{n}",
+        occurred_at=at if at is not None else 1_700_000_000_000_000 + n * 1_000_000,
+        channel=channel,
+        type=type,
+        identifiers=list(identifiers),
+        device_type=device_type,
+    )
+
+
+def login(customer: str, *others: tuple[str, str], channel: str = "web", **kw: object) -> RawEvent:
+    return ev(channel, ("customer_id", customer), *others, type="login", **kw)  # type: ignore[arg-type]
+
+
+def person_of(svc: IdentityService, type_name: str, value: str) -> str | None:
+    """The person id an identifier resolves to; None when unknown or shared."""
+    try:
+        res = svc.resolve(type_name, value)
+    except NotFound:
+        return None
+    return res.person.person_id if res.person else None
+
+
+def is_shared(svc: IdentityService, type_name: str, value: str) -> bool:
+    try:
+        return svc.resolve(type_name, value).shared is not None
+    except NotFound:
+        return False
+
+
+def partition(svc: IdentityService, universe: Iterable[tuple[str, str]]) -> set[frozenset[tuple[str, str]]]:
+    """The identifiers of `universe` grouped by person (shared and unknown ones left out)."""
+    groups: dict[str, set[tuple[str, str]]] = {}
+    for ident in universe:
+        pid = person_of(svc, *ident)
+        if pid is not None:
+            groups.setdefault(pid, set()).add(ident)
+    return {frozenset(g) for g in groups.values()}
+
+
+def state(svc: IdentityService, universe: Iterable[tuple[str, str]]) -> dict[tuple[str, str], object]:
+    """Every identifier of `universe` with its person id, 'shared' or None."""
+    out: dict[tuple[str, str], object] = {}
+    for ident in universe:
+        out[ident] = "shared" if is_shared(svc, *ident) else person_of(svc, *ident)
+    return out

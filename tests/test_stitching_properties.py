@@ -1,0 +1,166 @@
+"""Property tests: hypothesis searches event sequences for counter-examples to the invariants
+the stitching rules promise, on every graph backend."""
+
+from __future__ import annotations
+
+import random
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from identity.errors import InvalidArgument
+from identity.service import IdentityService, RawEvent
+from server.bootstrap import build_identity_service
+from server.config import load_settings
+from tests.conftest import GRAPH_BACKENDS
+from tests.helpers import is_shared, state
+
+UNIVERSE = {
+    "customer_id": ["C0", "C1", "C2"],
+    "loyalty_number": ["L0", "L1"],
+    "email": ["e0@x.io", "e1@x.io", "e2@x.io"],
+    "phone": ["+14155552671", "+14155552672"],
+    "card_token": ["t0", "t1"],
+    "device_id": ["d0", "d1", "d2"],
+    "cookie": ["k0", "k1", "k2", "k3"],
+}
+JUNK = ["undefined", "null", "", "0", "00000000-0000-0000-0000-000000000000"]
+ALL_IDS = [(t, v) for t, vs in UNIVERSE.items() for v in vs]
+
+identifier = st.one_of(
+    st.sampled_from(ALL_IDS),
+    st.tuples(st.sampled_from(sorted(UNIVERSE)), st.sampled_from(JUNK)),
+)
+
+
+@st.composite
+def events(draw: st.DrawFn, *, junk: bool = True) -> list[RawEvent]:
+    n = draw(st.integers(1, 25))
+    out = []
+    for i in range(n):
+        ids = draw(st.lists(identifier if junk else st.sampled_from(ALL_IDS), min_size=1, max_size=4))
+        out.append(
+            RawEvent(
+                event_id=f"e{i}",
+                occurred_at=draw(st.integers(0, 50)) * 1_000_000,
+                channel=draw(st.sampled_from(["web", "app", "email", "pos", "call_center"])),
+                type="x",
+                identifiers=ids,
+                device_type=draw(st.sampled_from(["", "", "", "kiosk"])),
+            )
+        )
+    return out
+
+
+@contextmanager
+def fresh(backend: str) -> Iterator[IdentityService]:
+    data = Path(tempfile.mkdtemp(prefix="idstitch-prop-"))
+    s = load_settings(data_dir=data, hmac_secret="prop")
+    svc = build_identity_service(s, GRAPH_BACKENDS[backend](s))
+    try:
+        yield svc
+    finally:
+        svc.graph.close()
+        shutil.rmtree(data, ignore_errors=True)
+
+
+def ingest_in_batches(svc: IdentityService, evs: list[RawEvent], seed: int) -> list:
+    rng = random.Random(seed)
+    results, i = [], 0
+    while i < len(evs):
+        size = rng.randint(1, 6)
+        results += svc.ingest(evs[i : i + size])
+        i += size
+    return results
+
+
+backends = pytest.mark.parametrize("backend", sorted(GRAPH_BACKENDS))
+prop = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@backends
+@prop
+@given(evs=events(), seed=st.integers(0, 1000))
+def test_no_person_ever_holds_two_customer_ids_or_two_loyalty_numbers(backend, evs, seed):
+    with fresh(backend) as svc:
+        ingest_in_batches(svc, evs, seed)
+        for pid in {p for p in state(svc, ALL_IDS).values() if p not in (None, "shared")}:
+            nodes = [n for n in svc.person(pid).nodes if not n.shared]
+            assert sum(n.type == "customer_id" for n in nodes) <= 1
+            assert sum(n.type == "loyalty_number" for n in nodes) <= 1
+
+
+@backends
+@prop
+@given(evs=events(), seed=st.integers(0, 1000))
+def test_ingest_is_idempotent(backend, evs, seed):
+    with fresh(backend) as svc:
+        ingest_in_batches(svc, evs, seed)
+        before = state(svc, ALL_IDS)
+        graphs = {p: svc.person(p) for p in before.values() if p not in (None, "shared")}
+        again = list(evs)
+        random.Random(seed).shuffle(again)
+        results = ingest_in_batches(svc, again, seed + 1)
+        assert {r.outcome for r in results} == {"duplicate"}
+        assert state(svc, ALL_IDS) == before
+        assert {p: svc.person(p) for p in graphs} == graphs
+
+
+@backends
+@prop
+@given(evs=events(), seed=st.integers(0, 1000))
+def test_junk_never_links(backend, evs, seed):
+    clean = [
+        RawEvent(e.event_id, e.occurred_at, e.channel, e.type, kept, e.device_type)
+        for e in evs
+        if (kept := [i for i in e.identifiers if i[1].strip() not in JUNK])
+    ]
+    with fresh(backend) as with_junk, fresh(backend) as without:
+        ingest_in_batches(with_junk, evs, seed)
+        ingest_in_batches(without, clean, seed)
+        assert state(with_junk, ALL_IDS) == state(without, ALL_IDS)
+        for t, v in {i for e in evs for i in e.identifiers if i[1].strip() in JUNK}:
+            with pytest.raises(InvalidArgument):
+                with_junk.resolve(t, v)
+
+
+@backends
+@prop
+@given(evs=events(junk=False), seed=st.integers(0, 1000))
+def test_a_shared_identifier_never_bridges(backend, evs, seed):
+    with fresh(backend) as svc:
+        ingest_in_batches(svc, evs, seed)
+        before = state(svc, ALL_IDS)
+        shared = [i for i in ALL_IDS if before[i] == "shared"]
+        persons = {p: i for i, p in before.items() if p not in (None, "shared")}
+        probes = []
+        for n, x in enumerate(shared):
+            probes.append(RawEvent(f"probe-{n}", 99_000_000, "web", "x", [x, ("cookie", f"fresh-{n}")]))
+            for m, member in enumerate(persons.values()):
+                probes.append(RawEvent(f"probe-{n}-{m}", 99_000_000, "web", "x", [x, member]))
+        svc.ingest(probes)
+        assert state(svc, ALL_IDS) == before
+        fresh_ids = [("cookie", f"fresh-{n}") for n in range(len(shared))]
+        assert all(p not in persons for p in state(svc, fresh_ids).values())
+        for x in shared:
+            assert is_shared(svc, *x)
+
+
+@backends
+@prop
+@given(evs=events(), seed=st.integers(0, 1000))
+def test_every_alias_resolves_to_a_live_person(backend, evs, seed):
+    with fresh(backend) as svc:
+        results = ingest_in_batches(svc, evs, seed)
+        live = {p for p in state(svc, ALL_IDS).values() if p not in (None, "shared")}
+        mentioned = {r.person_id for r in results if r.person_id} | {m for r in results for m in r.merged_person_ids}
+        for pid in mentioned:
+            graph = svc.person(pid)
+            assert graph.person_id in live
+            assert pid == graph.person_id or pid in graph.aliases
