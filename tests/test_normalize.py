@@ -35,7 +35,9 @@ def test_invalid_email_is_ignored(norm):
     assert norm.normalize("email", "not-an-address") == "invalid_email"
 
 
-@pytest.mark.parametrize("value", [*junk_examples(), "", "  ", "00000000-0000-0000-0000-000000000000", "0000"])
+@pytest.mark.parametrize(
+    "value", [*junk_examples(), "", "  ", "00000000-0000-0000-0000-000000000000", "0000"]
+)
 def test_builtin_junk_is_ignored_for_every_type(norm, value):
     for type_name in BUILTIN_TYPES:
         assert norm.normalize(type_name, value) == "junk_value"

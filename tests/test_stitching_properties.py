@@ -159,7 +159,9 @@ def test_every_alias_resolves_to_a_live_person(backend, evs, seed):
     with fresh(backend) as svc:
         results = ingest_in_batches(svc, evs, seed)
         live = {p for p in state(svc, ALL_IDS).values() if p not in (None, "shared")}
-        mentioned = {r.person_id for r in results if r.person_id} | {m for r in results for m in r.merged_person_ids}
+        mentioned = {r.person_id for r in results if r.person_id} | {
+            m for r in results for m in r.merged_person_ids
+        }
         for pid in mentioned:
             graph = svc.person(pid)
             assert graph.person_id in live

@@ -14,7 +14,13 @@ from tests.helpers import ev, login
 def test_no_raw_email_or_phone_reaches_any_file_of_the_data_directory(tmp_path: Path):
     settings = load_settings(data_dir=tmp_path / "data")
     svc = build_identity_service(settings)
-    raw = ["Zelda.Quux@Example.org", "zelda.quux@example.org", "+1 415 555 2671", "+14155552671", "4155552671"]
+    raw = [
+        "Zelda.Quux@Example.org",
+        "zelda.quux@example.org",
+        "+1 415 555 2671",
+        "+14155552671",
+        "4155552671",
+    ]
     svc.ingest(
         [
             login("C-9", ("email", raw[0]), ("phone", raw[2])),

@@ -71,7 +71,10 @@ def test_store_kiosk_device_is_shared_from_first_sight(svc):
 
 def test_zeroed_advertising_id_is_ignored_and_never_links(svc):
     r1, r2 = svc.ingest(
-        [login("ANN", ("device_id", ZERO_AD_ID), channel="app"), login("BOB", ("device_id", ZERO_AD_ID), channel="app")]
+        [
+            login("ANN", ("device_id", ZERO_AD_ID), channel="app"),
+            login("BOB", ("device_id", ZERO_AD_ID), channel="app"),
+        ]
     )
     assert r1.person_id != r2.person_id
     assert [(i.index, i.type, i.reason) for i in r1.ignored] == [(1, "device_id", "junk_value")]
@@ -90,7 +93,9 @@ def test_forwarded_email_click_never_merges_two_customers(svc):
     ann = svc.ingest([login("ANN", ("email", "ann@example.com"))])[0].person_id
     bob = svc.ingest([login("BOB", ("cookie", "bob-laptop"))])[0].person_id
     # Ann forwards the campaign; Bob clicks it on his laptop.
-    [r] = svc.ingest([ev("email", ("email", "ann@example.com"), ("cookie", "bob-laptop"), type="email_click")])
+    [r] = svc.ingest(
+        [ev("email", ("email", "ann@example.com"), ("cookie", "bob-laptop"), type="email_click")]
+    )
     assert [(x.rule, x.action) for x in r.refused] == [("weak_link", "kept_apart")]
     assert person_of(svc, "cookie", "bob-laptop") == bob
     assert person_of(svc, "email", "ann@example.com") == ann != bob
@@ -178,7 +183,9 @@ def test_events_are_stored_and_follow_their_person_through_a_merge(svc):
 def test_an_invalid_event_rejects_the_batch_and_applies_nothing(svc):
     good = login("ANN", ("cookie", "k1"))
     bad = ev("web", ("shoe_size", "42"))
-    with pytest.raises(InvalidArgument, match=r"events\[1\]\.identifiers\[0\]\.type: unknown identifier type"):
+    with pytest.raises(
+        InvalidArgument, match=r"events\[1\]\.identifiers\[0\]\.type: unknown identifier type"
+    ):
         svc.ingest([good, bad])
     with pytest.raises(NotFound):
         svc.resolve("customer_id", "ANN")
@@ -198,9 +205,7 @@ def test_an_event_with_only_a_shared_identifier_is_stored_unattributed(svc):
 
 
 def test_configured_blocklist_values_and_patterns_never_link(make_service):
-    svc = make_service(
-        stitching={"blocklist": {"values": ["qa@example.com"], "patterns": [r"test-.*"]}}
-    )
+    svc = make_service(stitching={"blocklist": {"values": ["qa@example.com"], "patterns": [r"test-.*"]}})
     r1, r2 = svc.ingest(
         [
             login("ANN", ("email", "QA@example.com"), ("cookie", "test-123")),

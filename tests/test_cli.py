@@ -1,0 +1,86 @@
+"""`idstitch serve` as a real process with zero configuration, driven by the other CLI commands."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+EVENTS = [
+    {
+        "eventId": "a1",
+        "occurredAt": "2026-11-01T10:00:00Z",
+        "channel": "web",
+        "type": "login",
+        "identifiers": [{"type": "cookie", "value": "ck1"}, {"type": "customer_id", "value": "C-1"}],
+    },
+    {
+        "eventId": "a2",
+        "occurredAt": "2026-11-01T10:05:00Z",
+        "channel": "email",
+        "type": "email_click",
+        "identifiers": [{"type": "email", "value": "Ann@Example.com"}, {"type": "cookie", "value": "ck2"}],
+    },
+    {
+        "eventId": "a3",
+        "occurredAt": "2026-11-01T10:06:00Z",
+        "channel": "web",
+        "type": "product_view",
+        "identifiers": [{"type": "cookie", "value": "ck2"}, {"type": "customer_id", "value": "C-1"}],
+        "product": {"sku": "G-1", "category": "grills", "price": {"amountMinor": 19900, "currency": "EUR"}},
+    },
+]
+
+
+def idstitch() -> list[str]:
+    exe = shutil.which("idstitch", path=str(Path(sys.executable).parent))
+    return [exe] if exe else [sys.executable, "-m", "server.cli"]
+
+
+def test_serve_ingest_resolve_graph_and_graceful_stop(tmp_path: Path):
+    proc = subprocess.Popen(
+        [*idstitch(), "serve", "--port", "0"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "IDSTITCH_LOG_LEVEL": "WARNING"},
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert "listening on 127.0.0.1:" in line, line
+        target = line.split("listening on ", 1)[1].split()[0]
+        assert (tmp_path / "idstitch-data" / "graph.db").exists()
+
+        events = tmp_path / "events.jsonl"
+        events.write_text("\n".join(json.dumps(e) for e in EVENTS) + "\n")
+
+        def run(*args: str) -> str:
+            out = subprocess.run([*idstitch(), *args, "--target", target], capture_output=True, text=True)
+            assert out.returncode == 0, out.stderr
+            return out.stdout
+
+        summary = json.loads(run("ingest", str(events)))
+        assert (summary["eventsReceived"], summary["personsMerged"]) == ("3", "1")
+        resolved = run("resolve", "email", "ann@example.com")
+        assert "customer_id     C-1" in resolved and "ann@" not in resolved
+        graph = run("graph", "cookie", "ck1")
+        assert "aliases:" in graph and "cookie:ck2 -- email#" in graph and "weak, email.click" in graph
+        missing = subprocess.run(
+            [*idstitch(), "resolve", "cookie", "nope", "--target", target], capture_output=True, text=True
+        )
+        assert missing.returncode == 1 and "NOT_FOUND" in missing.stderr
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0
+    assert "idstitch stopped" in out
