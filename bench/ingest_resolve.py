@@ -1,0 +1,128 @@
+"""Benchmark: ingest throughput through the API (batches of 500) on the embedded store, then
+Resolve p50/p99 at 8 concurrent clients beside the same server's health-check floor.
+
+Run: .venv/bin/python -m bench.ingest_resolve [--persons 20000] [--per-person 5]
+The server runs in its own process; clients run in other processes. Figures are printed only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from bench.population import events
+from idstitch.v1 import event_pb2 as ev_pb
+from idstitch.v1 import identity_service_pb2 as pb
+from idstitch.v1 import identity_service_pb2_grpc as pb_grpc
+
+
+def start_server(data_dir: str) -> tuple[subprocess.Popen, str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "server.cli", "serve", "--port", "0", "--data-dir", data_dir],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "IDSTITCH_LOG_LEVEL": "WARNING"},
+    )
+    line = proc.stdout.readline()  # type: ignore[union-attr]
+    return proc, line.split("listening on ", 1)[1].split()[0]
+
+
+def ingest(target: str, batches: list[pb.IngestRequest], clients: int) -> float:
+    with grpc.insecure_channel(target) as ch:
+        stub = pb_grpc.IdentityServiceStub(ch)
+        start = time.perf_counter()
+        with ThreadPoolExecutor(clients) as pool:
+            list(pool.map(stub.Ingest, batches))
+        return time.perf_counter() - start
+
+
+def _latencies(args: tuple[str, str, int, int, list[tuple[str, str]]]) -> list[float]:
+    target, kind, calls, seed, known = args
+    rng = random.Random(seed)
+    out = []
+    with grpc.insecure_channel(target) as ch:
+        if kind == "health":
+            stub = health_pb2_grpc.HealthStub(ch)
+            call, make = stub.Check, lambda: health_pb2.HealthCheckRequest()
+        else:
+            stub = pb_grpc.IdentityServiceStub(ch)
+            call = stub.Resolve
+            make = lambda: pb.ResolveRequest(identifier=_ident(rng.choice(known)))  # noqa: E731
+        for _ in range(50):  # warm up the connection
+            call(make())
+        for _ in range(calls):
+            req = make()
+            t = time.perf_counter()
+            call(req)
+            out.append(time.perf_counter() - t)
+    return out
+
+
+def _ident(pair: tuple[str, str]) -> ev_pb.Identifier:
+    return ev_pb.Identifier(type=pair[0], value=pair[1])
+
+
+def measure(
+    target: str, kind: str, clients: int, calls: int, known: list[tuple[str, str]] | None = None
+) -> tuple[float, float]:
+    jobs = [(target, kind, calls, i, known or []) for i in range(clients)]
+    with mp.get_context("spawn").Pool(clients) as pool:
+        lat = [x for part in pool.map(_latencies, jobs) for x in part]
+    q = statistics.quantiles(lat, n=100)
+    return q[49] * 1000, q[98] * 1000
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--persons", type=int, default=20000)
+    ap.add_argument("--per-person", type=int, default=5)
+    ap.add_argument("--ingest-clients", type=int, default=2)
+    ap.add_argument("--calls", type=int, default=2000, help="calls per client for latency figures")
+    args = ap.parse_args()
+
+    evs = list(events(args.persons, args.per_person))
+    batches = [pb.IngestRequest(events=evs[i : i + 500]) for i in range(0, len(evs), 500)]
+    with tempfile.TemporaryDirectory(prefix="idstitch-bench-") as data:
+        proc, target = start_server(data)
+        try:
+            secs = ingest(target, batches, args.ingest_clients)
+            print(
+                f"ingest: {len(evs)} events in {len(batches)} batches of 500, {args.ingest_clients} clients: "
+                f"{secs:.2f} s = {len(evs) / secs:,.0f} events/s"
+            )
+            h50, h99 = measure(target, "health", 8, args.calls)
+            # Resolve identifiers that were ingested and name one person (not shared, not junk).
+            known = sorted(
+                {
+                    (i.type, i.value)
+                    for e in evs[::7]
+                    for i in e.identifiers
+                    if i.type in ("customer_id", "email", "loyalty_number")
+                }
+            )
+            r50, r99 = measure(target, "resolve", 8, args.calls, known)
+            print(f"health check (floor), 8 clients: p50 {h50:.2f} ms  p99 {h99:.2f} ms")
+            print(
+                f"resolve, 8 clients:              p50 {r50:.2f} ms  p99 {r99:.2f} ms  "
+                f"(p99 = {r99 / h99:.2f}x floor p99)"
+            )
+            size = sum(os.path.getsize(os.path.join(data, f)) for f in os.listdir(data))
+            print(f"data directory: {size / 1e6:.1f} MB")
+        finally:
+            proc.terminate()
+            proc.wait()
+
+
+if __name__ == "__main__":
+    main()
