@@ -254,7 +254,7 @@ class _BatchRun:
 
     def _record_edges(self, ev: ChannelEvent, states: list[IdentifierState], evidence: Evidence) -> None:
         for link in evidence.links:
-            ka, kb = sorted((states[link.a].key, states[link.b].key))
+            ka, kb = edge_key(states[link.a].key, states[link.b].key)
             if ka == kb:
                 continue
             edge = self.changes.edges.get((ka, kb)) or self.snap.edges.get((ka, kb))
@@ -280,6 +280,11 @@ class _BatchRun:
         self.changes.shared_uses = {(k, self.canonical(p) or p) for k, p in self.changes.shared_uses}
         self.changes.new_persons = {p: t for p, t in self.changes.new_persons.items() if p not in self.alias}
         return self.changes
+
+
+def edge_key(a: str, b: str) -> tuple[str, str]:
+    """Edges are undirected and stored once, under their keys in sorted order."""
+    return (a, b) if a <= b else (b, a)
 
 
 def _strength_to(anchor_i: int, links: tuple[LinkEvidence, ...]) -> dict[int, Strength]:

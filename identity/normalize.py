@@ -85,9 +85,14 @@ class Normalizer:
         self._blocked_values = frozenset(v.strip().lower() for v in bl.values)
         self._blocked_patterns = [re.compile(p, re.IGNORECASE) for p in bl.patterns]
         self._phone = lru_cache(maxsize=65536)(self._phone_e164)
+        # The same devices, logins and emails recur across a stream: skip re-hashing them.
+        self.normalize = lru_cache(maxsize=262144)(self._normalize)  # type: ignore[method-assign]
 
     def normalize(self, type_name: str, raw: str) -> NormalizedIdentifier | str:
         """The normalized identifier, or the reason it is ignored. The type must be known."""
+        return self._normalize(type_name, raw)
+
+    def _normalize(self, type_name: str, raw: str) -> NormalizedIdentifier | str:
         spec = self.types[type_name]
         value = raw.strip()
         if value.lower() in DEFAULT_JUNK_VALUES or ZERO_ID.match(value) or not value:

@@ -1,9 +1,10 @@
 """The identity graph port: what the stitching service needs from a store, in domain words.
 
 Contract (tests/contract/test_identity_graph.py runs it against every backend):
-- `stitch` is atomic: it loads a snapshot of the batch's identifiers, persons, edges and event
-  ids, lets `plan` decide, and applies the returned change set entirely or not at all. Batches
-  are serializable: a plan never sees another batch's half-applied changes.
+- `stitch` is atomic: it loads a snapshot of the batch's identifiers (`keys`), their persons with
+  counts by type, the edges named in `pairs` (each as a sorted key pair) and which `event_ids`
+  were accepted before, lets `plan` decide, and applies the returned change set entirely or not
+  at all. Batches are serializable: a plan never sees another batch's half-applied changes.
 - Every identifier belongs to one person or is shared; a merged-away person id stays an alias of
   the surviving person, and an alias always names a live person (aliases are kept one hop deep).
 - Events are recorded with the person they were attributed to, and follow their person through
@@ -25,6 +26,7 @@ class IdentityGraph(Protocol):
         self,
         *,
         keys: Collection[str],
+        pairs: Collection[tuple[str, str]],
         event_ids: Collection[str],
         plan: Callable[[Snapshot], tuple[ChangeSet, R]],
     ) -> R:

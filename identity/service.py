@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from identity.engine import StitchingEngine
+from identity.engine import StitchingEngine, edge_key
 from identity.errors import InvalidArgument, NotFound
 from identity.identifiers import IgnoredIdentifier, NormalizedIdentifier
 from identity.model import ChannelEvent, PersonGraph, SharedResolution, StitchResult
@@ -69,9 +69,14 @@ class IdentityService:
         if not batch:
             return []
         keys = {ident.key for ev in prepared for ident in ev.identifiers}
+        pairs = {
+            edge_key(ev.identifiers[link.a].key, ev.identifiers[link.b].key)
+            for ev, evidence in batch
+            for link in evidence.links
+        }
         event_ids = {ev.event_id for ev in prepared}
         return self.graph.stitch(
-            keys=keys, event_ids=event_ids, plan=lambda snap: self._engine.stitch(snap, batch)
+            keys=keys, pairs=pairs, event_ids=event_ids, plan=lambda snap: self._engine.stitch(snap, batch)
         )
 
     def _prepare(self, field: str, ev: RawEvent) -> ChannelEvent:

@@ -35,21 +35,22 @@ def timestamp(us: int) -> Timestamp:
 
 
 def raw_event(event: ev_pb.Event, field: str, now_us: int | None = None) -> RawEvent:
+    """The domain event. Consumes `event`: its identifiers are moved out of the message, which
+    is then serialized as the payload, so raw identifier values are never stored."""
     if event.HasField("occurred_at"):
         occurred = micros(event.occurred_at, f"{field}.occurred_at")
     else:
         occurred = now_us if now_us is not None else time.time_ns() // 1000
-    stored = ev_pb.Event()
-    stored.CopyFrom(event)
-    del stored.identifiers[:]  # identifiers are stored as keys, never raw
+    identifiers = [(i.type, i.value) for i in event.identifiers]
+    del event.identifiers[:]
     return RawEvent(
         event_id=event.event_id,
         occurred_at=occurred,
         channel=event.channel,
         type=event.type,
-        identifiers=[(i.type, i.value) for i in event.identifiers],
+        identifiers=identifiers,
         device_type=event.context.device_type,
-        payload=stored.SerializeToString(deterministic=True),
+        payload=event.SerializeToString(deterministic=True),
     )
 
 

@@ -88,6 +88,7 @@ class SqliteIdentityGraph:
         self,
         *,
         keys: Collection[str],
+        pairs: Collection[tuple[str, str]],
         event_ids: Collection[str],
         plan: Callable[[Snapshot], tuple[ChangeSet, R]],
     ) -> R:
@@ -96,7 +97,7 @@ class SqliteIdentityGraph:
             try:
                 db.execute("BEGIN IMMEDIATE")
                 try:
-                    changes, result = plan(self._snapshot(db, keys, event_ids))
+                    changes, result = plan(self._snapshot(db, keys, pairs, event_ids))
                     self._apply(db, changes)
                     db.execute("COMMIT")
                 except BaseException:
@@ -107,7 +108,11 @@ class SqliteIdentityGraph:
             return result
 
     def _snapshot(
-        self, db: sqlite3.Connection, keys: Collection[str], event_ids: Collection[str]
+        self,
+        db: sqlite3.Connection,
+        keys: Collection[str],
+        pairs: Collection[tuple[str, str]],
+        event_ids: Collection[str],
     ) -> Snapshot:
         idents: dict[str, IdentifierState] = {}
         for rows in _chunked(
@@ -130,17 +135,18 @@ class SqliteIdentityGraph:
         ):
             for pid, t, n in rows:
                 persons[pid].counts[t] = n
-        key_set = set(keys)
         edges: dict[tuple[str, str], EdgeState] = {}
-        for rows in _chunked(
-            db,
-            "SELECT a, b, first_seen, last_seen, channel, rule, strength, event_count "
-            "FROM edges WHERE a IN ({})",
-            keys,
-        ):
+        # Exact pairs, not every edge of the batch's keys: a kiosk device has thousands of edges.
+        pair_list = list(pairs)
+        for start in range(0, len(pair_list), CHUNK // 2):
+            part = pair_list[start : start + CHUNK // 2]
+            rows = db.execute(
+                "SELECT a, b, first_seen, last_seen, channel, rule, strength, event_count FROM edges "
+                f"JOIN (VALUES {','.join(['(?, ?)'] * len(part))}) v ON a = v.column1 AND b = v.column2",
+                [k for pair in part for k in pair],
+            )
             for a, b, fs, ls, ch, rule, st, n in rows:
-                if b in key_set:
-                    edges[(a, b)] = EdgeState(a, b, fs, ls, ch, rule, Strength(st), n)
+                edges[(a, b)] = EdgeState(a, b, fs, ls, ch, rule, Strength(st), n)
         known: dict[str, str | None] = {}
         for rows in _chunked(db, "SELECT event_id, person_id FROM events WHERE event_id IN ({})", event_ids):
             known.update(rows)
@@ -148,18 +154,24 @@ class SqliteIdentityGraph:
 
     def _apply(self, db: sqlite3.Connection, ch: ChangeSet) -> None:
         db.executemany("INSERT INTO persons(id, first_seen) VALUES (?, ?)", ch.new_persons.items())
-        for loser, survivor in ch.merges:
-            for sql in (
-                "UPDATE identifiers SET person_id = :s WHERE person_id = :l",
-                "UPDATE events SET person_id = :s WHERE person_id = :l",
-                "UPDATE aliases SET person_id = :s WHERE person_id = :l",
-                "INSERT OR IGNORE INTO shared_uses(key, person_id) "
-                "SELECT key, :s FROM shared_uses WHERE person_id = :l",
-                "DELETE FROM shared_uses WHERE person_id = :l",
-                "INSERT INTO aliases(alias, person_id) VALUES (:l, :s)",
-                "DELETE FROM persons WHERE id = :l",
-            ):
-                db.execute(sql, {"l": loser, "s": survivor})
+        # Chains inside the batch (a → b, then b → c) collapse to their final survivor, so each
+        # statement runs once over all merges and aliases stay one hop deep.
+        final = dict(ch.merges)
+        for loser in final:
+            while final[loser] in final:
+                final[loser] = final[final[loser]]
+        pairs = [{"l": loser, "s": survivor} for loser, survivor in final.items()]
+        for sql in (
+            "UPDATE identifiers SET person_id = :s WHERE person_id = :l",
+            "UPDATE events SET person_id = :s WHERE person_id = :l",
+            "UPDATE aliases SET person_id = :s WHERE person_id = :l",
+            "INSERT OR IGNORE INTO shared_uses(key, person_id) "
+            "SELECT key, :s FROM shared_uses WHERE person_id = :l",
+            "DELETE FROM shared_uses WHERE person_id = :l",
+            "INSERT INTO aliases(alias, person_id) VALUES (:l, :s)",
+            "DELETE FROM persons WHERE id = :l",
+        ):
+            db.executemany(sql, pairs)
         db.executemany(
             "INSERT INTO identifiers(key, type, person_id, shared, first_seen, last_seen) "
             "VALUES (?,?,?,?,?,?) "
