@@ -8,7 +8,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from identity.errors import InvalidArgument
 from identity.identifiers import node_id
-from identity.model import EdgeState, PersonGraph, StitchResult
+from identity.model import EdgeState, PersonGraph, PersonNode, StitchResult
 from identity.service import RawEvent, Resolution
 from idstitch.v1 import event_pb2 as ev_pb
 from idstitch.v1 import identity_service_pb2 as pb
@@ -78,17 +78,7 @@ def resolve_response(res: Resolution) -> pb.ResolveResponse:
     return pb.ResolveResponse(
         person=pb.ResolvedPerson(
             person_id=g.person_id,
-            identifiers=[
-                pb.PersonIdentifier(
-                    node_id=node_id(n.key),
-                    type=n.type,
-                    display_value=n.display,
-                    shared=n.shared,
-                    first_seen=timestamp(n.first_seen),
-                    last_seen=timestamp(n.last_seen),
-                )
-                for n in g.nodes
-            ],
+            identifiers=[_node(n) for n in g.nodes],
             links=[
                 pb.LinkStrength(from_node_id=node_id(e.a), to_node_id=node_id(e.b), strength=int(e.strength))
                 for e in g.edges
@@ -101,18 +91,19 @@ def graph_response(g: PersonGraph) -> pb.GetIdentityGraphResponse:
     return pb.GetIdentityGraphResponse(
         person_id=g.person_id,
         aliases=g.aliases,
-        nodes=[
-            pb.GraphNode(
-                node_id=node_id(n.key),
-                type=n.type,
-                display_value=n.display,
-                shared=n.shared,
-                first_seen=timestamp(n.first_seen),
-                last_seen=timestamp(n.last_seen),
-            )
-            for n in g.nodes
-        ],
+        nodes=[_node(n) for n in g.nodes],
         edges=[_edge(e) for e in g.edges],
+    )
+
+
+def _node(n: PersonNode) -> pb.GraphNode:
+    return pb.GraphNode(
+        node_id=node_id(n.key),
+        type=n.type,
+        display_value=n.display,
+        shared=n.shared,
+        first_seen=timestamp(n.first_seen),
+        last_seen=timestamp(n.last_seen),
     )
 
 

@@ -115,22 +115,6 @@ class ResolveRequest(_message.Message):
     identifier: _event_pb2.Identifier
     def __init__(self, identifier: _Optional[_Union[_event_pb2.Identifier, _Mapping]] = ...) -> None: ...
 
-class PersonIdentifier(_message.Message):
-    __slots__ = ("node_id", "type", "display_value", "shared", "first_seen", "last_seen")
-    NODE_ID_FIELD_NUMBER: _ClassVar[int]
-    TYPE_FIELD_NUMBER: _ClassVar[int]
-    DISPLAY_VALUE_FIELD_NUMBER: _ClassVar[int]
-    SHARED_FIELD_NUMBER: _ClassVar[int]
-    FIRST_SEEN_FIELD_NUMBER: _ClassVar[int]
-    LAST_SEEN_FIELD_NUMBER: _ClassVar[int]
-    node_id: str
-    type: str
-    display_value: str
-    shared: bool
-    first_seen: _timestamp_pb2.Timestamp
-    last_seen: _timestamp_pb2.Timestamp
-    def __init__(self, node_id: _Optional[str] = ..., type: _Optional[str] = ..., display_value: _Optional[str] = ..., shared: _Optional[bool] = ..., first_seen: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_seen: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
-
 class LinkStrength(_message.Message):
     __slots__ = ("from_node_id", "to_node_id", "strength")
     FROM_NODE_ID_FIELD_NUMBER: _ClassVar[int]
@@ -147,9 +131,9 @@ class ResolvedPerson(_message.Message):
     IDENTIFIERS_FIELD_NUMBER: _ClassVar[int]
     LINKS_FIELD_NUMBER: _ClassVar[int]
     person_id: str
-    identifiers: _containers.RepeatedCompositeFieldContainer[PersonIdentifier]
+    identifiers: _containers.RepeatedCompositeFieldContainer[GraphNode]
     links: _containers.RepeatedCompositeFieldContainer[LinkStrength]
-    def __init__(self, person_id: _Optional[str] = ..., identifiers: _Optional[_Iterable[_Union[PersonIdentifier, _Mapping]]] = ..., links: _Optional[_Iterable[_Union[LinkStrength, _Mapping]]] = ...) -> None: ...
+    def __init__(self, person_id: _Optional[str] = ..., identifiers: _Optional[_Iterable[_Union[GraphNode, _Mapping]]] = ..., links: _Optional[_Iterable[_Union[LinkStrength, _Mapping]]] = ...) -> None: ...
 
 class ResolveResponse(_message.Message):
     __slots__ = ("person", "shared", "shared_by")
