@@ -23,6 +23,18 @@ def build_graph(settings: Settings) -> IdentityGraph:
 
         path = Path(backend.file)
         return SqliteIdentityGraph(path if path.is_absolute() else settings.data_dir / path)
+    if backend.type == "neo4j":
+        from identity.stores.neo4j import Neo4jIdentityGraph
+
+        return Neo4jIdentityGraph(
+            uri=backend.uri,
+            user=backend.user,
+            password=backend.password.get_secret_value() if backend.password else "",
+            database=backend.database,
+            namespace=backend.namespace,
+            connection_timeout=backend.connection_timeout_seconds,
+            max_transaction_retry_time=backend.max_transaction_retry_seconds,
+        )
     raise ValueError(f"unknown graph backend {backend.type!r}")
 
 

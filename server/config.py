@@ -31,7 +31,27 @@ class SqliteGraph(BaseModel):
     """File name inside `data_dir` (or an absolute path)."""
 
 
-GraphBackend = Annotated[SqliteGraph, Field(discriminator="type")]
+class Neo4jGraph(BaseModel):
+    """The identity graph in a Neo4j 5 database (Community or Enterprise), shared by any number of
+    idstitch servers."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["neo4j"] = "neo4j"
+    uri: str = "bolt://127.0.0.1:7687"
+    """bolt:// or neo4j:// (routing) URI; +s / +ssc variants for TLS."""
+    user: str = "neo4j"
+    password: SecretStr | None = None
+    """None connects without authentication."""
+    database: str = "neo4j"
+    namespace: str = ""
+    """Prefix of every label, so several graphs can share one database (letters, digits, _)."""
+    connection_timeout_seconds: float = 5.0
+    max_transaction_retry_seconds: float = 15.0
+    """How long a write retries transient errors (deadlocks, leader switches) before UNAVAILABLE."""
+
+
+GraphBackend = Annotated[SqliteGraph | Neo4jGraph, Field(discriminator="type")]
 
 
 class Settings(BaseSettings):

@@ -59,10 +59,10 @@ def events(draw: st.DrawFn, *, junk: bool = True) -> list[RawEvent]:
 
 
 @contextmanager
-def fresh(backend: str) -> Iterator[IdentityService]:
+def fresh(backend: str, slot: int = 0) -> Iterator[IdentityService]:
     data = Path(tempfile.mkdtemp(prefix="idstitch-prop-"))
     s = load_settings(data_dir=data, hmac_secret="prop")
-    svc = build_identity_service(s, GRAPH_BACKENDS[backend](s))
+    svc = build_identity_service(s, GRAPH_BACKENDS[backend](s, 100 + slot))
     try:
         yield svc
     finally:
@@ -121,7 +121,7 @@ def test_junk_never_links(backend, evs, seed):
         for e in evs
         if (kept := [i for i in e.identifiers if i[1].strip() not in JUNK])
     ]
-    with fresh(backend) as with_junk, fresh(backend) as without:
+    with fresh(backend) as with_junk, fresh(backend, 1) as without:
         ingest_in_batches(with_junk, evs, seed)
         ingest_in_batches(without, clean, seed)
         assert state(with_junk, ALL_IDS) == state(without, ALL_IDS)
@@ -166,3 +166,16 @@ def test_every_alias_resolves_to_a_live_person(backend, evs, seed):
             graph = svc.person(pid)
             assert graph.person_id in live
             assert pid == graph.person_id or pid in graph.aliases
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(evs=events(), seed=st.integers(0, 1000))
+def test_every_backend_stitches_the_same_events_into_the_same_persons(evs, seed):
+    names = sorted(GRAPH_BACKENDS)
+    with fresh(names[0], 2) as reference:
+        expected = ingest_in_batches(reference, evs, seed)
+        expected_state = state(reference, ALL_IDS)
+        for name in names[1:]:
+            with fresh(name, 3) as other:
+                assert ingest_in_batches(other, evs, seed) == expected
+                assert state(other, ALL_IDS) == expected_state

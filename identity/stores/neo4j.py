@@ -1,0 +1,388 @@
+"""The identity graph in Neo4j, for when several idstitch servers stitch into one graph.
+
+Data model. (:Identifier {key, type, person_id, shared, first_seen, last_seen}) nodes joined by
+[:LINK {first_seen, last_seen, channel, rule, strength, event_count}] relationships, stored once
+from the smaller key to the larger. Membership is the identifier's `person_id` property (one
+indexed lookup on the resolve path) with (:Person {id, first_seen}) nodes; merged-away ids are
+(:Alias {alias, person_id}); persons that used a shared identifier are (:SharedUse); events are
+(:Event {event_id, person_id, ...}). An optional namespace prefixes every label, so several
+graphs (tenants, tests) can share one database.
+
+Serializable stitching without split brains. A batch is one managed write transaction that
+first *locks* everything its decision reads, in a fixed order — its event ids (MERGE on a
+unique constraint), then its identifier keys sorted (MERGE, then a write to each node), then
+the persons those identifiers belong to, sorted (a write to each Person) — and only then reads
+them. Any transaction that changes a person's membership has that person in its own snapshot and
+so holds its lock: a second server merging the same person waits until the first commits, then
+reads the merged state. Two transactions that lock overlapping sets in the two phases can
+deadlock; Neo4j detects it and the driver's managed transaction retries the loser from the start
+with a fresh snapshot (the plan is a pure function of the snapshot). So every committed batch saw
+the state left by the batches committed before it: the result equals some sequential run.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Callable, Collection
+from typing import Any, TypeVar
+
+from identity.errors import StoreUnavailable
+from identity.identifiers import Strength, display_of, type_of
+from identity.model import (
+    ChangeSet,
+    EdgeState,
+    EventRecord,
+    IdentifierState,
+    PersonGraph,
+    PersonNode,
+    PersonState,
+    SharedResolution,
+    Snapshot,
+)
+
+R = TypeVar("R")
+NAMESPACE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,40}$|^$")
+
+
+class Neo4jIdentityGraph:
+    def __init__(
+        self,
+        *,
+        uri: str,
+        user: str = "neo4j",
+        password: str = "",
+        database: str = "neo4j",
+        namespace: str = "",
+        connection_timeout: float = 5.0,
+        max_transaction_retry_time: float = 15.0,
+    ) -> None:
+        import neo4j
+
+        if not NAMESPACE.match(namespace):
+            raise ValueError("namespace must be letters, digits and underscores, starting with a letter")
+        self._neo4j = neo4j
+        auth = (user, password) if password else None
+        self._driver = neo4j.GraphDatabase.driver(
+            uri,
+            auth=auth,
+            connection_timeout=connection_timeout,
+            max_transaction_retry_time=max_transaction_retry_time,
+        )
+        self._database = database
+        # Labels cannot be parameters; the namespace is validated above and is the only text spliced.
+        self._labels = {
+            name: f"{namespace}{name}" for name in ("Identifier", "Person", "Alias", "SharedUse", "Event")
+        }
+        self._run(self._create_schema)
+
+    def _q(self, cypher: str) -> str:
+        return cypher.format(**self._labels)
+
+    def _run(self, fn: Callable[..., Any], *args: Any, write: bool = True) -> Any:
+        """Runs `fn(tx, *args)` as a managed transaction; driver failures become StoreUnavailable."""
+        neo4j = self._neo4j
+        try:
+            with self._driver.session(database=self._database) as session:
+                execute = session.execute_write if write else session.execute_read
+                return execute(fn, *args)
+        except (neo4j.exceptions.ServiceUnavailable, neo4j.exceptions.SessionExpired) as e:
+            raise StoreUnavailable(f"neo4j unavailable: {e.__class__.__name__}") from e
+        except neo4j.exceptions.TransientError as e:
+            raise StoreUnavailable(f"neo4j transient failure after retries: {e.code}") from e
+        except neo4j.exceptions.DriverError as e:
+            raise StoreUnavailable(f"neo4j driver: {e.__class__.__name__}") from e
+
+    def _create_schema(self, tx: Any) -> None:
+        for cypher in (
+            "CREATE CONSTRAINT {Identifier}_key IF NOT EXISTS FOR (n:{Identifier}) REQUIRE n.key IS UNIQUE",
+            "CREATE CONSTRAINT {Person}_id IF NOT EXISTS FOR (n:{Person}) REQUIRE n.id IS UNIQUE",
+            "CREATE CONSTRAINT {Alias}_alias IF NOT EXISTS FOR (n:{Alias}) REQUIRE n.alias IS UNIQUE",
+            "CREATE CONSTRAINT {SharedUse}_uid IF NOT EXISTS FOR (n:{SharedUse}) REQUIRE n.uid IS UNIQUE",
+            "CREATE CONSTRAINT {Event}_id IF NOT EXISTS FOR (n:{Event}) REQUIRE n.event_id IS UNIQUE",
+            "CREATE INDEX {Identifier}_person IF NOT EXISTS FOR (n:{Identifier}) ON (n.person_id)",
+            "CREATE INDEX {Alias}_person IF NOT EXISTS FOR (n:{Alias}) ON (n.person_id)",
+            "CREATE INDEX {SharedUse}_key IF NOT EXISTS FOR (n:{SharedUse}) ON (n.key)",
+            "CREATE INDEX {SharedUse}_person IF NOT EXISTS FOR (n:{SharedUse}) ON (n.person_id)",
+            "CREATE INDEX {Event}_person IF NOT EXISTS FOR (n:{Event}) ON (n.person_id)",
+        ):
+            tx.run(self._q(cypher)).consume()
+
+    # -- writes ------------------------------------------------------------------------------
+
+    def stitch(
+        self,
+        *,
+        keys: Collection[str],
+        pairs: Collection[tuple[str, str]],
+        event_ids: Collection[str],
+        plan: Callable[[Snapshot], tuple[ChangeSet, R]],
+    ) -> R:
+        return self._run(self._stitch_tx, sorted(set(keys)), sorted(set(pairs)), sorted(set(event_ids)), plan)
+
+    def _stitch_tx(
+        self,
+        tx: Any,
+        keys: list[str],
+        pairs: list[tuple[str, str]],
+        event_ids: list[str],
+        plan: Callable[[Snapshot], tuple[ChangeSet, R]],
+    ) -> R:
+        known = {
+            r["id"]: r["pid"]
+            for r in tx.run(
+                self._q(
+                    "UNWIND $ids AS id MERGE (e:{Event} {{event_id: id}}) "
+                    "WITH id, e WHERE e.occurred_at IS NOT NULL RETURN id, e.person_id AS pid"
+                ),
+                ids=event_ids,
+            )
+        }
+        idents: dict[str, IdentifierState] = {}
+        for r in tx.run(
+            self._q(
+                "UNWIND $keys AS k MERGE (i:{Identifier} {{key: k}}) SET i.lock = coalesce(i.lock, 0) + 1 "
+                "WITH i WHERE i.type IS NOT NULL "
+                "RETURN i.key AS key, i.type AS type, i.person_id AS pid, i.shared AS shared, "
+                "i.first_seen AS fs, i.last_seen AS ls"
+            ),
+            keys=keys,
+        ):
+            idents[r["key"]] = IdentifierState(r["key"], r["type"], r["pid"], r["shared"], r["fs"], r["ls"])
+        person_ids = sorted({s.person_id for s in idents.values() if s.person_id is not None})
+        persons = {
+            r["id"]: PersonState(r["id"], r["fs"], Counter())
+            for r in tx.run(
+                self._q(
+                    "UNWIND $ids AS id MATCH (p:{Person} {{id: id}}) SET p.lock = coalesce(p.lock, 0) + 1 "
+                    "RETURN p.id AS id, p.first_seen AS fs"
+                ),
+                ids=person_ids,
+            )
+        }
+        for r in tx.run(
+            self._q(
+                "UNWIND $ids AS id MATCH (i:{Identifier} {{person_id: id}}) "
+                "RETURN id, i.type AS type, count(*) AS n"
+            ),
+            ids=person_ids,
+        ):
+            persons[r["id"]].counts[r["type"]] = r["n"]
+        edges = {
+            (r["a"], r["b"]): EdgeState(
+                r["a"], r["b"], r["fs"], r["ls"], r["ch"], r["rule"], Strength(r["st"]), r["n"]
+            )
+            for r in tx.run(
+                self._q(
+                    "UNWIND $pairs AS pr "
+                    "MATCH (a:{Identifier} {{key: pr[0]}})-[l:LINK]->(b:{Identifier} {{key: pr[1]}}) "
+                    "RETURN a.key AS a, b.key AS b, l.first_seen AS fs, l.last_seen AS ls, l.channel AS ch, "
+                    "l.rule AS rule, l.strength AS st, l.event_count AS n"
+                ),
+                pairs=[list(p) for p in pairs],
+            )
+        }
+        changes, result = plan(Snapshot(idents, persons, edges, dict(known)))
+        self._apply(tx, changes, keys)
+        return result
+
+    def _apply(self, tx: Any, ch: ChangeSet, keys: list[str]) -> None:
+        run = lambda cypher, **params: tx.run(self._q(cypher), **params).consume()  # noqa: E731
+        if ch.new_persons:
+            run(
+                "UNWIND $rows AS r CREATE (:{Person} {{id: r[0], first_seen: r[1]}})",
+                rows=[list(x) for x in ch.new_persons.items()],
+            )
+        final = dict(ch.merges)
+        for loser in final:
+            while final[loser] in final:
+                final[loser] = final[final[loser]]
+        if final:
+            m = [{"l": loser, "s": survivor} for loser, survivor in final.items()]
+            run("UNWIND $m AS m MATCH (i:{Identifier} {{person_id: m.l}}) SET i.person_id = m.s", m=m)
+            run("UNWIND $m AS m MATCH (e:{Event} {{person_id: m.l}}) SET e.person_id = m.s", m=m)
+            run("UNWIND $m AS m MATCH (a:{Alias} {{person_id: m.l}}) SET a.person_id = m.s", m=m)
+            run(
+                "UNWIND $m AS m MATCH (s:{SharedUse} {{person_id: m.l}}) "
+                "MERGE (t:{SharedUse} {{uid: s.key + '|' + m.s}}) SET t.key = s.key, t.person_id = m.s "
+                "DELETE s",
+                m=m,
+            )
+            run("UNWIND $m AS m CREATE (:{Alias} {{alias: m.l, person_id: m.s}})", m=m)
+            run("UNWIND $m AS m MATCH (p:{Person} {{id: m.l}}) DELETE p", m=m)
+        run(
+            "UNWIND $rows AS r MATCH (i:{Identifier} {{key: r.key}}) "
+            "SET i.type = r.type, i.person_id = r.pid, i.shared = r.shared, "
+            "i.first_seen = r.fs, i.last_seen = r.ls",
+            rows=[
+                {
+                    "key": s.key,
+                    "type": s.type,
+                    "pid": s.person_id,
+                    "shared": s.shared,
+                    "fs": s.first_seen,
+                    "ls": s.last_seen,
+                }
+                for s in ch.identifiers.values()
+            ],
+        )
+        # Keys locked for a duplicate-only event were never sighted: drop their placeholders.
+        run(
+            "UNWIND $keys AS k MATCH (i:{Identifier} {{key: k}}) WHERE i.type IS NULL DETACH DELETE i",
+            keys=keys,
+        )
+        run(
+            "UNWIND $rows AS r MATCH (a:{Identifier} {{key: r.a}}), (b:{Identifier} {{key: r.b}}) "
+            "MERGE (a)-[l:LINK]->(b) SET l.first_seen = r.fs, l.last_seen = r.ls, "
+            "l.channel = coalesce(l.channel, r.ch), l.rule = coalesce(l.rule, r.rule), "
+            "l.strength = r.st, l.event_count = r.n",
+            rows=[
+                {
+                    "a": e.a,
+                    "b": e.b,
+                    "fs": e.first_seen,
+                    "ls": e.last_seen,
+                    "ch": e.channel,
+                    "rule": e.rule,
+                    "st": int(e.strength),
+                    "n": e.event_count,
+                }
+                for e in ch.edges.values()
+            ],
+        )
+        run(
+            "UNWIND $rows AS r MERGE (s:{SharedUse} {{uid: r[0] + '|' + r[1]}}) "
+            "SET s.key = r[0], s.person_id = r[1]",
+            rows=[list(x) for x in ch.shared_uses],
+        )
+        run(
+            "UNWIND $rows AS r MATCH (e:{Event} {{event_id: r.id}}) WHERE e.occurred_at IS NULL "
+            "SET e.person_id = r.pid, e.occurred_at = r.at, e.channel = r.ch, e.type = r.type, "
+            "e.keys = r.keys, e.payload = r.payload",
+            rows=[
+                {
+                    "id": r.event_id,
+                    "pid": r.person_id,
+                    "at": r.occurred_at,
+                    "ch": r.channel,
+                    "type": r.type,
+                    "keys": list(r.keys),
+                    "payload": bytearray(r.payload),
+                }
+                for r in ch.events
+            ],
+        )
+
+    # -- reads -------------------------------------------------------------------------------
+
+    def resolve(self, key: str) -> str | SharedResolution | None:
+        return self._run(self._resolve_tx, key, write=False)
+
+    def _resolve_tx(self, tx: Any, key: str) -> str | SharedResolution | None:
+        rec = tx.run(
+            self._q(
+                "MATCH (i:{Identifier} {{key: $k}}) WHERE i.type IS NOT NULL "
+                "RETURN i.person_id AS pid, i.shared AS sh"
+            ),
+            k=key,
+        ).single()
+        if rec is None:
+            return None
+        if rec["sh"]:
+            users = tx.run(
+                self._q("MATCH (s:{SharedUse} {{key: $k}}) RETURN s.person_id AS p ORDER BY p"), k=key
+            )
+            return SharedResolution(key, tuple(r["p"] for r in users))
+        return rec["pid"]
+
+    def person_graph(self, person_id: str) -> PersonGraph | None:
+        return self._run(self._person_graph_tx, person_id, write=False)
+
+    def _person_graph_tx(self, tx: Any, person_id: str) -> PersonGraph | None:
+        rec = tx.run(
+            self._q(
+                "OPTIONAL MATCH (p:{Person} {{id: $id}}) OPTIONAL MATCH (a:{Alias} {{alias: $id}}) "
+                "RETURN p.id AS pid, a.person_id AS aliased"
+            ),
+            id=person_id,
+        ).single()
+        pid = rec["pid"] or rec["aliased"]
+        if pid is None:
+            return None
+        cols = "i.key AS key, i.shared AS sh, i.first_seen AS fs, i.last_seen AS ls"
+        rows = list(
+            tx.run(
+                self._q(f"MATCH (i:{{Identifier}} {{{{person_id: $p}}}}) RETURN {cols} ORDER BY key"), p=pid
+            )
+        )
+        rows += list(
+            tx.run(
+                self._q(
+                    "MATCH (s:{SharedUse} {{person_id: $p}}) MATCH (i:{Identifier} {{key: s.key}}) "
+                    f"RETURN {cols} ORDER BY key"
+                ),
+                p=pid,
+            )
+        )
+        nodes = [
+            PersonNode(r["key"], type_of(r["key"]), display_of(r["key"]), r["sh"], r["fs"], r["ls"])
+            for r in rows
+        ]
+        keys = [n.key for n in nodes]
+        edges = [
+            EdgeState(r["a"], r["b"], r["fs"], r["ls"], r["ch"], r["rule"], Strength(r["st"]), r["n"])
+            for r in tx.run(
+                self._q(
+                    "UNWIND $keys AS k MATCH (a:{Identifier} {{key: k}})-[l:LINK]->(b:{Identifier}) "
+                    "WHERE b.key IN $keys "
+                    "RETURN a.key AS a, b.key AS b, l.first_seen AS fs, l.last_seen AS ls, l.channel AS ch, "
+                    "l.rule AS rule, l.strength AS st, l.event_count AS n ORDER BY a, b"
+                ),
+                keys=keys,
+            )
+        ]
+        aliases = tuple(
+            r["a"]
+            for r in tx.run(
+                self._q("MATCH (a:{Alias} {{person_id: $p}}) RETURN a.alias AS a ORDER BY a"), p=pid
+            )
+        )
+        return PersonGraph(pid, aliases, tuple(nodes), tuple(edges))
+
+    def events_of(self, person_id: str) -> list[EventRecord]:
+        def tx_fn(tx: Any) -> list[EventRecord]:
+            rows = tx.run(
+                self._q(
+                    "MATCH (e:{Event} {{person_id: $p}}) WHERE e.occurred_at IS NOT NULL "
+                    "RETURN e ORDER BY e.occurred_at, e.event_id"
+                ),
+                p=person_id,
+            )
+            return [
+                EventRecord(
+                    e["event_id"],
+                    e["person_id"],
+                    e["occurred_at"],
+                    e["channel"],
+                    e["type"],
+                    tuple(e["keys"]),
+                    bytes(e["payload"]),
+                )
+                for e in (r["e"] for r in rows)
+            ]
+
+        return self._run(tx_fn, write=False)
+
+    def ping(self) -> None:
+        self._run(lambda tx: tx.run("RETURN 1").consume(), write=False)
+
+    def clear(self) -> None:
+        """Deletes every node of this namespace. For tests and benchmarks that reuse a namespace."""
+        with self._driver.session(database=self._database) as session:
+            for label in self._labels.values():
+                session.run(
+                    f"MATCH (n:`{label}`) CALL (n) {{ DETACH DELETE n }} IN TRANSACTIONS OF 5000 ROWS"
+                ).consume()
+
+    def close(self) -> None:
+        self._driver.close()
