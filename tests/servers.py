@@ -48,3 +48,30 @@ def _unavailable(reason: str) -> None:
     if os.environ.get("CI") == "true":
         pytest.fail(reason)
     pytest.skip(reason)
+
+
+class IdstitchProcess:
+    """`idstitch serve` as its own process, configured by a YAML file, on a free port."""
+
+    def __init__(self, config: Path) -> None:
+        import sys
+
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "server.cli", "serve", "--config", str(config), "--port", "0"],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env={**os.environ, "IDSTITCH_LOG_LEVEL": "WARNING"},
+        )
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if "listening on" not in line:
+            self.proc.kill()
+            raise RuntimeError(f"idstitch did not start: {line}{self.proc.stdout.read()}")
+        self.target = line.split("listening on ", 1)[1].split()[0]
+
+    def stop(self) -> str:
+        self.proc.terminate()
+        out, _ = self.proc.communicate(timeout=60)
+        return out

@@ -23,6 +23,7 @@ the state left by the batches committed before it: the result equals some sequen
 from __future__ import annotations
 
 import re
+import time
 from collections import Counter
 from collections.abc import Callable, Collection
 from typing import Any, TypeVar
@@ -258,7 +259,10 @@ class Neo4jIdentityGraph:
         run(
             "UNWIND $rows AS r MATCH (e:{Event} {{event_id: r.id}}) WHERE e.occurred_at IS NULL "
             "SET e.person_id = r.pid, e.occurred_at = r.at, e.channel = r.ch, e.type = r.type, "
-            "e.keys = r.keys, e.payload = r.payload",
+            "e.keys = r.keys, e.payload = r.payload, e.committed_at = $stamp, e.batch_seq = r.seq",
+            # Taken after every lock is held, so batches that touch the same persons get stamps in
+            # the order they commit: the stamps record a sequential order equivalent to the run.
+            stamp=time.time_ns(),
             rows=[
                 {
                     "id": r.event_id,
@@ -268,8 +272,9 @@ class Neo4jIdentityGraph:
                     "type": r.type,
                     "keys": list(r.keys),
                     "payload": bytearray(r.payload),
+                    "seq": seq,
                 }
-                for r in ch.events
+                for seq, r in enumerate(ch.events)
             ],
         )
 
