@@ -119,7 +119,8 @@ def committed_order(namespace: str) -> list[list[str]]:
     return list(batches.values())
 
 
-def graph_invariants(namespace: str) -> dict[str, int]:
+def graph_invariants(namespace: str, uri: str | None = None) -> dict[str, int]:
+    """Counts of what must never exist; every value is 0 in a sound graph."""
     import neo4j
 
     checks = {
@@ -136,7 +137,7 @@ def graph_invariants(namespace: str) -> dict[str, int]:
         "empty person": "MATCH (p:`{n}Person`) "
         "WHERE NOT EXISTS {{ MATCH (i:`{n}Identifier` {{person_id: p.id}}) }} RETURN count(p) AS c",
     }
-    with neo4j.GraphDatabase.driver(neo4j_uri()) as driver:
+    with neo4j.GraphDatabase.driver(uri or neo4j_uri()) as driver:
         return {name: driver.execute_query(q.format(n=namespace))[0][0]["c"] for name, q in checks.items()}
 
 
