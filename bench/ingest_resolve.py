@@ -1,7 +1,8 @@
 """Benchmark: ingest throughput through the API (batches of 500) on the embedded store, then
 Resolve p50/p99 at 8 concurrent clients beside the same server's health-check floor.
 
-Run: .venv/bin/python -m bench.ingest_resolve [--persons 20000] [--per-person 5]
+Run: .venv/bin/python -m bench.ingest_resolve [--persons 20000] [--per-person 5] [--neo4j]
+With --neo4j the same run is repeated against a Neo4j started by scripts/neo4j/neo4j.
 The server runs in its own process; clients run in other processes. Figures are printed only.
 """
 
@@ -11,6 +12,7 @@ import argparse
 import multiprocessing as mp
 import os
 import random
+import shutil
 import statistics
 import subprocess
 import sys
@@ -27,9 +29,23 @@ from idstitch.v1 import identity_service_pb2 as pb
 from idstitch.v1 import identity_service_pb2_grpc as pb_grpc
 
 
-def start_server(data_dir: str) -> tuple[subprocess.Popen, str]:
+def start_server(data_dir: str, graph_uri: str | None) -> tuple[subprocess.Popen, str]:
+    config = os.path.join(data_dir, "idstitch.yaml")
+    with open(config, "w") as f:
+        f.write(f"graph: {{type: neo4j, uri: '{graph_uri}', namespace: Bench}}\n" if graph_uri else "{}\n")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "server.cli", "serve", "--port", "0", "--data-dir", data_dir],
+        [
+            sys.executable,
+            "-m",
+            "server.cli",
+            "serve",
+            "--config",
+            config,
+            "--port",
+            "0",
+            "--data-dir",
+            data_dir,
+        ],
         stdout=subprocess.PIPE,
         text=True,
         env={**os.environ, "IDSTITCH_LOG_LEVEL": "WARNING"},
@@ -83,23 +99,16 @@ def measure(
     return q[49] * 1000, q[98] * 1000
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--persons", type=int, default=20000)
-    ap.add_argument("--per-person", type=int, default=5)
-    ap.add_argument("--ingest-clients", type=int, default=2)
-    ap.add_argument("--calls", type=int, default=2000, help="calls per client for latency figures")
-    args = ap.parse_args()
-
+def run(label: str, args: argparse.Namespace, graph_uri: str | None) -> None:
     evs = list(events(args.persons, args.per_person))
     batches = [pb.IngestRequest(events=evs[i : i + 500]) for i in range(0, len(evs), 500)]
     with tempfile.TemporaryDirectory(prefix="idstitch-bench-") as data:
-        proc, target = start_server(data)
+        proc, target = start_server(data, graph_uri)
         try:
             secs = ingest(target, batches, args.ingest_clients)
             print(
-                f"ingest: {len(evs)} events in {len(batches)} batches of 500, {args.ingest_clients} clients: "
-                f"{secs:.2f} s = {len(evs) / secs:,.0f} events/s"
+                f"[{label}] ingest: {len(evs)} events in {len(batches)} batches of 500, "
+                f"{args.ingest_clients} clients: {secs:.2f} s = {len(evs) / secs:,.0f} events/s"
             )
             h50, h99 = measure(target, "health", 8, args.calls)
             # Resolve identifiers that were ingested and name one person (not shared, not junk).
@@ -112,16 +121,37 @@ def main() -> None:
                 }
             )
             r50, r99 = measure(target, "resolve", 8, args.calls, known)
-            print(f"health check (floor), 8 clients: p50 {h50:.2f} ms  p99 {h99:.2f} ms")
+            print(f"[{label}] health check (floor), 8 clients: p50 {h50:.2f} ms  p99 {h99:.2f} ms")
             print(
-                f"resolve, 8 clients:              p50 {r50:.2f} ms  p99 {r99:.2f} ms  "
+                f"[{label}] resolve, 8 clients:              p50 {r50:.2f} ms  p99 {r99:.2f} ms  "
                 f"(p99 = {r99 / h99:.2f}x floor p99)"
             )
-            size = sum(os.path.getsize(os.path.join(data, f)) for f in os.listdir(data))
-            print(f"data directory: {size / 1e6:.1f} MB")
         finally:
             proc.terminate()
             proc.wait()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--persons", type=int, default=20000)
+    ap.add_argument("--per-person", type=int, default=5)
+    ap.add_argument("--ingest-clients", type=int, default=2)
+    ap.add_argument("--calls", type=int, default=2000, help="calls per client for latency figures")
+    ap.add_argument("--neo4j", action="store_true", help="also run against Neo4j started by scripts/neo4j")
+    args = ap.parse_args()
+
+    run("sqlite", args, None)
+    if args.neo4j:
+        home = tempfile.mkdtemp(prefix="idstitch-bench-neo4j-")
+        script = os.path.join(os.path.dirname(__file__), "..", "scripts", "neo4j", "neo4j")
+        uri = subprocess.run(
+            [script, "start", home], check=True, capture_output=True, text=True
+        ).stdout.split()[-1]
+        try:
+            run("neo4j", args, uri)
+        finally:
+            subprocess.run([script, "stop", home], check=False)
+            shutil.rmtree(home, ignore_errors=True)
 
 
 if __name__ == "__main__":

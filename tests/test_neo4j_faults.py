@@ -71,7 +71,7 @@ def test_neo4j_going_away_mid_ingest_is_unavailable_then_recovers_to_the_same_gr
                             time.sleep(0.5)  # the retry a client makes: same batch, same event ids
                     if n == 3:
                         done_batches.set()
-                    time.sleep(0.2)
+                    time.sleep(0.05)
 
             sender = threading.Thread(target=send)
             sender.start()

@@ -9,19 +9,22 @@ indexed lookup on the resolve path) with (:Person {id, first_seen}) nodes; merge
 graphs (tenants, tests) can share one database.
 
 Serializable stitching without split brains. A batch is one managed write transaction that
-first *locks* everything its decision reads, in a fixed order — its event ids (MERGE on a
-unique constraint), then its identifier keys sorted (MERGE, then a write to each node), then
-the persons those identifiers belong to, sorted (a write to each Person) — and only then reads
-them. Any transaction that changes a person's membership has that person in its own snapshot and
-so holds its lock: a second server merging the same person waits until the first commits, then
-reads the merged state. Two transactions that lock overlapping sets in the two phases can
-deadlock; Neo4j detects it and the driver's managed transaction retries the loser from the start
-with a fresh snapshot (the plan is a pure function of the snapshot). So every committed batch saw
-the state left by the batches committed before it: the result equals some sequential run.
+first *locks* everything its decision reads, in a fixed order — the persons its identifiers
+belong to, sorted (a write to each Person), then its event ids (MERGE on a unique constraint),
+then its identifier keys, sorted (MERGE, then a write to each node) — and only then reads them.
+Only a transaction holding a person's lock changes that person's members, aliases or events, and
+a merge needs both persons' locks: a second server merging the same person waits until the first
+commits, then reads the merged state, so two merges can never each see half of the other. Where
+the fixed order cannot be kept (a person merged by another server between the first read and the
+locks) a deadlock is possible; Neo4j detects it and the driver retries the transaction from the
+start with a fresh snapshot (the plan is a pure function of the snapshot). So every committed
+batch saw the state left by the batches committed before it: the result equals some sequential
+run, and the commit stamps on the events record which one.
 """
 
 from __future__ import annotations
 
+import random
 import re
 import time
 from collections import Counter
@@ -71,6 +74,7 @@ class Neo4jIdentityGraph:
             max_transaction_retry_time=max_transaction_retry_time,
         )
         self._database = database
+        self._max_retry = max_transaction_retry_time
         # Labels cannot be parameters; the namespace is validated above and is the only text spliced.
         self._labels = {
             name: f"{namespace}{name}" for name in ("Identifier", "Person", "Alias", "SharedUse", "Event")
@@ -81,18 +85,35 @@ class Neo4jIdentityGraph:
         return cypher.format(**self._labels)
 
     def _run(self, fn: Callable[..., Any], *args: Any, write: bool = True) -> Any:
-        """Runs `fn(tx, *args)` as a managed transaction; driver failures become StoreUnavailable."""
+        """Runs `fn(tx, *args)` in a transaction, retrying transient failures (deadlocks, a
+        leader switch, a dropped connection) from the start until `max_transaction_retry_time`;
+        then StoreUnavailable. Our own loop rather than the driver's: its backoff starts at a
+        second, which a detected deadlock between two batches does not need. Re-running a batch
+        whose commit outcome was unknown is safe: its event ids make it a no-op the second time."""
         neo4j = self._neo4j
-        try:
-            with self._driver.session(database=self._database) as session:
-                execute = session.execute_write if write else session.execute_read
-                return execute(fn, *args)
-        except (neo4j.exceptions.ServiceUnavailable, neo4j.exceptions.SessionExpired) as e:
-            raise StoreUnavailable(f"neo4j unavailable: {e.__class__.__name__}") from e
-        except neo4j.exceptions.TransientError as e:
-            raise StoreUnavailable(f"neo4j transient failure after retries: {e.code}") from e
-        except neo4j.exceptions.DriverError as e:
-            raise StoreUnavailable(f"neo4j driver: {e.__class__.__name__}") from e
+        mode = neo4j.WRITE_ACCESS if write else neo4j.READ_ACCESS
+        deadline = time.monotonic() + self._max_retry
+        delay = 0.005
+        while True:
+            try:
+                with (
+                    self._driver.session(database=self._database, default_access_mode=mode) as session,
+                    session.begin_transaction() as tx,
+                ):
+                    result = fn(tx, *args)
+                    tx.commit()
+                    return result
+            except (
+                neo4j.exceptions.TransientError,
+                neo4j.exceptions.ServiceUnavailable,
+                neo4j.exceptions.SessionExpired,
+            ) as e:
+                if time.monotonic() + delay > deadline:
+                    raise StoreUnavailable(f"neo4j unavailable: {e.__class__.__name__}") from e
+                time.sleep(delay * random.uniform(0.5, 1.5))
+                delay = min(delay * 2, 0.5)
+            except neo4j.exceptions.DriverError as e:
+                raise StoreUnavailable(f"neo4j driver: {e.__class__.__name__}") from e
 
     def _create_schema(self, tx: Any) -> None:
         for cypher in (
@@ -129,6 +150,23 @@ class Neo4jIdentityGraph:
         event_ids: list[str],
         plan: Callable[[Snapshot], tuple[ChangeSet, R]],
     ) -> R:
+        # 1. The persons the batch's identifiers belong to, read without locks, then locked in id
+        #    order. Only a holder of a person's lock changes its membership, aliases or events.
+        person_ids = sorted(
+            {
+                r["pid"]
+                for r in tx.run(
+                    self._q(
+                        "UNWIND $keys AS k MATCH (i:{Identifier} {{key: k}}) "
+                        "RETURN DISTINCT i.person_id AS pid"
+                    ),
+                    keys=keys,
+                )
+                if r["pid"] is not None
+            }
+        )
+        persons = self._lock_persons(tx, person_ids)
+        # 2. The batch's event ids, then its identifier keys, each in sorted order (MERGE locks).
         known = {
             r["id"]: r["pid"]
             for r in tx.run(
@@ -150,17 +188,11 @@ class Neo4jIdentityGraph:
             keys=keys,
         ):
             idents[r["key"]] = IdentifierState(r["key"], r["type"], r["pid"], r["shared"], r["fs"], r["ls"])
-        person_ids = sorted({s.person_id for s in idents.values() if s.person_id is not None})
-        persons = {
-            r["id"]: PersonState(r["id"], r["fs"], Counter())
-            for r in tx.run(
-                self._q(
-                    "UNWIND $ids AS id MATCH (p:{Person} {{id: id}}) SET p.lock = coalesce(p.lock, 0) + 1 "
-                    "RETURN p.id AS id, p.first_seen AS fs"
-                ),
-                ids=person_ids,
-            )
-        }
+        # 3. A person merged between steps 1 and 2 by another server: lock its survivor too (out of
+        #    order, so rarely a deadlock, which Neo4j detects and the driver retries).
+        late = sorted({s.person_id for s in idents.values() if s.person_id and s.person_id not in persons})
+        persons.update(self._lock_persons(tx, late))
+        person_ids = sorted(persons)
         for r in tx.run(
             self._q(
                 "UNWIND $ids AS id MATCH (i:{Identifier} {{person_id: id}}) "
@@ -175,8 +207,11 @@ class Neo4jIdentityGraph:
             )
             for r in tx.run(
                 self._q(
-                    "UNWIND $pairs AS pr "
-                    "MATCH (a:{Identifier} {{key: pr[0]}})-[l:LINK]->(b:{Identifier} {{key: pr[1]}}) "
+                    # Both ends found by the unique index, then the link between them (expand-into),
+                    # never a walk over a dense node's links (a kiosk has thousands).
+                    "UNWIND $pairs AS pr WITH pr[0] AS ka, pr[1] AS kb "
+                    "MATCH (a:{Identifier} {{key: ka}}) MATCH (b:{Identifier} {{key: kb}}) "
+                    "MATCH (a)-[l:LINK]->(b) "
                     "RETURN a.key AS a, b.key AS b, l.first_seen AS fs, l.last_seen AS ls, l.channel AS ch, "
                     "l.rule AS rule, l.strength AS st, l.event_count AS n"
                 ),
@@ -186,6 +221,18 @@ class Neo4jIdentityGraph:
         changes, result = plan(Snapshot(idents, persons, edges, dict(known)))
         self._apply(tx, changes, keys)
         return result
+
+    def _lock_persons(self, tx: Any, ids: list[str]) -> dict[str, PersonState]:
+        return {
+            r["id"]: PersonState(r["id"], r["fs"], Counter())
+            for r in tx.run(
+                self._q(
+                    "UNWIND $ids AS id MATCH (p:{Person} {{id: id}}) SET p.lock = coalesce(p.lock, 0) + 1 "
+                    "RETURN p.id AS id, p.first_seen AS fs"
+                ),
+                ids=ids,
+            )
+        }
 
     def _apply(self, tx: Any, ch: ChangeSet, keys: list[str]) -> None:
         run = lambda cypher, **params: tx.run(self._q(cypher), **params).consume()  # noqa: E731
@@ -304,55 +351,57 @@ class Neo4jIdentityGraph:
         return self._run(self._person_graph_tx, person_id, write=False)
 
     def _person_graph_tx(self, tx: Any, person_id: str) -> PersonGraph | None:
+        # One round trip. Links are walked from the person's own identifiers (whose degree the
+        # caps bound), never from a shared one, which may be linked to thousands.
         rec = tx.run(
             self._q(
-                "OPTIONAL MATCH (p:{Person} {{id: $id}}) OPTIONAL MATCH (a:{Alias} {{alias: $id}}) "
-                "RETURN p.id AS pid, a.person_id AS aliased"
+                "OPTIONAL MATCH (p:{Person} {{id: $id}}) OPTIONAL MATCH (al:{Alias} {{alias: $id}}) "
+                "WITH coalesce(p.id, al.person_id) AS pid WHERE pid IS NOT NULL "
+                "CALL (pid) {{ MATCH (i:{Identifier} {{person_id: pid}}) "
+                "  RETURN collect(i {{.key, .shared, .first_seen, .last_seen}}) AS members }} "
+                "CALL (pid) {{ MATCH (s:{SharedUse} {{person_id: pid}}) "
+                "  MATCH (i:{Identifier} {{key: s.key}}) "
+                "  RETURN collect(i {{.key, .shared, .first_seen, .last_seen}}) AS shared }} "
+                "CALL (pid) {{ MATCH (a:{Alias} {{person_id: pid}}) RETURN collect(a.alias) AS aliases }} "
+                "CALL (members, shared) {{ "
+                "  WITH [m IN members | m.key] AS own, "
+                "    [m IN members | m.key] + [x IN shared | x.key] AS keys "
+                "  UNWIND own AS k MATCH (a:{Identifier} {{key: k}})-[l:LINK]-(b:{Identifier}) "
+                "  WHERE b.key IN keys AND (a.key < b.key OR b.shared) "
+                "  RETURN collect(l {{a: startNode(l).key, b: endNode(l).key, .first_seen, .last_seen, "
+                "    .channel, .rule, .strength, .event_count}}) AS links }} "
+                "RETURN pid, members, shared, aliases, links"
             ),
             id=person_id,
         ).single()
-        pid = rec["pid"] or rec["aliased"]
-        if pid is None:
+        if rec is None:
             return None
-        cols = "i.key AS key, i.shared AS sh, i.first_seen AS fs, i.last_seen AS ls"
-        rows = list(
-            tx.run(
-                self._q(f"MATCH (i:{{Identifier}} {{{{person_id: $p}}}}) RETURN {cols} ORDER BY key"), p=pid
+        rows = sorted(rec["members"], key=lambda r: r["key"]) + sorted(rec["shared"], key=lambda r: r["key"])
+        nodes = tuple(
+            PersonNode(
+                r["key"],
+                type_of(r["key"]),
+                display_of(r["key"]),
+                r["shared"],
+                r["first_seen"],
+                r["last_seen"],
             )
-        )
-        rows += list(
-            tx.run(
-                self._q(
-                    "MATCH (s:{SharedUse} {{person_id: $p}}) MATCH (i:{Identifier} {{key: s.key}}) "
-                    f"RETURN {cols} ORDER BY key"
-                ),
-                p=pid,
-            )
-        )
-        nodes = [
-            PersonNode(r["key"], type_of(r["key"]), display_of(r["key"]), r["sh"], r["fs"], r["ls"])
             for r in rows
-        ]
-        keys = [n.key for n in nodes]
-        edges = [
-            EdgeState(r["a"], r["b"], r["fs"], r["ls"], r["ch"], r["rule"], Strength(r["st"]), r["n"])
-            for r in tx.run(
-                self._q(
-                    "UNWIND $keys AS k MATCH (a:{Identifier} {{key: k}})-[l:LINK]->(b:{Identifier}) "
-                    "WHERE b.key IN $keys "
-                    "RETURN a.key AS a, b.key AS b, l.first_seen AS fs, l.last_seen AS ls, l.channel AS ch, "
-                    "l.rule AS rule, l.strength AS st, l.event_count AS n ORDER BY a, b"
-                ),
-                keys=keys,
-            )
-        ]
-        aliases = tuple(
-            r["a"]
-            for r in tx.run(
-                self._q("MATCH (a:{Alias} {{person_id: $p}}) RETURN a.alias AS a ORDER BY a"), p=pid
-            )
         )
-        return PersonGraph(pid, aliases, tuple(nodes), tuple(edges))
+        edges = tuple(
+            EdgeState(
+                e["a"],
+                e["b"],
+                e["first_seen"],
+                e["last_seen"],
+                e["channel"],
+                e["rule"],
+                Strength(e["strength"]),
+                e["event_count"],
+            )
+            for e in sorted(rec["links"], key=lambda e: (e["a"], e["b"]))
+        )
+        return PersonGraph(rec["pid"], tuple(sorted(rec["aliases"])), nodes, edges)
 
     def events_of(self, person_id: str) -> list[EventRecord]:
         def tx_fn(tx: Any) -> list[EventRecord]:
