@@ -93,8 +93,10 @@ def run_two_servers(tmp: Path, events: list[ev_pb.Event], namespace: str) -> lis
         with ThreadPoolExecutor(2) as pool:
             list(pool.map(send, range(2)))
     finally:
-        for s in servers:
-            s.stop()
+        logs = [s.stop() for s in servers]
+        for n, log in enumerate(logs):
+            if "ERROR" in log:
+                print(f"--- server {n} log ---\n{log}")
     return [{e.event_id for e in half} for half in halves]
 
 

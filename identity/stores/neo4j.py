@@ -223,6 +223,8 @@ class Neo4jIdentityGraph:
         return result
 
     def _lock_persons(self, tx: Any, ids: list[str]) -> dict[str, PersonState]:
+        """Locks the persons that still exist. A person merged away while we waited for its lock
+        reads back without properties: it is skipped, and step 3 locks its survivor."""
         return {
             r["id"]: PersonState(r["id"], r["fs"], Counter())
             for r in tx.run(
@@ -232,6 +234,7 @@ class Neo4jIdentityGraph:
                 ),
                 ids=ids,
             )
+            if r["id"] is not None
         }
 
     def _apply(self, tx: Any, ch: ChangeSet, keys: list[str]) -> None:
