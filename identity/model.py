@@ -125,6 +125,15 @@ class ChangeSet:
     shared_uses: set[tuple[str, str]] = field(default_factory=set)
     events: list[EventRecord] = field(default_factory=list)
 
+    def final_merges(self) -> dict[str, str]:
+        """Each merged-away person with its final survivor: chains inside the batch (a → b, then
+        b → c) collapse, so a store applies every merge in one pass and aliases stay one hop."""
+        final = dict(self.merges)
+        for loser in final:
+            while final[loser] in final:
+                final[loser] = final[final[loser]]
+        return final
+
 
 @dataclass(frozen=True, slots=True)
 class PersonNode:

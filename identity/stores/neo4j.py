@@ -244,10 +244,7 @@ class Neo4jIdentityGraph:
                 "UNWIND $rows AS r CREATE (:{Person} {{id: r[0], first_seen: r[1]}})",
                 rows=[list(x) for x in ch.new_persons.items()],
             )
-        final = dict(ch.merges)
-        for loser in final:
-            while final[loser] in final:
-                final[loser] = final[final[loser]]
+        final = ch.final_merges()
         if final:
             m = [{"l": loser, "s": survivor} for loser, survivor in final.items()]
             run("UNWIND $m AS m MATCH (i:{Identifier} {{person_id: m.l}}) SET i.person_id = m.s", m=m)

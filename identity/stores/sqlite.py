@@ -70,6 +70,8 @@ class SqliteIdentityGraph:
             conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False, timeout=30)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
+            # SQLite's default page cache is 2 MB; the graph's indexes outgrow it within 10^5 events.
+            conn.execute("PRAGMA cache_size=-65536")
             conn.execute("PRAGMA foreign_keys=OFF")
         except sqlite3.Error as e:
             raise StoreUnavailable(f"sqlite store at {self._path.name} cannot open: {e}") from e
@@ -156,10 +158,7 @@ class SqliteIdentityGraph:
         db.executemany("INSERT INTO persons(id, first_seen) VALUES (?, ?)", ch.new_persons.items())
         # Chains inside the batch (a → b, then b → c) collapse to their final survivor, so each
         # statement runs once over all merges and aliases stay one hop deep.
-        final = dict(ch.merges)
-        for loser in final:
-            while final[loser] in final:
-                final[loser] = final[final[loser]]
+        final = ch.final_merges()
         pairs = [{"l": loser, "s": survivor} for loser, survivor in final.items()]
         for sql in (
             "UPDATE identifiers SET person_id = :s WHERE person_id = :l",
