@@ -71,7 +71,8 @@ class Neo4jIdentityGraph:
             uri,
             auth=auth,
             connection_timeout=connection_timeout,
-            max_transaction_retry_time=max_transaction_retry_time,
+            # Schema notices ("property key does not exist" on a new graph) would flood the log.
+            notifications_min_severity="OFF",
         )
         self._database = database
         self._max_retry = max_transaction_retry_time
