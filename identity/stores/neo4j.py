@@ -108,6 +108,7 @@ class Neo4jIdentityGraph:
                 neo4j.exceptions.TransientError,
                 neo4j.exceptions.ServiceUnavailable,
                 neo4j.exceptions.SessionExpired,
+                neo4j.exceptions.ConstraintError,  # a concurrent server created the same event first
             ) as e:
                 if time.monotonic() + delay > deadline:
                     raise StoreUnavailable(f"neo4j unavailable: {e.__class__.__name__}") from e
@@ -171,10 +172,7 @@ class Neo4jIdentityGraph:
         known = {
             r["id"]: r["pid"]
             for r in tx.run(
-                self._q(
-                    "UNWIND $ids AS id MERGE (e:{Event} {{event_id: id}}) "
-                    "WITH id, e WHERE e.occurred_at IS NOT NULL RETURN id, e.person_id AS pid"
-                ),
+                self._q("UNWIND $ids AS id MATCH (e:{Event} {{event_id: id}}) RETURN id, e.person_id AS pid"),
                 ids=event_ids,
             )
         }
@@ -276,10 +274,12 @@ class Neo4jIdentityGraph:
             ],
         )
         # Keys locked for a duplicate-only event were never sighted: drop their placeholders.
-        run(
-            "UNWIND $keys AS k MATCH (i:{Identifier} {{key: k}}) WHERE i.type IS NULL DETACH DELETE i",
-            keys=keys,
-        )
+        unsighted = [k for k in keys if k not in ch.identifiers]
+        if unsighted:
+            run(
+                "UNWIND $keys AS k MATCH (i:{Identifier} {{key: k}}) WHERE i.type IS NULL DETACH DELETE i",
+                keys=unsighted,
+            )
         run(
             "UNWIND $rows AS r MATCH (a:{Identifier} {{key: r.a}}), (b:{Identifier} {{key: r.b}}) "
             "MERGE (a)-[l:LINK]->(b) SET l.first_seen = r.fs, l.last_seen = r.ls, "
@@ -305,9 +305,11 @@ class Neo4jIdentityGraph:
             rows=[list(x) for x in ch.shared_uses],
         )
         run(
-            "UNWIND $rows AS r MATCH (e:{Event} {{event_id: r.id}}) WHERE e.occurred_at IS NULL "
-            "SET e.person_id = r.pid, e.occurred_at = r.at, e.channel = r.ch, e.type = r.type, "
-            "e.keys = r.keys, e.payload = r.payload, e.committed_at = $stamp, e.batch_seq = r.seq",
+            # Two servers stitching the same new event both reach this CREATE; the event id's
+            # unique constraint fails the later one, whose retry then finds the event known.
+            "UNWIND $rows AS r CREATE (:{Event} {{event_id: r.id, person_id: r.pid, occurred_at: r.at, "
+            "channel: r.ch, type: r.type, keys: r.keys, payload: r.payload, committed_at: $stamp, "
+            "batch_seq: r.seq}})",
             # Taken after every lock is held, so batches that touch the same persons get stamps in
             # the order they commit: the stamps record a sequential order equivalent to the run.
             stamp=time.time_ns(),
