@@ -28,6 +28,3 @@ class StitchingRules(BaseModel):
             merged.update(data["identifier_types"] or {})
             data = {**data, "identifier_types": merged}
         return data
-
-    def priority(self, type_name: str) -> int:
-        return self.identifier_types[type_name].priority

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -54,8 +55,6 @@ class IdstitchProcess:
     """`idstitch serve` as its own process, configured by a YAML file, on a free port."""
 
     def __init__(self, config: Path) -> None:
-        import sys
-
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "server.cli", "serve", "--config", str(config), "--port", "0"],
             cwd=ROOT,

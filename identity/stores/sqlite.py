@@ -62,6 +62,7 @@ class SqliteIdentityGraph:
         self._path = path
         self._write_lock = threading.Lock()
         self._local = threading.local()
+        self._readers: list[sqlite3.Connection] = []
         self._writer = self._connect()
         self._writer.executescript(SCHEMA)
 
@@ -84,6 +85,8 @@ class SqliteIdentityGraph:
         conn = getattr(self._local, "conn", None)
         if conn is None:
             conn = self._local.conn = self._connect()
+            with self._write_lock:
+                self._readers.append(conn)
         return conn
 
     # -- writes ------------------------------------------------------------------------------
@@ -282,6 +285,8 @@ class SqliteIdentityGraph:
 
     def close(self) -> None:
         with self._write_lock:
+            for conn in self._readers:
+                conn.close()
             self._writer.close()
 
 
