@@ -1,21 +1,17 @@
-"""The embedded identity graph: one SQLite database (WAL) under the data directory.
+"""The embedded identity graph: one SQLite database under the data directory.
 
-Writers are serialized by a lock and `BEGIN IMMEDIATE`, so each batch's snapshot and changes form
-one serializable transaction; a killed process leaves either the whole batch or none of it (WAL
-with synchronous=NORMAL loses nothing a committed transaction wrote when the process dies).
-Readers use their own connection per thread and never wait for a writer.
+Each batch's snapshot and changes are one write transaction (see sqlite_db), so batches are
+serializable and a killed process leaves either the whole batch or none of it.
 """
 
 from __future__ import annotations
 
 import sqlite3
-import threading
 from collections import Counter
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import TypeVar
 
-from identity.errors import StoreUnavailable
 from identity.identifiers import Strength, display_of, type_of
 from identity.model import (
     ChangeSet,
@@ -28,6 +24,7 @@ from identity.model import (
     SharedResolution,
     Snapshot,
 )
+from identity.stores.sqlite_db import SqliteDatabase, chunked
 
 R = TypeVar("R")
 
@@ -53,41 +50,12 @@ CREATE TABLE IF NOT EXISTS events(
 CREATE INDEX IF NOT EXISTS events_person ON events(person_id, occurred_at);
 """
 
-CHUNK = 500  # well under SQLite's bound-parameter limit
+CHUNK_PAIRS = 250  # two parameters each
 
 
 class SqliteIdentityGraph:
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._path = path
-        self._write_lock = threading.Lock()
-        self._local = threading.local()
-        self._readers: list[sqlite3.Connection] = []
-        self._writer = self._connect()
-        self._writer.executescript(SCHEMA)
-
-    def _connect(self) -> sqlite3.Connection:
-        try:
-            conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False, timeout=30)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            # SQLite's default page cache is 2 MB; the graph's indexes outgrow it within 10^5 events.
-            conn.execute("PRAGMA cache_size=-65536")
-            # Checkpoint every 32 MB of WAL rather than 4 MB: hot index pages are copied back once.
-            conn.execute("PRAGMA wal_autocheckpoint=8192")
-            conn.execute("PRAGMA foreign_keys=OFF")
-        except sqlite3.Error as e:
-            raise StoreUnavailable(f"sqlite store at {self._path.name} cannot open: {e}") from e
-        return conn
-
-    @property
-    def _reader(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = self._local.conn = self._connect()
-            with self._write_lock:
-                self._readers.append(conn)
-        return conn
+        self._db = SqliteDatabase(path, SCHEMA)
 
     # -- writes ------------------------------------------------------------------------------
 
@@ -99,20 +67,10 @@ class SqliteIdentityGraph:
         event_ids: Collection[str],
         plan: Callable[[Snapshot], tuple[ChangeSet, R]],
     ) -> R:
-        with self._write_lock:
-            db = self._writer
-            try:
-                db.execute("BEGIN IMMEDIATE")
-                try:
-                    changes, result = plan(self._snapshot(db, keys, pairs, event_ids))
-                    self._apply(db, changes)
-                    db.execute("COMMIT")
-                except BaseException:
-                    db.execute("ROLLBACK")
-                    raise
-            except sqlite3.OperationalError as e:
-                raise StoreUnavailable(f"sqlite store: {e.__class__.__name__}") from e
-            return result
+        with self._db.write() as db:
+            changes, result = plan(self._snapshot(db, keys, pairs, event_ids))
+            self._apply(db, changes)
+        return result
 
     def _snapshot(
         self,
@@ -122,7 +80,7 @@ class SqliteIdentityGraph:
         event_ids: Collection[str],
     ) -> Snapshot:
         idents: dict[str, IdentifierState] = {}
-        for rows in _chunked(
+        for rows in chunked(
             db,
             "SELECT key, type, person_id, shared, first_seen, last_seen FROM identifiers WHERE key IN ({})",
             keys,
@@ -131,10 +89,10 @@ class SqliteIdentityGraph:
                 idents[k] = IdentifierState(k, t, p, bool(sh), fs, ls)
         person_ids = {s.person_id for s in idents.values() if s.person_id is not None}
         persons: dict[str, PersonState] = {}
-        for rows in _chunked(db, "SELECT id, first_seen FROM persons WHERE id IN ({})", person_ids):
+        for rows in chunked(db, "SELECT id, first_seen FROM persons WHERE id IN ({})", person_ids):
             for pid, fs in rows:
                 persons[pid] = PersonState(pid, fs, Counter())
-        for rows in _chunked(
+        for rows in chunked(
             db,
             "SELECT person_id, type, count(*) FROM identifiers "
             "WHERE person_id IN ({}) GROUP BY person_id, type",
@@ -145,8 +103,8 @@ class SqliteIdentityGraph:
         edges: dict[tuple[str, str], EdgeState] = {}
         # Exact pairs, not every edge of the batch's keys: a kiosk device has thousands of edges.
         pair_list = list(pairs)
-        for start in range(0, len(pair_list), CHUNK // 2):
-            part = pair_list[start : start + CHUNK // 2]
+        for start in range(0, len(pair_list), CHUNK_PAIRS):
+            part = pair_list[start : start + CHUNK_PAIRS]
             rows = db.execute(
                 "SELECT a, b, first_seen, last_seen, channel, rule, strength, event_count FROM edges "
                 f"JOIN (VALUES {','.join(['(?, ?)'] * len(part))}) v ON a = v.column1 AND b = v.column2",
@@ -155,7 +113,7 @@ class SqliteIdentityGraph:
             for a, b, fs, ls, ch, rule, st, n in rows:
                 edges[(a, b)] = EdgeState(a, b, fs, ls, ch, rule, Strength(st), n)
         known: dict[str, str | None] = {}
-        for rows in _chunked(db, "SELECT event_id, person_id FROM events WHERE event_id IN ({})", event_ids):
+        for rows in chunked(db, "SELECT event_id, person_id FROM events WHERE event_id IN ({})", event_ids):
             known.update(rows)
         return Snapshot(idents, persons, edges, known)
 
@@ -209,7 +167,7 @@ class SqliteIdentityGraph:
     # -- reads -------------------------------------------------------------------------------
 
     def resolve(self, key: str) -> str | SharedResolution | None:
-        db = self._reader
+        db = self._db.reader
         row = db.execute("SELECT person_id, shared FROM identifiers WHERE key = ?", (key,)).fetchone()
         if row is None:
             return None
@@ -219,18 +177,18 @@ class SqliteIdentityGraph:
             return SharedResolution(key, tuple(p for (p,) in users))
         return person_id
 
-    def canonical(self, person_id: str) -> str | None:
-        db = self._reader
+    def live_person(self, person_id: str) -> str | None:
+        return self._canonical(self._db.reader, person_id)
+
+    def _canonical(self, db: sqlite3.Connection, person_id: str) -> str | None:
         if db.execute("SELECT 1 FROM persons WHERE id = ?", (person_id,)).fetchone():
             return person_id
         row = db.execute("SELECT person_id FROM aliases WHERE alias = ?", (person_id,)).fetchone()
         return row[0] if row else None
 
     def person_graph(self, person_id: str) -> PersonGraph | None:
-        db = self._reader
-        db.execute("BEGIN")  # one consistent read snapshot
-        try:
-            pid = self.canonical(person_id)
+        with self._db.read() as db:
+            pid = self._canonical(db, person_id)
             if pid is None:
                 return None
             cols = "i.key, i.shared, i.first_seen, i.last_seen"
@@ -249,7 +207,7 @@ class SqliteIdentityGraph:
             keys = {n.key for n in nodes}
             edges = [
                 EdgeState(a, b, fs, ls, ch, rule, Strength(st), n)
-                for batch in _chunked(
+                for batch in chunked(
                     db,
                     "SELECT a, b, first_seen, last_seen, channel, rule, strength, "
                     "event_count FROM edges WHERE a IN ({}) ORDER BY a, b",
@@ -263,11 +221,9 @@ class SqliteIdentityGraph:
                 for (a,) in db.execute("SELECT alias FROM aliases WHERE person_id = ? ORDER BY alias", (pid,))
             )
             return PersonGraph(pid, aliases, tuple(nodes), tuple(edges))
-        finally:
-            db.execute("COMMIT")
 
     def events_of(self, person_id: str) -> list[EventRecord]:
-        rows = self._reader.execute(
+        rows = self._db.reader.execute(
             "SELECT event_id, person_id, occurred_at, channel, type, keys, payload FROM events "
             "WHERE person_id = ? ORDER BY occurred_at, event_id",
             (person_id,),
@@ -278,21 +234,7 @@ class SqliteIdentityGraph:
         ]
 
     def ping(self) -> None:
-        try:
-            self._reader.execute("SELECT 1").fetchone()
-        except sqlite3.Error as e:
-            raise StoreUnavailable(f"sqlite store: {e.__class__.__name__}") from e
+        self._db.ping()
 
     def close(self) -> None:
-        with self._write_lock:
-            for conn in self._readers:
-                conn.close()
-            self._writer.close()
-
-
-def _chunked(db: sqlite3.Connection, sql: str, values: Iterable[str]) -> Iterator[list[tuple]]:
-    """Runs `sql` with its `IN ({})` list filled by `values`, CHUNK at a time."""
-    items = list(dict.fromkeys(values))
-    for start in range(0, len(items), CHUNK):
-        part = items[start : start + CHUNK]
-        yield db.execute(sql.format(",".join("?" * len(part))), part).fetchall()
+        self._db.close()

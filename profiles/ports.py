@@ -1,0 +1,73 @@
+"""The profile store port: the event log each profile is folded from, and the materialized profiles.
+
+Contract (tests/contract/test_profile_store.py runs it against every backend):
+- `append` is atomic and idempotent: it applies the batch's merges (the loser's profile merged into
+  the survivor's, its events moved, the loser kept as an alias), then records each event whose id
+  it has not seen and folds it into its person's profile. An event for a merged-away person lands
+  on the survivor, whatever order batches arrive in.
+- A profile always equals the fold of the events recorded for its person (floats up to rounding).
+- `reattribute` moves events between persons after a split and refolds every person touched, so
+  nothing of one part stays in the other.
+- Reads see whole batches only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from profiles.events import EventFacts
+from profiles.state import ProfileState
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedEvent:
+    """An event as the profile store keeps it: its facts, the stored keys of its identifiers (to
+    re-attribute it after a split), and the person it belongs to (None: no one)."""
+
+    person_id: str | None
+    keys: tuple[str, ...]
+    facts: EventFacts
+
+
+class Folding(Protocol):
+    """The domain's fold and merge (profiles.fold.Folder), handed to the store."""
+
+    def fold(self, s: ProfileState, events: Iterable[EventFacts]) -> ProfileState: ...
+
+    def merge(self, a: ProfileState, b: ProfileState) -> ProfileState: ...
+
+
+class ProfileStore(Protocol):
+    def append(self, *, events: Sequence[LoggedEvent], merges: Mapping[str, str], folding: Folding) -> int:
+        """Applies `merges` (loser → survivor) and records and folds the events not seen before.
+        Returns how many events were new."""
+        ...
+
+    def get(self, person_id: str) -> ProfileState | None:
+        """The person's profile (by id or alias), or None when no event of theirs was recorded."""
+        ...
+
+    def get_many(self, person_ids: Collection[str]) -> dict[str, ProfileState]:
+        """Profiles by the ids asked for (aliases answered under the alias asked)."""
+        ...
+
+    def events_of(self, person_id: str) -> list[LoggedEvent]:
+        """The person's recorded events, oldest first."""
+        ...
+
+    def reattribute(
+        self,
+        *,
+        person_ids: Collection[str],
+        owner: Callable[[LoggedEvent], str | None],
+        folding: Folding,
+    ) -> dict[str, int]:
+        """Gives each event of `person_ids` to `owner(event)` and refolds every person that gained
+        or lost events, in one transaction. Returns the number of events per person afterwards."""
+        ...
+
+    def ping(self) -> None: ...
+
+    def close(self) -> None: ...
