@@ -37,6 +37,10 @@ class IdentityGraph(Protocol):
         """The person id holding `key`, the persons that shared it, or None when unknown."""
         ...
 
+    def live_person(self, person_id: str) -> str | None:
+        """The live person named by `person_id` or by it as an alias; None when unknown."""
+        ...
+
     def person_graph(self, person_id: str) -> PersonGraph | None:
         """A person (by its id or any alias) with its identifiers, shared identifiers and edges."""
         ...

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 from identity.engine import StitchingEngine, edge_key
 from identity.errors import InvalidArgument, NotFound
-from identity.identifiers import IgnoredIdentifier, NormalizedIdentifier
-from identity.model import ChannelEvent, PersonGraph, SharedResolution, StitchResult
+from identity.identifiers import IdentifierType, IgnoredIdentifier, NormalizedIdentifier
+from identity.model import ChangeSet, ChannelEvent, PersonGraph, SharedResolution, Snapshot, StitchResult
 from identity.normalize import MAX_VALUE_BYTES, Normalizer
 from identity.ports import IdentityGraph
 from resolvers.base import ChannelResolver
@@ -21,6 +21,8 @@ from resolvers.base import ChannelResolver
 MAX_BATCH = 1000
 MAX_IDENTIFIERS = 20
 MAX_EVENT_ID_BYTES = 256
+RESERVED_EVENT_ID_PREFIX = "idstitch:"
+"""Ids of events idstitch makes itself (trait updates) start with this; channels' ids may not."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +37,16 @@ class RawEvent:
     identifiers: Sequence[tuple[str, str]]
     device_type: str = ""
     payload: bytes = b""
+
+
+@dataclass(frozen=True, slots=True)
+class Stitched:
+    """A batch after stitching: per-event results, the events as validated (in request order), and
+    the batch's merges (each merged-away person with its final survivor)."""
+
+    results: list[StitchResult]
+    events: list[ChannelEvent]
+    merges: dict[str, str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,15 +71,22 @@ class IdentityService:
         self._engine = engine
         self._resolvers = resolvers
 
+    @property
+    def types(self) -> Mapping[str, IdentifierType]:
+        return self._normalizer.types
+
     # -- ingest ------------------------------------------------------------------------------
 
     def ingest(self, events: Sequence[RawEvent], *, field: str = "events") -> list[StitchResult]:
+        return self.stitch(events, field=field).results
+
+    def stitch(self, events: Sequence[RawEvent], *, field: str = "events") -> Stitched:
         if len(events) > MAX_BATCH:
             raise InvalidArgument(field, f"{len(events)} events in one batch; at most {MAX_BATCH}")
         prepared = [self._prepare(f"{field}[{i}]", ev) for i, ev in enumerate(events)]
         batch = [(ev, self._resolvers[ev.channel].evidence(ev)) for ev in prepared]
         if not batch:
-            return []
+            return Stitched([], [], {})
         keys = {ident.key for ev in prepared for ident in ev.identifiers}
         pairs = {
             edge_key(ev.identifiers[link.a].key, ev.identifiers[link.b].key)
@@ -75,13 +94,19 @@ class IdentityService:
             for link in evidence.links
         }
         event_ids = {ev.event_id for ev in prepared}
-        return self.graph.stitch(
-            keys=keys, pairs=pairs, event_ids=event_ids, plan=lambda snap: self._engine.stitch(snap, batch)
-        )
+
+        def plan(snap: Snapshot) -> tuple[ChangeSet, tuple[list[StitchResult], dict[str, str]]]:
+            changes, results = self._engine.stitch(snap, batch)
+            return changes, (results, changes.final_merges())
+
+        results, merges = self.graph.stitch(keys=keys, pairs=pairs, event_ids=event_ids, plan=plan)
+        return Stitched(results, prepared, merges)
 
     def _prepare(self, field: str, ev: RawEvent) -> ChannelEvent:
         if not ev.event_id.strip():
             raise InvalidArgument(f"{field}.event_id", "required")
+        if ev.event_id.startswith(RESERVED_EVENT_ID_PREFIX):
+            raise InvalidArgument(f"{field}.event_id", f"the prefix {RESERVED_EVENT_ID_PREFIX!r} is reserved")
         if len(ev.event_id.encode()) > MAX_EVENT_ID_BYTES:
             raise InvalidArgument(f"{field}.event_id", f"longer than {MAX_EVENT_ID_BYTES} bytes")
         if ev.channel not in self._resolvers:
@@ -149,6 +174,28 @@ class IdentityService:
         if graph is None:  # merged away between the two reads: look again
             return self.resolve_key(key)
         return Resolution(graph, None)
+
+    def person_of(self, type_name: str, value: str, *, field: str = "identifier") -> str:
+        """The live person an identifier names. INVALID_ARGUMENT for a value that never resolves or
+        an identifier shared by several persons; NOT_FOUND when unknown."""
+        ident = self.key_of(type_name, value, field=field)
+        if isinstance(ident, str):
+            raise InvalidArgument(f"{field}.value", f"{ident}: such a value never resolves")
+        found = self.graph.resolve(ident.key)
+        if found is None:
+            raise NotFound("identifier not known")
+        if isinstance(found, SharedResolution):
+            raise InvalidArgument(field, "shared identifier names no single person; ask by person_id")
+        return found
+
+    def live_person(self, person_id: str, *, field: str = "person_id") -> str:
+        """The person an id names now (a merged-away id names its survivor)."""
+        if not person_id.strip():
+            raise InvalidArgument(field, "required")
+        live = self.graph.live_person(person_id)
+        if live is None:
+            raise NotFound("person not known")
+        return live
 
     def person(self, person_id: str) -> PersonGraph:
         graph = self.graph.person_graph(person_id)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, model_validator
 
 from profiles.segments import SegmentError, compile_segment
+from profiles.traits import DEFAULT_TRAITS, TraitSpec
 
 
 class AffinityWeights(BaseModel):
@@ -55,6 +56,8 @@ class ProfileRules(BaseModel):
     )
     """Per currency, unit prices (minor units) below the first bound are *budget*, from the second
     bound on *premium*, mid-range between. Prices in other currencies tell nothing about the tier."""
+    traits: dict[str, TraitSpec] = Field(default_factory=lambda: dict(DEFAULT_TRAITS))
+    """Traits UpdateTraits accepts, by name (replaces the defaults when given)."""
     segments: dict[str, str] = Field(default_factory=dict)
     """Named rules over profile fields, e.g. `affinity.category.grills > 0.5 and history.orders >= 1`."""
 

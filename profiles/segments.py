@@ -121,7 +121,7 @@ class _Parser:
     def take(self, text: str | None = None, kind: str | None = None) -> _Tok:
         tok = self.peek()
         if tok is None:
-            raise SegmentError(f"rule ends early; expected {text or kind}")
+            raise SegmentError(f"rule ends early; expected {text or kind or 'a value'}")
         if (text is not None and tok.text != text) or (kind is not None and tok.kind != kind):
             raise SegmentError(f"expected {text or kind} at {tok.pos + 1}, found {tok.text!r}")
         self.i += 1

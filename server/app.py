@@ -8,6 +8,7 @@ import signal
 import threading
 from concurrent import futures
 from dataclasses import dataclass
+from typing import Protocol
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -17,14 +18,19 @@ from identity.errors import StoreUnavailable
 from identity.service import IdentityService
 from idstitch.v1 import identity_service_pb2 as pb
 from idstitch.v1 import identity_service_pb2_grpc as pb_grpc
-from server.bootstrap import build_identity_service
+from idstitch.v1 import profile_service_pb2 as profile_pb
+from idstitch.v1 import profile_service_pb2_grpc as profile_pb_grpc
+from profiles.service import ProfileService
+from server.bootstrap import build_identity_service, build_profile_service
 from server.config import Settings
 from server.errors import ErrorInterceptor
 from server.identity_servicer import IdentityServicer
+from server.profile_servicer import ProfileServicer
 
 log = logging.getLogger("idstitch.server")
 
 IDENTITY_SERVICE = pb.DESCRIPTOR.services_by_name["IdentityService"].full_name
+PROFILE_SERVICE = profile_pb.DESCRIPTOR.services_by_name["ProfileService"].full_name
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024  # a full batch of 1,000 large events fits
 
 
@@ -34,6 +40,7 @@ class RunningServer:
     port: int
     health: health.HealthServicer
     service: IdentityService
+    profiles: ProfileService
     _stop_watch: threading.Event
 
     def stop(self, grace: float | None = None) -> None:
@@ -42,10 +49,12 @@ class RunningServer:
         self.health.enter_graceful_shutdown()
         self.server.stop(grace).wait()
         self.service.graph.close()
+        self.profiles.store.close()
 
 
 def create_server(settings: Settings) -> RunningServer:
     service = build_identity_service(settings)
+    profiles = build_profile_service(settings, service)
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=settings.max_workers, thread_name_prefix="idstitch-rpc"),
         interceptors=[ErrorInterceptor()],
@@ -54,38 +63,45 @@ def create_server(settings: Settings) -> RunningServer:
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
         ],
     )
-    pb_grpc.add_IdentityServiceServicer_to_server(IdentityServicer(service), server)
+    pb_grpc.add_IdentityServiceServicer_to_server(IdentityServicer(service, profiles), server)
+    profile_pb_grpc.add_ProfileServiceServicer_to_server(ProfileServicer(profiles), server)
     health_servicer = health.HealthServicer(experimental_non_blocking=True)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     if settings.reflection:
         reflection.enable_server_reflection(
-            (IDENTITY_SERVICE, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+            (IDENTITY_SERVICE, PROFILE_SERVICE, health.SERVICE_NAME, reflection.SERVICE_NAME), server
         )
     port = server.add_insecure_port(f"{settings.host}:{settings.port}")
     if port == 0:
         raise OSError(f"cannot bind {settings.host}:{settings.port}")
     stop_watch = threading.Event()
-    _check_health(service, health_servicer)
+    stores: list[Pingable] = [service.graph, profiles.store]
+    _check_health(stores, health_servicer)
     server.start()
     threading.Thread(
-        target=_watch_health, args=(service, health_servicer, stop_watch), name="idstitch-health", daemon=True
+        target=_watch_health, args=(stores, health_servicer, stop_watch), name="idstitch-health", daemon=True
     ).start()
-    return RunningServer(server, port, health_servicer, service, stop_watch)
+    return RunningServer(server, port, health_servicer, service, profiles, stop_watch)
 
 
-def _watch_health(service: IdentityService, servicer: health.HealthServicer, stop: threading.Event) -> None:
-    """Reports NOT_SERVING while the store cannot serve, SERVING again when it recovers."""
+class Pingable(Protocol):
+    def ping(self) -> None: ...
+
+
+def _watch_health(stores: list[Pingable], servicer: health.HealthServicer, stop: threading.Event) -> None:
+    """Reports NOT_SERVING while a store cannot serve, SERVING again when it recovers."""
     while not stop.wait(2.0):
-        _check_health(service, servicer)
+        _check_health(stores, servicer)
 
 
-def _check_health(service: IdentityService, servicer: health.HealthServicer) -> None:
+def _check_health(stores: list[Pingable], servicer: health.HealthServicer) -> None:
     try:
-        service.graph.ping()
+        for store in stores:
+            store.ping()
         status = health_pb2.HealthCheckResponse.SERVING
     except StoreUnavailable:
         status = health_pb2.HealthCheckResponse.NOT_SERVING
-    for name in ("", IDENTITY_SERVICE):
+    for name in ("", IDENTITY_SERVICE, PROFILE_SERVICE):
         servicer.set(name, status)
 
 

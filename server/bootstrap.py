@@ -11,9 +11,16 @@ from identity.engine import StitchingEngine
 from identity.normalize import Normalizer
 from identity.ports import IdentityGraph
 from identity.service import IdentityService
+from profiles.ports import ProfileStore
+from profiles.service import ProfileService
 from resolvers.registry import build_resolvers
 from server.config import Settings
 from server.secrets import hmac_secret
+
+
+def _in_data_dir(settings: Settings, file: str) -> Path:
+    path = Path(file)
+    return path if path.is_absolute() else settings.data_dir / path
 
 
 def build_graph(settings: Settings) -> IdentityGraph:
@@ -21,8 +28,7 @@ def build_graph(settings: Settings) -> IdentityGraph:
     if backend.type == "sqlite":
         from identity.stores.sqlite import SqliteIdentityGraph
 
-        path = Path(backend.file)
-        return SqliteIdentityGraph(path if path.is_absolute() else settings.data_dir / path)
+        return SqliteIdentityGraph(_in_data_dir(settings, backend.file))
     if backend.type == "neo4j":
         from identity.stores.neo4j import Neo4jIdentityGraph
 
@@ -54,4 +60,24 @@ def build_identity_service(settings: Settings, graph: IdentityGraph | None = Non
             priorities={name: t.priority for name, t in types.items()},
             shared_device_types=rules.shared_device_types,
         ),
+    )
+
+
+def build_profile_store(settings: Settings) -> ProfileStore:
+    backend = settings.profiles
+    if backend.type == "sqlite":
+        from profiles.stores.sqlite import SqliteProfileStore
+
+        return SqliteProfileStore(_in_data_dir(settings, backend.file))
+    raise ValueError(f"unknown profiles backend {backend.type!r}")
+
+
+def build_profile_service(
+    settings: Settings, identity: IdentityService, store: ProfileStore | None = None
+) -> ProfileService:
+    return ProfileService(
+        identity=identity,
+        store=store or build_profile_store(settings),
+        rules=settings.profile_rules,
+        shared_device_types=settings.stitching.shared_device_types,
     )

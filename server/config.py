@@ -17,6 +17,7 @@ from pydantic_settings import (
 )
 
 from identity.rules import StitchingRules
+from profiles.rules import ProfileRules
 
 _config_file: ContextVar[Path | None] = ContextVar("idstitch_config_file", default=None)
 
@@ -54,6 +55,16 @@ class Neo4jGraph(BaseModel):
 GraphBackend = Annotated[SqliteGraph | Neo4jGraph, Field(discriminator="type")]
 
 
+class SqliteProfiles(BaseModel):
+    """The embedded profile store (event log and profiles): a SQLite file under the data directory."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["sqlite"] = "sqlite"
+    file: str = "profiles.db"
+    """File name inside `data_dir` (or an absolute path)."""
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="IDSTITCH_", env_nested_delimiter="__", extra="forbid")
 
@@ -73,6 +84,8 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     graph: GraphBackend = Field(default_factory=SqliteGraph)
     stitching: StitchingRules = Field(default_factory=StitchingRules)
+    profiles: SqliteProfiles = Field(default_factory=SqliteProfiles)
+    profile_rules: ProfileRules = Field(default_factory=ProfileRules)
 
     @classmethod
     def settings_customise_sources(

@@ -3,25 +3,34 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import grpc
 
 from identity.errors import InvalidArgument, NotFound
+from identity.model import StitchResult
 from identity.service import MAX_BATCH, IdentityService
+from idstitch.v1 import event_pb2 as ev_pb
 from idstitch.v1 import identity_service_pb2 as pb
 from idstitch.v1 import identity_service_pb2_grpc as pb_grpc
+from profiles.service import ProfileService
 from server import convert
+from server.profile_convert import event_facts
 
 
 class IdentityServicer(pb_grpc.IdentityServiceServicer):
-    def __init__(self, service: IdentityService) -> None:
+    def __init__(self, service: IdentityService, profiles: ProfileService) -> None:
         self._svc = service
+        self._profiles = profiles
 
-    def _ingest(self, events: object, field: str) -> list:
+    def _ingest(self, events: Sequence[ev_pb.Event], field: str) -> list[StitchResult]:
+        """Stitches the events and folds them into profiles (ProfileService.ingest)."""
         now = time.time_ns() // 1000
-        raw = [convert.raw_event(e, f"{field}[{i}]", now) for i, e in enumerate(events)]  # type: ignore[arg-type]
-        return self._svc.ingest(raw, field=field)
+        batch = []
+        for i, e in enumerate(events):
+            raw = convert.raw_event(e, f"{field}[{i}]", now)
+            batch.append((raw, event_facts(e, raw.occurred_at, f"{field}[{i}]")))
+        return self._profiles.ingest(batch, field=field)
 
     def Ingest(self, request: pb.IngestRequest, context: grpc.ServicerContext) -> pb.IngestResponse:
         if len(request.events) > MAX_BATCH:

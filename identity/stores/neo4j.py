@@ -350,6 +350,19 @@ class Neo4jIdentityGraph:
             return SharedResolution(key, tuple(r["p"] for r in users))
         return rec["pid"]
 
+    def live_person(self, person_id: str) -> str | None:
+        def tx_fn(tx: Any) -> str | None:
+            rec = tx.run(
+                self._q(
+                    "OPTIONAL MATCH (p:{Person} {{id: $id}}) OPTIONAL MATCH (al:{Alias} {{alias: $id}}) "
+                    "RETURN coalesce(p.id, al.person_id) AS pid"
+                ),
+                id=person_id,
+            ).single()
+            return None if rec is None else rec["pid"]
+
+        return self._run(tx_fn, write=False)
+
     def person_graph(self, person_id: str) -> PersonGraph | None:
         return self._run(self._person_graph_tx, person_id, write=False)
 

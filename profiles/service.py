@@ -1,0 +1,211 @@
+"""The profile service: folds every accepted event into its person's profile right after stitching,
+serves profiles by person or identifier, records traits, and refolds after a split.
+
+Ingest stitches a batch in the identity graph, then appends the batch (its events and its merges)
+to the profile store before answering, so the next GetProfile sees the batch (read-your-writes).
+The two stores commit one after the other; the profile store's append is idempotent by event id,
+so a batch retried after a failure between the two commits completes its profiles.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import msgspec
+
+from identity.errors import InvalidArgument
+from identity.identifiers import node_id, type_of
+from identity.model import ChannelEvent, SharedResolution, StitchResult
+from identity.service import MAX_EVENT_ID_BYTES, RESERVED_EVENT_ID_PREFIX, IdentityService, RawEvent
+from profiles.events import TRAITS_EVENT, EventFacts, TraitValue
+from profiles.fold import Folder
+from profiles.ports import LoggedEvent, ProfileStore
+from profiles.rules import ProfileRules
+from profiles.segments import compile_segments
+from profiles.state import ProfileState
+from profiles.traits import check_trait
+from profiles.view import ProfileReading, read
+
+MAX_PROFILE_BATCH = 500
+DEVICE_TYPES = ("device_id", "cookie")
+"""Identifier types that name a device: the first of these on an event is where it happened."""
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileKey:
+    """A person id, or an identifier (type, value)."""
+
+    person_id: str = ""
+    identifier: tuple[str, str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FoundProfile:
+    person_id: str
+    state: ProfileState
+    reading: ProfileReading
+
+
+@dataclass(frozen=True, slots=True)
+class Missing:
+    reason: str  # unknown | shared | junk | blocklisted | invalid ...
+
+
+@dataclass(frozen=True, slots=True)
+class TraitInput:
+    name: str
+    kind: str | None
+    """Which TraitValue field was set: text, integer, number, flag (None: none)."""
+    value: object
+    source: str
+    updated_at: int | None
+
+
+class ProfileService:
+    def __init__(
+        self,
+        *,
+        identity: IdentityService,
+        store: ProfileStore,
+        rules: ProfileRules,
+        shared_device_types: Sequence[str],
+        clock: Callable[[], int] = lambda: time.time_ns() // 1000,
+    ) -> None:
+        self.identity = identity
+        self.store = store
+        self.rules = rules
+        self.folder = Folder(rules)
+        self._segments = compile_segments(rules.segments)
+        self._shared_device_types = frozenset(shared_device_types)
+        self._clock = clock
+
+    # -- ingest ------------------------------------------------------------------------------
+
+    def ingest(
+        self, batch: Sequence[tuple[RawEvent, EventFacts]], *, field: str = "events"
+    ) -> list[StitchResult]:
+        stitched = self.identity.stitch([raw for raw, _ in batch], field=field)
+        logged = [
+            LoggedEvent(result.person_id, tuple(i.key for i in ev.identifiers), self._complete(facts, ev))
+            for (_, facts), ev, result in zip(batch, stitched.events, stitched.results, strict=True)
+        ]
+        if logged:
+            self.store.append(events=logged, merges=stitched.merges, folding=self.folder)
+        return stitched.results
+
+    def _complete(self, facts: EventFacts, ev: ChannelEvent) -> EventFacts:
+        """Adds what only stitching knows: identifier types and the device, as a node id."""
+        device = ""
+        if ev.device_type not in self._shared_device_types:
+            for t in DEVICE_TYPES:
+                device = next((node_id(i.key) for i in ev.identifiers if i.type == t), "")
+                if device:
+                    break
+        return msgspec.structs.replace(
+            facts, identifier_types=tuple(sorted({i.type for i in ev.identifiers})), device=device
+        )
+
+    # -- reads -------------------------------------------------------------------------------
+
+    def person_of(self, key: ProfileKey, *, field: str = "key") -> str:
+        if key.identifier is not None:
+            t, v = key.identifier
+            return self.identity.person_of(t, v, field=f"{field}.identifier")
+        return self.identity.live_person(key.person_id, field=f"{field}.person_id")
+
+    def get(self, key: ProfileKey, *, field: str = "key") -> FoundProfile:
+        pid = self.person_of(key, field=field)
+        return self._found(pid, self.store.get(pid))
+
+    def get_many(self, keys: Sequence[ProfileKey], *, field: str = "keys") -> list[FoundProfile | Missing]:
+        if len(keys) > MAX_PROFILE_BATCH:
+            raise InvalidArgument(field, f"{len(keys)} keys; at most {MAX_PROFILE_BATCH}")
+        persons: list[str | Missing] = [
+            self._person_or_missing(k, f"{field}[{i}]") for i, k in enumerate(keys)
+        ]
+        states = self.store.get_many({p for p in persons if isinstance(p, str)})
+        return [p if isinstance(p, Missing) else self._found(p, states.get(p)) for p in persons]
+
+    def _person_or_missing(self, key: ProfileKey, field: str) -> str | Missing:
+        if key.identifier is not None:
+            t, v = key.identifier
+            ident = self.identity.key_of(t, v, field=f"{field}.identifier")
+            if isinstance(ident, str):
+                return Missing(ident)
+            found = self.identity.graph.resolve(ident.key)
+            if isinstance(found, SharedResolution):
+                return Missing("shared")
+            return found if found is not None else Missing("unknown")
+        if not key.person_id.strip():
+            raise InvalidArgument(f"{field}.person_id", "required")
+        return self.identity.graph.live_person(key.person_id) or Missing("unknown")
+
+    def _found(self, pid: str, state: ProfileState | None) -> FoundProfile:
+        state = state if state is not None else ProfileState()
+        return FoundProfile(
+            pid, state, read(state, folder=self.folder, segments=self._segments, now=self._clock())
+        )
+
+    # -- traits ------------------------------------------------------------------------------
+
+    def update_traits(
+        self, key: ProfileKey, request_id: str, traits: Sequence[TraitInput]
+    ) -> tuple[str, bool]:
+        """Records the traits as an event of the person, so they merge and split with the person.
+        Returns the person id and whether the request was new."""
+        if not request_id.strip():
+            raise InvalidArgument("request_id", "required")
+        if len(request_id.encode()) > MAX_EVENT_ID_BYTES:
+            raise InvalidArgument("request_id", f"longer than {MAX_EVENT_ID_BYTES} bytes")
+        if not traits:
+            raise InvalidArgument("traits", "at least one trait is required")
+        now = self._clock()
+        values: dict[str, TraitValue] = {}
+        for i, t in enumerate(traits):
+            field = f"traits[{i}]"
+            value = check_trait(self.rules.traits, t.name, t.kind, t.value, field)
+            if not t.source.strip():
+                raise InvalidArgument(f"{field}.source", "required")
+            if t.name in values:
+                raise InvalidArgument(f"{field}.name", f"trait {t.name!r} given twice")
+            values[t.name] = TraitValue(value, t.source, t.updated_at if t.updated_at is not None else now)
+        pid = self.person_of(key)
+        keys: tuple[str, ...] = ()
+        if key.identifier is not None:
+            ident = self.identity.key_of(*key.identifier, field="key.identifier")
+            keys = () if isinstance(ident, str) else (ident.key,)
+        facts = EventFacts(
+            event_id=RESERVED_EVENT_ID_PREFIX + "traits:" + request_id,
+            occurred_at=max(v.at for v in values.values()),
+            channel="api",
+            type=TRAITS_EVENT,
+            traits=values,
+        )
+        new = self.store.append(events=[LoggedEvent(pid, keys, facts)], merges={}, folding=self.folder)
+        return pid, new == 1
+
+    # -- splits ------------------------------------------------------------------------------
+
+    def refold_after_split(self, person_ids: Sequence[str]) -> dict[str, int]:
+        """Gives each event of these persons to the person holding its highest-priority identifier
+        now (the rule that picked its person at ingest) and refolds every person involved."""
+        types = self.identity.types
+        cache: dict[str, str | None] = {}
+
+        def holder(key: str) -> str | None:
+            if key not in cache:
+                found = self.identity.graph.resolve(key)
+                cache[key] = found if isinstance(found, str) else None
+            return cache[key]
+
+        def owner(e: LoggedEvent) -> str | None:
+            ranked = sorted(e.keys, key=lambda k: -types[t].priority if (t := type_of(k)) in types else 0)
+            for k in ranked:
+                pid = holder(k)
+                if pid is not None:
+                    return pid
+            return e.person_id
+
+        return self.store.reattribute(person_ids=person_ids, owner=owner, folding=self.folder)
