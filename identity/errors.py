@@ -29,3 +29,13 @@ class StoreUnavailable(IdstitchError):
     """A backend could not be reached; the caller may retry (ingest is idempotent)."""
 
     status = "UNAVAILABLE"
+
+
+class FailedPrecondition(IdstitchError):
+    """The request is well-formed but the state does not allow it."""
+
+    status = "FAILED_PRECONDITION"
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"{field}: {problem}")
+        self.field = field

@@ -33,6 +33,14 @@ class IdentityGraph(Protocol):
         """Runs `plan` over a snapshot and applies its change set in one transaction."""
         ...
 
+    def detach(self, key: str, *, new_person_id: str | None) -> str | None:
+        """Takes a non-shared identifier away from its person, atomically: into a new person
+        `new_person_id` (first seen when the identifier was), or, when None, marks it shared (the
+        person keeps using it; it never links anyone again). Returns the person it left; None when
+        the key is unknown, already shared, or the person's only identifier and a new person is
+        asked for (a lone identifier cannot be split from itself)."""
+        ...
+
     def resolve(self, key: str) -> str | SharedResolution | None:
         """The person id holding `key`, the persons that shared it, or None when unknown."""
         ...

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from identity.engine import StitchingEngine, edge_key
-from identity.errors import InvalidArgument, NotFound
+from identity.errors import FailedPrecondition, InvalidArgument, NotFound
 from identity.identifiers import IdentifierType, IgnoredIdentifier, NormalizedIdentifier
 from identity.model import ChangeSet, ChannelEvent, PersonGraph, SharedResolution, Snapshot, StitchResult
 from identity.normalize import MAX_VALUE_BYTES, Normalizer
@@ -196,6 +196,23 @@ class IdentityService:
         if live is None:
             raise NotFound("person not known")
         return live
+
+    def detach(self, type_name: str, value: str, *, to_new_person: bool, now: int) -> tuple[str, str | None]:
+        """An admin's correction of a wrong stitch: the identifier leaves its person, into a new
+        person of its own or (to_new_person=False) as a shared identifier that never links again.
+        Returns (the person it left, the new person or None)."""
+        ident = self.key_of(type_name, value)
+        if isinstance(ident, str):
+            raise InvalidArgument("identifier.value", f"{ident}: such a value never resolves")
+        new_id = self._engine.person_id(f"detach\x00{now}", ident.key) if to_new_person else None
+        left = self.graph.detach(ident.key, new_person_id=new_id)
+        if left is None:
+            if self.graph.resolve(ident.key) is None:
+                raise NotFound("identifier not known")
+            raise FailedPrecondition(
+                "identifier", "already shared, or its person's only identifier: nothing to detach it from"
+            )
+        return left, new_id
 
     def person(self, person_id: str) -> PersonGraph:
         graph = self.graph.person_graph(person_id)

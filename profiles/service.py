@@ -21,6 +21,7 @@ from identity.model import ChannelEvent, SharedResolution, StitchResult
 from identity.service import MAX_EVENT_ID_BYTES, RESERVED_EVENT_ID_PREFIX, IdentityService, RawEvent
 from profiles.events import TRAITS_EVENT, EventFacts, TraitValue
 from profiles.fold import Folder
+from profiles.gate import SplitGate
 from profiles.ports import LoggedEvent, ProfileStore
 from profiles.rules import ProfileRules
 from profiles.segments import compile_segments
@@ -54,6 +55,14 @@ class Missing:
 
 
 @dataclass(frozen=True, slots=True)
+class Detached:
+    person_id: str
+    new_person_id: str | None
+    person_events: int
+    new_person_events: int
+
+
+@dataclass(frozen=True, slots=True)
 class TraitInput:
     name: str
     kind: str | None
@@ -80,20 +89,22 @@ class ProfileService:
         self._segments = compile_segments(rules.segments)
         self._shared_device_types = frozenset(shared_device_types)
         self._clock = clock
+        self._gate = SplitGate()
 
     # -- ingest ------------------------------------------------------------------------------
 
     def ingest(
         self, batch: Sequence[tuple[RawEvent, EventFacts]], *, field: str = "events"
     ) -> list[StitchResult]:
-        stitched = self.identity.stitch([raw for raw, _ in batch], field=field)
-        logged = [
-            LoggedEvent(result.person_id, tuple(i.key for i in ev.identifiers), self._complete(facts, ev))
-            for (_, facts), ev, result in zip(batch, stitched.events, stitched.results, strict=True)
-        ]
-        if logged:
-            self.store.append(events=logged, merges=stitched.merges, folding=self.folder)
-        return stitched.results
+        with self._gate.batch():
+            stitched = self.identity.stitch([raw for raw, _ in batch], field=field)
+            logged = [
+                LoggedEvent(result.person_id, tuple(i.key for i in ev.identifiers), self._complete(facts, ev))
+                for (_, facts), ev, result in zip(batch, stitched.events, stitched.results, strict=True)
+            ]
+            if logged:
+                self.store.append(events=logged, merges=stitched.merges, folding=self.folder)
+            return stitched.results
 
     def _complete(self, facts: EventFacts, ev: ChannelEvent) -> EventFacts:
         """Adds what only stitching knows: identifier types and the device, as a node id."""
@@ -187,6 +198,14 @@ class ProfileService:
         return pid, new == 1
 
     # -- splits ------------------------------------------------------------------------------
+
+    def detach(self, type_name: str, value: str, *, to_new_person: bool) -> Detached:
+        """Detaches an identifier from its person (IdentityService.detach) and refolds both parts,
+        so the detached part's events leave the person's profile."""
+        with self._gate.split():
+            left, new = self.identity.detach(type_name, value, to_new_person=to_new_person, now=self._clock())
+            counts = self.refold_after_split([left] if new is None else [left, new])
+        return Detached(left, new, counts.get(left, 0), counts.get(new, 0) if new else 0)
 
     def refold_after_split(self, person_ids: Sequence[str]) -> dict[str, int]:
         """Gives each event of these persons to the person holding its highest-priority identifier

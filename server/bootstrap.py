@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Callable
 from pathlib import Path
 
 from identity.engine import StitchingEngine
@@ -73,11 +74,17 @@ def build_profile_store(settings: Settings) -> ProfileStore:
 
 
 def build_profile_service(
-    settings: Settings, identity: IdentityService, store: ProfileStore | None = None
+    settings: Settings,
+    identity: IdentityService,
+    store: ProfileStore | None = None,
+    *,
+    clock: Callable[[], int] | None = None,
 ) -> ProfileService:
+    """`clock` (µs since the epoch) fixes the reading time, for tests."""
     return ProfileService(
         identity=identity,
         store=store or build_profile_store(settings),
         rules=settings.profile_rules,
         shared_device_types=settings.stitching.shared_device_types,
+        **({"clock": clock} if clock is not None else {}),
     )

@@ -100,3 +100,20 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
                 )
             return convert.graph_response(res.person)
         raise InvalidArgument("subject", "one of person_id or identifier is required")
+
+    def DetachIdentifier(
+        self, request: pb.DetachIdentifierRequest, context: grpc.ServicerContext
+    ) -> pb.DetachIdentifierResponse:
+        if request.mode not in (pb.DETACH_MODE_NEW_PERSON, pb.DETACH_MODE_SHARED):
+            raise InvalidArgument("mode", "DETACH_MODE_NEW_PERSON or DETACH_MODE_SHARED is required")
+        done = self._profiles.detach(
+            request.identifier.type,
+            request.identifier.value,
+            to_new_person=request.mode == pb.DETACH_MODE_NEW_PERSON,
+        )
+        return pb.DetachIdentifierResponse(
+            person_id=done.person_id,
+            new_person_id=done.new_person_id or "",
+            person_events=done.person_events,
+            new_person_events=done.new_person_events,
+        )

@@ -7,7 +7,9 @@ import pytest
 
 from identity.ports import IdentityGraph
 from identity.service import IdentityService
-from server.bootstrap import build_identity_service
+from profiles.ports import ProfileStore
+from profiles.service import ProfileService
+from server.bootstrap import build_identity_service, build_profile_service
 from server.config import Settings, load_settings
 from tests.servers import neo4j_uri, stop_neo4j
 
@@ -33,6 +35,18 @@ def _neo4j_graph(settings: Settings, slot: int) -> IdentityGraph:
 GRAPH_BACKENDS: dict[str, Callable[[Settings, int], IdentityGraph]] = {
     "sqlite": _sqlite_graph,
     "neo4j": _neo4j_graph,
+}
+
+
+def _sqlite_profiles(settings: Settings, slot: int) -> ProfileStore:
+    from profiles.stores.sqlite import SqliteProfileStore
+
+    return SqliteProfileStore(settings.data_dir / "profiles.db")
+
+
+# Every profile store backend the profile contract suite runs against (same shape as above).
+PROFILE_BACKENDS: dict[str, Callable[[Settings, int], ProfileStore]] = {
+    "sqlite": _sqlite_profiles,
 }
 
 
@@ -69,6 +83,35 @@ def make_service(
     yield make
     for svc in made:
         svc.graph.close()
+
+
+@pytest.fixture(params=sorted(PROFILE_BACKENDS))
+def profile_backend(request: pytest.FixtureRequest) -> Callable[[Settings, int], ProfileStore]:
+    return PROFILE_BACKENDS[request.param]
+
+
+@pytest.fixture
+def make_profiles(
+    tmp_path_factory: pytest.TempPathFactory,
+    graph_backend: Callable[[Settings, int], IdentityGraph],
+    profile_backend: Callable[[Settings, int], ProfileStore],
+) -> Iterator[Callable[..., ProfileService]]:
+    """Builds a fresh profile service (and identity service) on the backends under test. A fixed
+    clock (`clock=`) makes decayed scores and the abandoned cart reproducible."""
+    made: list[ProfileService] = []
+
+    def make(clock: Callable[[], int] | None = None, **overrides: object) -> ProfileService:
+        data = tmp_path_factory.mktemp("data")
+        s = load_settings(data_dir=data, hmac_secret="test-secret", **overrides)
+        identity = build_identity_service(s, graph_backend(s, len(made)))
+        svc = build_profile_service(s, identity, profile_backend(s, len(made)), clock=clock)
+        made.append(svc)
+        return svc
+
+    yield make
+    for svc in made:
+        svc.identity.graph.close()
+        svc.store.close()
 
 
 @pytest.fixture

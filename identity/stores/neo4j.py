@@ -328,6 +328,41 @@ class Neo4jIdentityGraph:
             ],
         )
 
+    def detach(self, key: str, *, new_person_id: str | None) -> str | None:
+        return self._run(self._detach_tx, key, new_person_id)
+
+    def _detach_tx(self, tx: Any, key: str, new_person_id: str | None) -> str | None:
+        # The person's lock first (as stitching takes it), then the identifier read again under it:
+        # a person merged away meanwhile is followed to its survivor.
+        pid: str | None = None
+        while True:
+            rec = tx.run(
+                self._q(
+                    "MATCH (i:{Identifier} {{key: $k}}) "
+                    "RETURN i.person_id AS pid, i.shared AS sh, i.first_seen AS fs"
+                ),
+                k=key,
+            ).single()
+            if rec is None or rec["pid"] is None or rec["sh"]:
+                return None
+            if rec["pid"] == pid:
+                break
+            pid = rec["pid"]
+            self._lock_persons(tx, [pid])
+        run = lambda cypher, **params: tx.run(self._q(cypher), **params).consume()  # noqa: E731
+        if new_person_id is not None:
+            members = tx.run(
+                self._q("MATCH (i:{Identifier} {{person_id: $p}}) RETURN count(*) AS n"), p=pid
+            ).single()["n"]
+            if members < 2:
+                return None
+            run("CREATE (:{Person} {{id: $id, first_seen: $fs}})", id=new_person_id, fs=rec["fs"])
+            run("MATCH (i:{Identifier} {{key: $k}}) SET i.person_id = $id", k=key, id=new_person_id)
+        else:
+            run("MATCH (i:{Identifier} {{key: $k}}) SET i.person_id = null, i.shared = true", k=key)
+            run("MERGE (s:{SharedUse} {{uid: $k + '|' + $p}}) SET s.key = $k, s.person_id = $p", k=key, p=pid)
+        return pid
+
     # -- reads -------------------------------------------------------------------------------
 
     def resolve(self, key: str) -> str | SharedResolution | None:

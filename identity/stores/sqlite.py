@@ -164,6 +164,27 @@ class SqliteIdentityGraph:
             ),
         )
 
+    def detach(self, key: str, *, new_person_id: str | None) -> str | None:
+        with self._db.write() as db:
+            row = db.execute(
+                "SELECT person_id, shared, first_seen FROM identifiers WHERE key = ?", (key,)
+            ).fetchone()
+            if row is None or row[0] is None or row[1]:
+                return None
+            pid, _, first_seen = row
+            if new_person_id is not None:
+                (members,) = db.execute(
+                    "SELECT count(*) FROM identifiers WHERE person_id = ?", (pid,)
+                ).fetchone()
+                if members < 2:
+                    return None
+                db.execute("INSERT INTO persons(id, first_seen) VALUES (?, ?)", (new_person_id, first_seen))
+                db.execute("UPDATE identifiers SET person_id = ? WHERE key = ?", (new_person_id, key))
+            else:
+                db.execute("UPDATE identifiers SET person_id = NULL, shared = 1 WHERE key = ?", (key,))
+                db.execute("INSERT OR IGNORE INTO shared_uses(key, person_id) VALUES (?, ?)", (key, pid))
+            return pid
+
     # -- reads -------------------------------------------------------------------------------
 
     def resolve(self, key: str) -> str | SharedResolution | None:

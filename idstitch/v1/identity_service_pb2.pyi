@@ -25,6 +25,12 @@ class Strength(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     STRENGTH_UNSPECIFIED: _ClassVar[Strength]
     STRENGTH_WEAK: _ClassVar[Strength]
     STRENGTH_STRONG: _ClassVar[Strength]
+
+class DetachMode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    DETACH_MODE_UNSPECIFIED: _ClassVar[DetachMode]
+    DETACH_MODE_NEW_PERSON: _ClassVar[DetachMode]
+    DETACH_MODE_SHARED: _ClassVar[DetachMode]
 OUTCOME_UNSPECIFIED: Outcome
 OUTCOME_CREATED: Outcome
 OUTCOME_ATTACHED: Outcome
@@ -34,6 +40,9 @@ OUTCOME_UNATTRIBUTED: Outcome
 STRENGTH_UNSPECIFIED: Strength
 STRENGTH_WEAK: Strength
 STRENGTH_STRONG: Strength
+DETACH_MODE_UNSPECIFIED: DetachMode
+DETACH_MODE_NEW_PERSON: DetachMode
+DETACH_MODE_SHARED: DetachMode
 
 class IngestRequest(_message.Message):
     __slots__ = ("events",)
@@ -224,3 +233,23 @@ class GetIdentityGraphResponse(_message.Message):
     nodes: _containers.RepeatedCompositeFieldContainer[GraphNode]
     edges: _containers.RepeatedCompositeFieldContainer[GraphEdge]
     def __init__(self, person_id: _Optional[str] = ..., aliases: _Optional[_Iterable[str]] = ..., nodes: _Optional[_Iterable[_Union[GraphNode, _Mapping]]] = ..., edges: _Optional[_Iterable[_Union[GraphEdge, _Mapping]]] = ...) -> None: ...
+
+class DetachIdentifierRequest(_message.Message):
+    __slots__ = ("identifier", "mode")
+    IDENTIFIER_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    identifier: _event_pb2.Identifier
+    mode: DetachMode
+    def __init__(self, identifier: _Optional[_Union[_event_pb2.Identifier, _Mapping]] = ..., mode: _Optional[_Union[DetachMode, str]] = ...) -> None: ...
+
+class DetachIdentifierResponse(_message.Message):
+    __slots__ = ("person_id", "new_person_id", "person_events", "new_person_events")
+    PERSON_ID_FIELD_NUMBER: _ClassVar[int]
+    NEW_PERSON_ID_FIELD_NUMBER: _ClassVar[int]
+    PERSON_EVENTS_FIELD_NUMBER: _ClassVar[int]
+    NEW_PERSON_EVENTS_FIELD_NUMBER: _ClassVar[int]
+    person_id: str
+    new_person_id: str
+    person_events: int
+    new_person_events: int
+    def __init__(self, person_id: _Optional[str] = ..., new_person_id: _Optional[str] = ..., person_events: _Optional[int] = ..., new_person_events: _Optional[int] = ...) -> None: ...

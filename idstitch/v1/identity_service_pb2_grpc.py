@@ -60,6 +60,11 @@ class IdentityServiceStub:
                 request_serializer=idstitch_dot_v1_dot_identity__service__pb2.GetIdentityGraphRequest.SerializeToString,
                 response_deserializer=idstitch_dot_v1_dot_identity__service__pb2.GetIdentityGraphResponse.FromString,
                 _registered_method=True)
+        self.DetachIdentifier = channel.unary_unary(
+                '/idstitch.v1.IdentityService/DetachIdentifier',
+                request_serializer=idstitch_dot_v1_dot_identity__service__pb2.DetachIdentifierRequest.SerializeToString,
+                response_deserializer=idstitch_dot_v1_dot_identity__service__pb2.DetachIdentifierResponse.FromString,
+                _registered_method=True)
 
 
 class IdentityServiceServicer:
@@ -104,6 +109,15 @@ class IdentityServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def DetachIdentifier(self, request, context):
+        """Admin: corrects a wrong stitch. The identifier leaves its person, into a new
+        person of its own or as a shared identifier that never links anyone again,
+        and each part's profile is refolded from its own events.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_IdentityServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -131,6 +145,11 @@ def add_IdentityServiceServicer_to_server(servicer, server):
                     servicer.GetIdentityGraph,
                     request_deserializer=idstitch_dot_v1_dot_identity__service__pb2.GetIdentityGraphRequest.FromString,
                     response_serializer=idstitch_dot_v1_dot_identity__service__pb2.GetIdentityGraphResponse.SerializeToString,
+            ),
+            'DetachIdentifier': grpc.unary_unary_rpc_method_handler(
+                    servicer.DetachIdentifier,
+                    request_deserializer=idstitch_dot_v1_dot_identity__service__pb2.DetachIdentifierRequest.FromString,
+                    response_serializer=idstitch_dot_v1_dot_identity__service__pb2.DetachIdentifierResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -269,6 +288,33 @@ class IdentityService:
             '/idstitch.v1.IdentityService/GetIdentityGraph',
             idstitch_dot_v1_dot_identity__service__pb2.GetIdentityGraphRequest.SerializeToString,
             idstitch_dot_v1_dot_identity__service__pb2.GetIdentityGraphResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DetachIdentifier(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/idstitch.v1.IdentityService/DetachIdentifier',
+            idstitch_dot_v1_dot_identity__service__pb2.DetachIdentifierRequest.SerializeToString,
+            idstitch_dot_v1_dot_identity__service__pb2.DetachIdentifierResponse.FromString,
             options,
             channel_credentials,
             insecure,

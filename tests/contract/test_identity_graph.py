@@ -248,3 +248,34 @@ def test_partition_is_the_same_whatever_the_delivery_order_when_evidence_never_c
         backward.ingest([e])
     assert partition(forward, universe) == partition(backward, universe)
     assert len(partition(forward, universe)) == 2
+
+
+def test_detaching_an_identifier_moves_it_alone_into_a_new_person(svc):
+    pid = svc.ingest([login("C1", ("cookie", "mine"), ("cookie", "stranger"))])[0].person_id
+    left, new = svc.detach("cookie", "stranger", to_new_person=True, now=1)
+    assert left == pid and new is not None and new != pid
+    assert person_of(svc, "cookie", "stranger") == new
+    assert person_of(svc, "cookie", "mine") == person_of(svc, "customer_id", "C1") == pid
+    assert {n.key for n in svc.person(new).nodes} == {"cookie:stranger"}
+
+
+def test_detaching_as_shared_keeps_the_person_using_it_and_it_never_links_again(svc):
+    pa = svc.ingest([login("ANN", ("cookie", "tablet"))])[0].person_id
+    left, new = svc.detach("cookie", "tablet", to_new_person=False, now=1)
+    assert (left, new) == (pa, None)
+    assert svc.resolve("cookie", "tablet").shared.shared_by == (pa,)
+    pb = svc.ingest([login("BOB", ("cookie", "tablet"))])[0].person_id
+    assert pb != pa and person_of(svc, "customer_id", "ANN") == pa
+
+
+def test_an_identifier_cannot_be_detached_from_itself_nor_when_unknown_or_shared(svc):
+    from identity.errors import FailedPrecondition
+
+    svc.ingest([ev("web", ("cookie", "alone"))])
+    with pytest.raises(FailedPrecondition):
+        svc.detach("cookie", "alone", to_new_person=True, now=1)
+    with pytest.raises(NotFound):
+        svc.detach("cookie", "never-seen", to_new_person=True, now=1)
+    svc.detach("cookie", "alone", to_new_person=False, now=1)
+    with pytest.raises(FailedPrecondition):
+        svc.detach("cookie", "alone", to_new_person=False, now=1)

@@ -1,0 +1,174 @@
+"""The profile store contract, run against every backend in conftest.PROFILE_BACKENDS: the event
+log is recorded once per event id, every profile equals the fold of its person's recorded events,
+and merges and re-attributions keep it so. A new backend passes this file unchanged."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from profiles.events import EventFacts, Item
+from profiles.fold import Folder
+from profiles.ports import LoggedEvent, ProfileStore
+from profiles.rules import ProfileRules
+from profiles.state import ProfileState
+from server.config import Settings, load_settings
+from tests.profile_data import HOUR, T0, assert_same_profile, event_facts
+
+folder = Folder(ProfileRules(recent_limit=3, cart_limit=2, sessions_limit=2))
+
+
+@pytest.fixture
+def make_store(
+    tmp_path_factory: pytest.TempPathFactory, profile_backend: Callable[[Settings, int], ProfileStore]
+) -> Iterator[Callable[[], ProfileStore]]:
+    made: list[ProfileStore] = []
+
+    def make() -> ProfileStore:
+        s = load_settings(data_dir=tmp_path_factory.mktemp("profiles"))
+        made.append(profile_backend(s, len(made)))
+        return made[-1]
+
+    yield make
+    for store in made:
+        store.close()
+
+
+@pytest.fixture
+def store(make_store: Callable[[], ProfileStore]) -> ProfileStore:
+    return make_store()
+
+
+def view(n: int, sku: str = "s1", category: str = "grills") -> EventFacts:
+    return EventFacts(f"e{n}", T0 + n * HOUR, "web", "product_view", product=Item(sku=sku, category=category))
+
+
+def logged(person: str | None, *events: EventFacts, keys: tuple[str, ...] = ()) -> list[LoggedEvent]:
+    return [LoggedEvent(person, keys, e) for e in events]
+
+
+def fold(*events: EventFacts) -> ProfileState:
+    return folder.fold(ProfileState(), events)
+
+
+def assert_profile_is_fold_of_its_events(store: ProfileStore, person: str) -> None:
+    events = store.events_of(person)
+    stored = store.get(person)
+    if not events:
+        assert stored is None
+        return
+    assert stored is not None
+    assert_same_profile(stored, fold(*(e.facts for e in events)))
+
+
+def test_append_records_and_folds_each_event_once(store: ProfileStore) -> None:
+    assert store.append(events=logged("p1", view(1), view(2)), merges={}, folding=folder) == 2
+    assert store.append(events=logged("p1", view(2), view(3), view(3)), merges={}, folding=folder) == 1
+    assert [e.facts.event_id for e in store.events_of("p1")] == ["e1", "e2", "e3"]
+    assert_same_profile(store.get("p1"), fold(view(1), view(2), view(3)))  # type: ignore[arg-type]
+
+
+def test_unknown_person_has_no_profile_and_no_events(store: ProfileStore) -> None:
+    assert store.get("nobody") is None
+    assert store.events_of("nobody") == []
+    assert store.get_many(["nobody"]) == {}
+
+
+def test_a_merge_folds_the_losers_profile_into_the_survivors(store: ProfileStore) -> None:
+    store.append(events=logged("a", view(1, "s1")) + logged("b", view(2, "s2")), merges={}, folding=folder)
+    store.append(events=logged("a", view(3, "s3")), merges={"b": "a"}, folding=folder)
+    assert_same_profile(store.get("a"), fold(view(1, "s1"), view(2, "s2"), view(3, "s3")))  # type: ignore[arg-type]
+    assert_same_profile(store.get("b"), store.get("a"))  # type: ignore[arg-type]
+    assert sorted(e.facts.event_id for e in store.events_of("a")) == ["e1", "e2", "e3"]
+    assert store.get_many(["b", "a"]).keys() == {"a", "b"}
+
+
+def test_an_event_arriving_for_a_merged_away_person_lands_on_the_survivor(store: ProfileStore) -> None:
+    store.append(events=logged("b", view(1)), merges={}, folding=folder)
+    store.append(events=[], merges={"b": "a"}, folding=folder)
+    store.append(events=logged("b", view(2)), merges={}, folding=folder)  # a batch stitched before the merge
+    assert {e.person_id for e in store.events_of("a")} == {"a"}
+    assert_profile_is_fold_of_its_events(store, "a")
+    assert store.get("a").events == 2  # type: ignore[union-attr]
+
+
+def test_chained_merges_keep_aliases_pointing_at_the_live_person(store: ProfileStore) -> None:
+    store.append(
+        events=logged("a", view(1)) + logged("b", view(2)) + logged("c", view(3)), merges={}, folding=folder
+    )
+    store.append(events=[], merges={"a": "b"}, folding=folder)
+    store.append(events=[], merges={"b": "c"}, folding=folder)
+    for pid in ("a", "b", "c"):
+        assert store.get(pid).events == 3  # type: ignore[union-attr]
+    store.append(events=logged("a", view(4)), merges={}, folding=folder)
+    assert store.get("c").events == 4  # type: ignore[union-attr]
+    assert_profile_is_fold_of_its_events(store, "c")
+
+
+def test_events_without_a_person_are_recorded_but_fold_into_no_profile(store: ProfileStore) -> None:
+    assert store.append(events=logged(None, view(1)), merges={}, folding=folder) == 1
+    assert store.append(events=logged(None, view(1)), merges={}, folding=folder) == 0
+    assert store.get_many(["p"]) == {}
+
+
+def test_reattribute_moves_events_and_refolds_both_parts_exactly(store: ProfileStore) -> None:
+    mine = [view(1, "s1", "grills"), view(2, "s2", "grills")]
+    theirs = [view(3, "s3", "dolls"), view(4, "s4", "dolls")]
+    store.append(
+        events=logged("p", *mine, keys=("cookie:mine",)) + logged("p", *theirs, keys=("cookie:theirs",)),
+        merges={},
+        folding=folder,
+    )
+    counts = store.reattribute(
+        person_ids=["p"], owner=lambda e: "q" if "cookie:theirs" in e.keys else "p", folding=folder
+    )
+    assert counts == {"p": 2, "q": 2}
+    assert_same_profile(store.get("p"), fold(*mine))  # type: ignore[arg-type]
+    assert_same_profile(store.get("q"), fold(*theirs))  # type: ignore[arg-type]
+    assert "dolls" not in store.get("p").categories  # type: ignore[union-attr]
+
+
+def test_reattribute_to_no_one_empties_the_profile(store: ProfileStore) -> None:
+    store.append(events=logged("p", view(1)), merges={}, folding=folder)
+    assert store.reattribute(person_ids=["p"], owner=lambda e: None, folding=folder) == {"p": 0}
+    assert store.get("p") is None
+
+
+PERSONS = ["a", "b", "c", "d"]
+
+
+@st.composite
+def histories(draw: st.DrawFn) -> list[tuple[list[LoggedEvent], dict[str, str]]]:
+    """Batches of events for a few persons, some repeated, with merges between them."""
+    n = draw(st.integers(1, 40))
+    pool = [draw(event_facts(f"e{i:03d}")) for i in range(n)]
+    batches = []
+    for _ in range(draw(st.integers(1, 6))):
+        chosen = draw(st.lists(st.sampled_from(pool), max_size=10))
+        events = [LoggedEvent(draw(st.sampled_from(PERSONS)), (), e) for e in chosen]
+        merges = {}
+        if draw(st.booleans()):
+            loser, survivor = draw(st.permutations(PERSONS))[:2]
+            merges[loser] = survivor
+        batches.append((events, merges))
+    return batches
+
+
+@given(history=histories())
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_every_profile_is_the_fold_of_its_events_after_any_history(
+    make_store: Callable[[], ProfileStore], history: list[tuple[list[LoggedEvent], dict[str, str]]]
+) -> None:
+    store = make_store()
+    recorded: set[str] = set()
+    for events, merges in history:
+        store.append(events=events, merges=merges, folding=folder)
+        recorded |= {e.facts.event_id for e in events}
+    for pid in PERSONS:
+        assert_profile_is_fold_of_its_events(store, pid)
+    # Each event is in exactly one person's log (an alias answers with its survivor's log).
+    logs = {frozenset(e.facts.event_id for e in store.events_of(pid)) for pid in PERSONS}
+    assert sum(len(log) for log in logs) == len(recorded)
