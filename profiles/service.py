@@ -103,8 +103,25 @@ class ProfileService:
                 for (_, facts), ev, result in zip(batch, stitched.events, stitched.results, strict=True)
             ]
             if logged:
-                self.store.append(events=logged, merges=stitched.merges, folding=self.folder)
+                new = self.store.append(events=logged, merges=stitched.merges, folding=self.folder)
+                self._catch_up(stitched.results, new)
             return stitched.results
+
+    def _catch_up(self, results: Sequence[StitchResult], new: set[str]) -> None:
+        """Completes a batch retried after a failure between the graph's commit and the profile
+        store's: its events are duplicates to the graph but new to the profile store, and the
+        merges that first attempt made are known only to the graph. Merging every alias the graph
+        holds for those persons brings them over (merging a known alias again changes nothing)."""
+        persons = {
+            r.person_id for r in results if r.outcome == "duplicate" and r.event_id in new and r.person_id
+        }
+        merges = {}
+        for pid in persons:
+            graph = self.identity.graph.person_graph(pid)
+            if graph is not None:
+                merges.update(dict.fromkeys(graph.aliases, graph.person_id))
+        if merges:
+            self.store.append(events=[], merges=merges, folding=self.folder)
 
     def _complete(self, facts: EventFacts, ev: ChannelEvent) -> EventFacts:
         """Adds what only stitching knows: identifier types and the device, as a node id."""
@@ -195,7 +212,7 @@ class ProfileService:
             traits=values,
         )
         new = self.store.append(events=[LoggedEvent(pid, keys, facts)], merges={}, folding=self.folder)
-        return pid, new == 1
+        return pid, bool(new)
 
     # -- splits ------------------------------------------------------------------------------
 

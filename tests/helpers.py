@@ -8,6 +8,7 @@ from itertools import count
 
 from identity.errors import NotFound
 from identity.service import IdentityService, RawEvent
+from profiles.events import EventFacts
 
 _ids = count()
 
@@ -67,3 +68,25 @@ def state(svc: IdentityService, universe: Iterable[tuple[str, str]]) -> dict[tup
     for ident in universe:
         out[ident] = "shared" if is_shared(svc, *ident) else person_of(svc, *ident)
     return out
+
+
+def shop(
+    channel: str,
+    *identifiers: tuple[str, str],
+    type: str = "page_view",
+    at: int | None = None,
+    event_id: str | None = None,
+    device_type: str = "",
+    **facts: object,
+) -> tuple[RawEvent, EventFacts]:
+    """An event with its profile facts (product=, order=, city=, session_id=, ...), as
+    ProfileService.ingest takes it."""
+    raw = ev(channel, *identifiers, type=type, at=at, event_id=event_id, device_type=device_type)
+    return raw, EventFacts(
+        raw.event_id,
+        raw.occurred_at,
+        channel,
+        type,
+        device_type=device_type,
+        **facts,  # type: ignore[arg-type]
+    )

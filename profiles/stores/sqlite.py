@@ -51,7 +51,7 @@ class SqliteProfileStore:
                 states.put(pid, folding.fold(states.get(pid) or ProfileState(), (e.facts for e in evs)))
             _insert_events(db, fresh)
             states.flush()
-            return len(fresh)
+            return {e.facts.event_id for e in fresh}
 
     def reattribute(
         self,

@@ -65,8 +65,8 @@ def assert_profile_is_fold_of_its_events(store: ProfileStore, person: str) -> No
 
 
 def test_append_records_and_folds_each_event_once(store: ProfileStore) -> None:
-    assert store.append(events=logged("p1", view(1), view(2)), merges={}, folding=folder) == 2
-    assert store.append(events=logged("p1", view(2), view(3), view(3)), merges={}, folding=folder) == 1
+    assert store.append(events=logged("p1", view(1), view(2)), merges={}, folding=folder) == {"e1", "e2"}
+    assert store.append(events=logged("p1", view(2), view(3), view(3)), merges={}, folding=folder) == {"e3"}
     assert [e.facts.event_id for e in store.events_of("p1")] == ["e1", "e2", "e3"]
     assert_same_profile(store.get("p1"), fold(view(1), view(2), view(3)))  # type: ignore[arg-type]
 
@@ -109,8 +109,8 @@ def test_chained_merges_keep_aliases_pointing_at_the_live_person(store: ProfileS
 
 
 def test_events_without_a_person_are_recorded_but_fold_into_no_profile(store: ProfileStore) -> None:
-    assert store.append(events=logged(None, view(1)), merges={}, folding=folder) == 1
-    assert store.append(events=logged(None, view(1)), merges={}, folding=folder) == 0
+    assert store.append(events=logged(None, view(1)), merges={}, folding=folder) == {"e1"}
+    assert store.append(events=logged(None, view(1)), merges={}, folding=folder) == set()
     assert store.get_many(["p"]) == {}
 
 
