@@ -1,4 +1,4 @@
-"""`idstitch`: serve, and talk to a running server (ingest, resolve, graph)."""
+"""`idstitch`: serve, and talk to a running server (ingest, resolve, graph, profile, detach)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,8 @@ from google.protobuf import json_format
 from idstitch.v1 import event_pb2 as ev_pb
 from idstitch.v1 import identity_service_pb2 as pb
 from idstitch.v1 import identity_service_pb2_grpc as pb_grpc
+from idstitch.v1 import profile_service_pb2 as profile_pb
+from idstitch.v1 import profile_service_pb2_grpc as profile_pb_grpc
 
 DEFAULT_TARGET = "127.0.0.1:50051"
 
@@ -35,17 +37,25 @@ def main(argv: list[str] | None = None) -> int:
         ("ingest", "stream events from a JSON-lines file to a running server"),
         ("resolve", "resolve an identifier to its person"),
         ("graph", "print a person's identity graph"),
+        ("profile", "print a person's unified profile (JSON)"),
+        ("detach", "admin: take an identifier away from its person (a wrong stitch)"),
     ):
         p = sub.add_parser(name, help=help_)
         p.add_argument("--target", default=os.environ.get("IDSTITCH_TARGET", DEFAULT_TARGET))
         if name == "ingest":
             p.add_argument("file", type=Path, help="one idstitch.v1.Event per line, in JSON ('-' for stdin)")
             p.add_argument("--batch", type=int, default=500, help="events per stream message (max 1000)")
-        elif name == "graph":
+        elif name in ("graph", "profile"):
             p.add_argument("type", nargs="?")
             p.add_argument("value", nargs="?")
             p.add_argument("--person", help="a person id instead of an identifier")
+            if name == "profile":
+                p.add_argument(
+                    "--fields", help="comma-separated Profile paths, e.g. affinities,behavior.cart"
+                )
         else:
+            if name == "detach":
+                p.add_argument("--shared", action="store_true", help="mark it shared instead of a new person")
             p.add_argument("type")
             p.add_argument("value")
 
@@ -54,8 +64,13 @@ def main(argv: list[str] | None = None) -> int:
         return _serve(args)
     try:
         with grpc.insecure_channel(args.target) as channel:
+            if args.command == "profile":
+                return _profile(profile_pb_grpc.ProfileServiceStub(channel), args)
             stub = pb_grpc.IdentityServiceStub(channel)
-            return {"ingest": _ingest, "resolve": _resolve, "graph": _graph}[args.command](stub, args)
+            handler = {"ingest": _ingest, "resolve": _resolve, "graph": _graph, "detach": _detach}[
+                args.command
+            ]
+            return handler(stub, args)
     except grpc.RpcError as e:
         print(f"error: {e.code().name}: {e.details()}", file=sys.stderr)
         return 1
@@ -139,6 +154,33 @@ def _graph(stub: pb_grpc.IdentityServiceStub, args: argparse.Namespace) -> int:
             f"    {e.from_node_id} -- {e.to_node_id}  [{strength}, {e.rule}, {e.channel}, "
             f"{e.event_count} events, {_day(e.first_seen)} .. {_day(e.last_seen)}]"
         )
+    return 0
+
+
+def _profile(stub: profile_pb_grpc.ProfileServiceStub, args: argparse.Namespace) -> int:
+    if args.person:
+        key = profile_pb.ProfileKey(person_id=args.person)
+    elif args.type and args.value:
+        key = profile_pb.ProfileKey(identifier=ev_pb.Identifier(type=args.type, value=args.value))
+    else:
+        print("error: give TYPE VALUE or --person ID", file=sys.stderr)
+        return 2
+    req = profile_pb.GetProfileRequest(key=key)
+    if args.fields:
+        req.read_mask.paths.extend(p.strip() for p in args.fields.split(",") if p.strip())
+    profile = stub.GetProfile(req).profile
+    print(json_format.MessageToJson(profile, indent=2))
+    return 0
+
+
+def _detach(stub: pb_grpc.IdentityServiceStub, args: argparse.Namespace) -> int:
+    mode = pb.DETACH_MODE_SHARED if args.shared else pb.DETACH_MODE_NEW_PERSON
+    res = stub.DetachIdentifier(
+        pb.DetachIdentifierRequest(identifier=ev_pb.Identifier(type=args.type, value=args.value), mode=mode)
+    )
+    print(f"left person {res.person_id} ({res.person_events} events)")
+    if res.new_person_id:
+        print(f"new person  {res.new_person_id} ({res.new_person_events} events)")
     return 0
 
 

@@ -45,7 +45,7 @@ def idstitch() -> list[str]:
     return [exe] if exe else [sys.executable, "-m", "server.cli"]
 
 
-def test_serve_ingest_resolve_graph_and_graceful_stop(tmp_path: Path):
+def test_serve_ingest_resolve_graph_profile_and_graceful_stop(tmp_path: Path):
     proc = subprocess.Popen(
         [*idstitch(), "serve", "--port", "0"],
         cwd=tmp_path,
@@ -75,6 +75,12 @@ def test_serve_ingest_resolve_graph_and_graceful_stop(tmp_path: Path):
         assert "customer_id     C-1" in resolved and "ann@" not in resolved
         graph = run("graph", "cookie", "ck1")
         assert "aliases:" in graph and "cookie:ck2 -- email#" in graph and "weak, email.click" in graph
+        profile = json.loads(
+            run("profile", "email", "ANN@example.com", "--fields", "affinities,history.email")
+        )
+        assert profile["affinities"]["categories"][0]["name"] == "grills"
+        assert profile["history"]["email"]["clicks"] == "1" and "context" not in profile
+        assert "ann@" not in json.dumps(profile).lower()
         missing = subprocess.run(
             [*idstitch(), "resolve", "cookie", "nope", "--target", target], capture_output=True, text=True
         )

@@ -248,8 +248,9 @@ def test_ingest_stream_stops_at_an_invalid_chunk_keeping_earlier_chunks(stub):
 
 def test_health_is_serving_and_reflection_lists_the_services(channel):
     health = health_pb2_grpc.HealthStub(channel)
-    for service in ("", "idstitch.v1.IdentityService"):
+    for service in ("", "idstitch.v1.IdentityService", "idstitch.v1.ProfileService"):
         status = health.Check(health_pb2.HealthCheckRequest(service=service)).status
         assert status == health_pb2.HealthCheckResponse.SERVING
     services = ProtoReflectionDescriptorDatabase(channel).get_services()
     assert "idstitch.v1.IdentityService" in services and "grpc.health.v1.Health" in services
+    assert "idstitch.v1.ProfileService" in services
