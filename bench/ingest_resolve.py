@@ -1,5 +1,6 @@
-"""Benchmark: ingest throughput through the API (batches of 500) on the embedded store, then
-Resolve p50/p99 at 8 concurrent clients beside the same server's health-check floor.
+"""Benchmark: ingest throughput through the API (batches of 500; stitching and profile folding)
+on the embedded stores, then Resolve and GetProfile p50/p99 at 8 concurrent clients beside the
+same server's health-check floor, and the size of the profile of a person with 10,000 events.
 
 Run: .venv/bin/python -m bench.ingest_resolve [--persons 20000] [--per-person 5] [--neo4j]
 With --neo4j the same run is repeated against a Neo4j started by scripts/neo4j/neo4j.
@@ -13,6 +14,7 @@ import multiprocessing as mp
 import os
 import random
 import shutil
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -23,10 +25,12 @@ from concurrent.futures import ThreadPoolExecutor
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from bench.population import events
+from bench.population import events, heavy_person
 from idstitch.v1 import event_pb2 as ev_pb
 from idstitch.v1 import identity_service_pb2 as pb
 from idstitch.v1 import identity_service_pb2_grpc as pb_grpc
+from idstitch.v1 import profile_service_pb2 as ppb
+from idstitch.v1 import profile_service_pb2_grpc as ppb_grpc
 
 
 def start_server(data_dir: str, graph_uri: str | None) -> tuple[subprocess.Popen, str]:
@@ -71,6 +75,10 @@ def _latencies(args: tuple[str, str, int, int, list[tuple[str, str]]]) -> list[f
         if kind == "health":
             stub = health_pb2_grpc.HealthStub(ch)
             call, make = stub.Check, lambda: health_pb2.HealthCheckRequest()
+        elif kind == "profile":
+            pstub = ppb_grpc.ProfileServiceStub(ch)
+            call = pstub.GetProfile
+            make = lambda: ppb.GetProfileRequest(key=ppb.ProfileKey(identifier=_ident(rng.choice(known))))  # noqa: E731
         else:
             stub = pb_grpc.IdentityServiceStub(ch)
             call = stub.Resolve
@@ -121,14 +129,41 @@ def run(label: str, args: argparse.Namespace, graph_uri: str | None) -> None:
                 }
             )
             r50, r99 = measure(target, "resolve", 8, args.calls, known)
+            g50, g99 = measure(target, "profile", 8, args.calls, known)
             print(f"[{label}] health check (floor), 8 clients: p50 {h50:.2f} ms  p99 {h99:.2f} ms")
-            print(
-                f"[{label}] resolve, 8 clients:              p50 {r50:.2f} ms  p99 {r99:.2f} ms  "
-                f"(p99 = {r99 / h99:.2f}x floor p99)"
-            )
+            for name, p50, p99 in (("resolve", r50, r99), ("get_profile", g50, g99)):
+                print(
+                    f"[{label}] {name + ',':<12} 8 clients:       p50 {p50:.2f} ms  p99 {p99:.2f} ms  "
+                    f"(p99 = {p99 / h99:.2f}x floor p99)"
+                )
+            profile_size(label, target, data)
         finally:
             proc.terminate()
             proc.wait()
+
+
+def profile_size(label: str, target: str, data_dir: str) -> None:
+    """Ingests 10,000 events of one person and prints how big their profile is."""
+    heavy = list(heavy_person(10_000))
+    with grpc.insecure_channel(target) as ch:
+        stub = pb_grpc.IdentityServiceStub(ch)
+        for i in range(0, len(heavy), 500):
+            stub.Ingest(pb.IngestRequest(events=heavy[i : i + 500]))
+        resp = ppb_grpc.ProfileServiceStub(ch).GetProfile(
+            ppb.GetProfileRequest(key=ppb.ProfileKey(identifier=_ident(("customer_id", "C-HEAVY"))))
+        )
+    stored = ""
+    db = os.path.join(data_dir, "profiles.db")
+    if os.path.exists(db):
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+            row = conn.execute(
+                "SELECT length(state) FROM profiles WHERE person_id = ?", (resp.profile.person_id,)
+            )
+            stored = f", stored state {row.fetchone()[0]:,} bytes"
+    print(
+        f"[{label}] profile of a person with {resp.profile.context.events:,} events: "
+        f"GetProfile response {resp.ByteSize():,} bytes{stored}"
+    )
 
 
 def main() -> None:

@@ -133,17 +133,7 @@ class _BatchRun:
                 person.new = False
         self._record_edges(ev, states, evidence)
         self.snap.known_events[ev.event_id] = result.person_id
-        self.changes.events.append(
-            EventRecord(
-                ev.event_id,
-                result.person_id,
-                ev.occurred_at,
-                ev.channel,
-                ev.type,
-                tuple(st.key for st in states),
-                ev.payload,
-            )
-        )
+        self.changes.events.append(EventRecord(ev.event_id, result.person_id, ev.occurred_at))
         return result
 
     def _sighted(
@@ -272,10 +262,7 @@ class _BatchRun:
     def finish(self) -> ChangeSet:
         # Events remember the person they landed on; later merges in the batch move them on.
         self.changes.events = [
-            EventRecord(
-                r.event_id, self.canonical(r.person_id), r.occurred_at, r.channel, r.type, r.keys, r.payload
-            )
-            for r in self.changes.events
+            EventRecord(r.event_id, self.canonical(r.person_id), r.occurred_at) for r in self.changes.events
         ]
         self.changes.shared_uses = {(k, self.canonical(p) or p) for k, p in self.changes.shared_uses}
         self.changes.new_persons = {p: t for p, t in self.changes.new_persons.items() if p not in self.alias}

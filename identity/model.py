@@ -11,7 +11,7 @@ from identity.identifiers import IgnoredIdentifier, NormalizedIdentifier, Streng
 @dataclass(frozen=True, slots=True)
 class ChannelEvent:
     """An event after validation and normalization. `identifiers` are de-duplicated and free of
-    junk; `payload` is the event as the channel sent it minus its identifiers (kept for folding)."""
+    junk. What the event says beyond identifiers is the profile store's (profiles.events)."""
 
     event_id: str
     occurred_at: int  # microseconds since the Unix epoch
@@ -20,7 +20,6 @@ class ChannelEvent:
     identifiers: tuple[NormalizedIdentifier, ...]
     ignored: tuple[IgnoredIdentifier, ...] = ()
     device_type: str = ""
-    payload: bytes = b""
     positions: tuple[int, ...] = ()
     """Index of each identifier in the request's identifier list (results refer to these)."""
 
@@ -104,13 +103,11 @@ class StitchResult:
 
 @dataclass(frozen=True, slots=True)
 class EventRecord:
+    """An accepted event as the graph keeps it: enough to know it again."""
+
     event_id: str
     person_id: str | None
     occurred_at: int
-    channel: str
-    type: str
-    keys: tuple[str, ...]
-    payload: bytes
 
 
 @dataclass(slots=True)

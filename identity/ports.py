@@ -7,8 +7,9 @@ Contract (tests/contract/test_identity_graph.py runs it against every backend):
   at all. Batches are serializable: a plan never sees another batch's half-applied changes.
 - Every identifier belongs to one person or is shared; a merged-away person id stays an alias of
   the surviving person, and an alias always names a live person (aliases are kept one hop deep).
-- Events are recorded with the person they were attributed to, and follow their person through
-  merges.
+- Event ids are recorded with the person each event was attributed to; a resent event is known,
+  and names that person's survivor if it was merged since. (What an event says, and the events
+  of a person, are the profile store's: profiles.ports.)
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection
 from typing import Protocol, TypeVar
 
-from identity.model import ChangeSet, EventRecord, PersonGraph, SharedResolution, Snapshot
+from identity.model import ChangeSet, PersonGraph, SharedResolution, Snapshot
 
 R = TypeVar("R")
 
@@ -51,10 +52,6 @@ class IdentityGraph(Protocol):
 
     def person_graph(self, person_id: str) -> PersonGraph | None:
         """A person (by its id or any alias) with its identifiers, shared identifiers and edges."""
-        ...
-
-    def events_of(self, person_id: str) -> list[EventRecord]:
-        """The person's events, oldest first."""
         ...
 
     def ping(self) -> None:

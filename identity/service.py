@@ -27,8 +27,7 @@ RESERVED_EVENT_ID_PREFIX = "idstitch:"
 
 @dataclass(frozen=True, slots=True)
 class RawEvent:
-    """An event as a channel sent it, before validation. `payload` is the serialized event
-    without its identifiers."""
+    """An event as a channel sent it, before validation: what stitching needs of it."""
 
     event_id: str
     occurred_at: int
@@ -36,7 +35,6 @@ class RawEvent:
     type: str
     identifiers: Sequence[tuple[str, str]]
     device_type: str = ""
-    payload: bytes = b""
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,7 +138,6 @@ class IdentityService:
             identifiers=tuple(normalized),
             ignored=tuple(ignored),
             device_type=ev.device_type,
-            payload=ev.payload,
             positions=tuple(positions),
         )
 

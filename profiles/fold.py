@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Protocol, TypeVar
 from urllib.parse import urlsplit
 
@@ -23,7 +23,10 @@ from profiles.events import TRAITS_EVENT, EventFacts, Item, Money
 from profiles.rules import ProfileRules
 from profiles.state import Click, Device, LastContext, ProfileState, Seen, Trait
 
-MICROS_PER_DAY = 86_400 * 1_000_000
+MICROS_PER_HOUR = 3_600 * 1_000_000
+MICROS_PER_DAY = 24 * MICROS_PER_HOUR
+EPOCH_WEEKDAY = 3
+"""1970-01-01 was a Thursday (Monday = 0): weekdays in UTC without a datetime per event."""
 N = TypeVar("N", int, float)
 
 
@@ -89,9 +92,8 @@ class Folder:
         s.first_seen = at if s.first_seen is None else min(s.first_seen, at)
         s.last_seen = at if s.last_seen is None else max(s.last_seen, at)
         _count(s.channels, ev.channel)
-        when = datetime.fromtimestamp(at / 1_000_000, UTC)
-        s.hours[when.hour] += 1
-        s.weekdays[when.weekday()] += 1
+        s.hours[at // MICROS_PER_HOUR % 24] += 1
+        s.weekdays[(at // MICROS_PER_DAY + EPOCH_WEEKDAY) % 7] += 1
         if ev.city:
             _count(s.cities, ev.city)
         if ev.referrer:
@@ -247,6 +249,7 @@ class Folder:
                 setattr(s, name, dict(ranked[: r.affinity_limit]))
 
 
+@lru_cache(maxsize=4096)
 def referrer_host(referrer: str) -> str:
     """Referrers are counted by host: a full URL can carry personal data in its query string."""
     host = urlsplit(referrer if "//" in referrer else "//" + referrer).hostname or ""

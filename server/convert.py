@@ -35,14 +35,13 @@ def timestamp(us: int) -> Timestamp:
 
 
 def raw_event(event: ev_pb.Event, field: str, now_us: int | None = None) -> RawEvent:
-    """The domain event. Consumes `event`: its identifiers are moved out of the message, which
-    is then serialized as the payload, so raw identifier values are never stored."""
+    """What stitching needs of an event. The raw identifier values go no further than the
+    normalizer; the profile store gets the rest as facts (server.profile_convert)."""
     if event.HasField("occurred_at"):
         occurred = micros(event.occurred_at, f"{field}.occurred_at")
     else:
         occurred = now_us if now_us is not None else time.time_ns() // 1000
     identifiers = [(i.type, i.value) for i in event.identifiers]
-    del event.identifiers[:]
     return RawEvent(
         event_id=event.event_id,
         occurred_at=occurred,
@@ -50,7 +49,6 @@ def raw_event(event: ev_pb.Event, field: str, now_us: int | None = None) -> RawE
         type=event.type,
         identifiers=identifiers,
         device_type=event.context.device_type,
-        payload=event.SerializeToString(deterministic=True),
     )
 
 

@@ -4,8 +4,9 @@ Data model. (:Identifier {key, type, person_id, shared, first_seen, last_seen}) 
 [:LINK {first_seen, last_seen, channel, rule, strength, event_count}] relationships, stored once
 from the smaller key to the larger. Membership is the identifier's `person_id` property (one
 indexed lookup on the resolve path) with (:Person {id, first_seen}) nodes; merged-away ids are
-(:Alias {alias, person_id}); persons that used a shared identifier are (:SharedUse); events are
-(:Event {event_id, person_id, ...}). An optional namespace prefixes every label, so several
+(:Alias {alias, person_id}); persons that used a shared identifier are (:SharedUse); accepted
+events are (:Event {event_id, person_id, occurred_at, committed_at, batch_seq}), their person as
+attributed at ingest (a read follows the alias). An optional namespace prefixes every label, so several
 graphs (tenants, tests) can share one database.
 
 Serializable stitching without split brains. A batch is one managed write transaction that
@@ -36,7 +37,6 @@ from identity.identifiers import Strength, display_of, type_of
 from identity.model import (
     ChangeSet,
     EdgeState,
-    EventRecord,
     IdentifierState,
     PersonGraph,
     PersonNode,
@@ -128,7 +128,8 @@ class Neo4jIdentityGraph:
             "CREATE INDEX {Alias}_person IF NOT EXISTS FOR (n:{Alias}) ON (n.person_id)",
             "CREATE INDEX {SharedUse}_key IF NOT EXISTS FOR (n:{SharedUse}) ON (n.key)",
             "CREATE INDEX {SharedUse}_person IF NOT EXISTS FOR (n:{SharedUse}) ON (n.person_id)",
-            "CREATE INDEX {Event}_person IF NOT EXISTS FOR (n:{Event}) ON (n.person_id)",
+            # Events are no longer looked up by person (merges do not touch them).
+            "DROP INDEX {Event}_person IF EXISTS",
         ):
             tx.run(self._q(cypher)).consume()
 
@@ -172,7 +173,11 @@ class Neo4jIdentityGraph:
         known = {
             r["id"]: r["pid"]
             for r in tx.run(
-                self._q("UNWIND $ids AS id MATCH (e:{Event} {{event_id: id}}) RETURN id, e.person_id AS pid"),
+                self._q(
+                    "UNWIND $ids AS id MATCH (e:{Event} {{event_id: id}}) "
+                    "OPTIONAL MATCH (a:{Alias} {{alias: e.person_id}}) "
+                    "RETURN id, coalesce(a.person_id, e.person_id) AS pid"
+                ),
                 ids=event_ids,
             )
         }
@@ -247,7 +252,6 @@ class Neo4jIdentityGraph:
         if final:
             m = [{"l": loser, "s": survivor} for loser, survivor in final.items()]
             run("UNWIND $m AS m MATCH (i:{Identifier} {{person_id: m.l}}) SET i.person_id = m.s", m=m)
-            run("UNWIND $m AS m MATCH (e:{Event} {{person_id: m.l}}) SET e.person_id = m.s", m=m)
             run("UNWIND $m AS m MATCH (a:{Alias} {{person_id: m.l}}) SET a.person_id = m.s", m=m)
             run(
                 "UNWIND $m AS m MATCH (s:{SharedUse} {{person_id: m.l}}) "
@@ -308,7 +312,7 @@ class Neo4jIdentityGraph:
             # Two servers stitching the same new event both reach this CREATE; the event id's
             # unique constraint fails the later one, whose retry then finds the event known.
             "UNWIND $rows AS r CREATE (:{Event} {{event_id: r.id, person_id: r.pid, occurred_at: r.at, "
-            "channel: r.ch, type: r.type, keys: r.keys, payload: r.payload, committed_at: $stamp, "
+            "committed_at: $stamp, "
             "batch_seq: r.seq}})",
             # Taken after every lock is held, so batches that touch the same persons get stamps in
             # the order they commit: the stamps record a sequential order equivalent to the run.
@@ -318,10 +322,6 @@ class Neo4jIdentityGraph:
                     "id": r.event_id,
                     "pid": r.person_id,
                     "at": r.occurred_at,
-                    "ch": r.channel,
-                    "type": r.type,
-                    "keys": list(r.keys),
-                    "payload": bytearray(r.payload),
                     "seq": seq,
                 }
                 for seq, r in enumerate(ch.events)
@@ -453,30 +453,6 @@ class Neo4jIdentityGraph:
             for e in sorted(rec["links"], key=lambda e: (e["a"], e["b"]))
         )
         return PersonGraph(rec["pid"], tuple(sorted(rec["aliases"])), nodes, edges)
-
-    def events_of(self, person_id: str) -> list[EventRecord]:
-        def tx_fn(tx: Any) -> list[EventRecord]:
-            rows = tx.run(
-                self._q(
-                    "MATCH (e:{Event} {{person_id: $p}}) WHERE e.occurred_at IS NOT NULL "
-                    "RETURN e ORDER BY e.occurred_at, e.event_id"
-                ),
-                p=person_id,
-            )
-            return [
-                EventRecord(
-                    e["event_id"],
-                    e["person_id"],
-                    e["occurred_at"],
-                    e["channel"],
-                    e["type"],
-                    tuple(e["keys"]),
-                    bytes(e["payload"]),
-                )
-                for e in (r["e"] for r in rows)
-            ]
-
-        return self._run(tx_fn, write=False)
 
     def ping(self) -> None:
         self._run(lambda tx: tx.run("RETURN 1").consume(), write=False)

@@ -16,7 +16,6 @@ from identity.identifiers import Strength, display_of, type_of
 from identity.model import (
     ChangeSet,
     EdgeState,
-    EventRecord,
     IdentifierState,
     PersonGraph,
     PersonNode,
@@ -44,10 +43,9 @@ CREATE INDEX IF NOT EXISTS edges_b ON edges(b);
 CREATE TABLE IF NOT EXISTS shared_uses(key TEXT NOT NULL, person_id TEXT NOT NULL,
     PRIMARY KEY(key, person_id)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS shared_uses_person ON shared_uses(person_id);
-CREATE TABLE IF NOT EXISTS events(
-    event_id TEXT PRIMARY KEY, person_id TEXT, occurred_at INTEGER NOT NULL, channel TEXT NOT NULL,
-    type TEXT NOT NULL, keys TEXT NOT NULL, payload BLOB NOT NULL);
-CREATE INDEX IF NOT EXISTS events_person ON events(person_id, occurred_at);
+-- Accepted event ids with the person each was attributed to (not updated by merges: a read
+-- follows the alias). What events say lives in the profile store.
+CREATE TABLE IF NOT EXISTS events(event_id TEXT PRIMARY KEY, person_id TEXT) WITHOUT ROWID;
 """
 
 CHUNK_PAIRS = 250  # two parameters each
@@ -113,7 +111,11 @@ class SqliteIdentityGraph:
             for a, b, fs, ls, ch, rule, st, n in rows:
                 edges[(a, b)] = EdgeState(a, b, fs, ls, ch, rule, Strength(st), n)
         known: dict[str, str | None] = {}
-        for rows in chunked(db, "SELECT event_id, person_id FROM events WHERE event_id IN ({})", event_ids):
+        sql = (
+            "SELECT e.event_id, coalesce(a.person_id, e.person_id) FROM events e "
+            "LEFT JOIN aliases a ON a.alias = e.person_id WHERE e.event_id IN ({})"
+        )
+        for rows in chunked(db, sql, event_ids):
             known.update(rows)
         return Snapshot(idents, persons, edges, known)
 
@@ -125,7 +127,6 @@ class SqliteIdentityGraph:
         pairs = [{"l": loser, "s": survivor} for loser, survivor in final.items()]
         for sql in (
             "UPDATE identifiers SET person_id = :s WHERE person_id = :l",
-            "UPDATE events SET person_id = :s WHERE person_id = :l",
             "UPDATE aliases SET person_id = :s WHERE person_id = :l",
             "INSERT OR IGNORE INTO shared_uses(key, person_id) "
             "SELECT key, :s FROM shared_uses WHERE person_id = :l",
@@ -156,12 +157,8 @@ class SqliteIdentityGraph:
         )
         db.executemany("INSERT OR IGNORE INTO shared_uses(key, person_id) VALUES (?, ?)", ch.shared_uses)
         db.executemany(
-            "INSERT INTO events(event_id, person_id, occurred_at, channel, type, keys, payload) "
-            "VALUES (?,?,?,?,?,?,?)",
-            (
-                (r.event_id, r.person_id, r.occurred_at, r.channel, r.type, "\n".join(r.keys), r.payload)
-                for r in ch.events
-            ),
+            "INSERT INTO events(event_id, person_id) VALUES (?, ?)",
+            ((r.event_id, r.person_id) for r in ch.events),
         )
 
     def detach(self, key: str, *, new_person_id: str | None) -> str | None:
@@ -242,17 +239,6 @@ class SqliteIdentityGraph:
                 for (a,) in db.execute("SELECT alias FROM aliases WHERE person_id = ? ORDER BY alias", (pid,))
             )
             return PersonGraph(pid, aliases, tuple(nodes), tuple(edges))
-
-    def events_of(self, person_id: str) -> list[EventRecord]:
-        rows = self._db.reader.execute(
-            "SELECT event_id, person_id, occurred_at, channel, type, keys, payload FROM events "
-            "WHERE person_id = ? ORDER BY occurred_at, event_id",
-            (person_id,),
-        )
-        return [
-            EventRecord(e, p, t, c, ty, tuple(k.split("\n")) if k else (), pl)
-            for e, p, t, c, ty, k, pl in rows
-        ]
 
     def ping(self) -> None:
         self._db.ping()

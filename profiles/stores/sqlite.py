@@ -18,7 +18,7 @@ from profiles.ports import Folding, LoggedEvent
 from profiles.state import ProfileState, decode_state, encode_state
 
 SCHEMA = """
-CREATE TABLE IF NOT EXISTS profiles(person_id TEXT PRIMARY KEY, state BLOB NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS profiles(person_id TEXT PRIMARY KEY, state BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS profile_aliases(alias TEXT PRIMARY KEY, person_id TEXT NOT NULL) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS profile_aliases_person ON profile_aliases(person_id);
 CREATE TABLE IF NOT EXISTS profile_events(
