@@ -1,5 +1,6 @@
-"""A killed process leaves every batch either fully applied or absent, and a retry completes it.
-The writer is a real process stopped with SIGKILL at an arbitrary moment of its ingest loop."""
+"""A killed process leaves every batch either fully applied or absent in each store, and a retry
+completes it — profiles included. The writer is a real process stopped with SIGKILL at an
+arbitrary moment of its ingest loop (between or inside the two stores' commits)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,11 @@ import sys
 import textwrap
 from pathlib import Path
 
-from server.bootstrap import build_identity_service
+from profiles.service import ProfileKey
+from profiles.state import ProfileState
+from server.bootstrap import build_identity_service, build_profile_service
 from server.config import load_settings
+from tests.profile_data import assert_same_profile
 
 BATCH = 300
 
@@ -19,11 +23,12 @@ WRITER = textwrap.dedent(
     """
     import sys
     from pathlib import Path
-    from server.bootstrap import build_identity_service
+    from server.bootstrap import build_identity_service, build_profile_service
     from server.config import load_settings
     from tests.test_crash_atomicity import batch
 
-    svc = build_identity_service(load_settings(data_dir=Path(sys.argv[1]), hmac_secret="crash"))
+    settings = load_settings(data_dir=Path(sys.argv[1]), hmac_secret="crash")
+    svc = build_profile_service(settings, build_identity_service(settings))
     n = 0
     while True:
         svc.ingest(batch(n))
@@ -35,22 +40,41 @@ WRITER = textwrap.dedent(
 
 def batch(n: int) -> list:
     from identity.service import RawEvent
+    from profiles.events import EventFacts, Item
 
     # Every event merges persons of earlier batches, so a half-applied batch would show.
     return [
-        RawEvent(
-            f"b{n}-{i}",
-            (n * BATCH + i) * 1000,
-            "web",
-            "login",
-            [
-                ("customer_id", f"C{(n * BATCH + i) % 500}"),
-                ("cookie", f"k{n}-{i}"),
-                ("cookie", f"k{max(n - 1, 0)}-{i}"),
-            ],
+        (
+            RawEvent(
+                f"b{n}-{i}",
+                (n * BATCH + i) * 1000,
+                "web",
+                "product_view",
+                [
+                    ("customer_id", f"C{(n * BATCH + i) % 500}"),
+                    ("cookie", f"k{n}-{i}"),
+                    ("cookie", f"k{max(n - 1, 0)}-{i}"),
+                ],
+            ),
+            EventFacts(
+                f"b{n}-{i}",
+                (n * BATCH + i) * 1000,
+                "web",
+                "product_view",
+                product=Item(sku=f"s{i}", category=f"c{n}"),
+            ),
         )
         for i in range(BATCH)
     ]
+
+
+def whole_batches(db: sqlite3.Connection, table: str) -> dict[str, int]:
+    assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    per_batch = dict(
+        db.execute(f"SELECT substr(event_id, 1, instr(event_id, '-') - 1), count(*) FROM {table} GROUP BY 1")
+    )
+    assert all(count == BATCH for count in per_batch.values()), per_batch
+    return per_batch
 
 
 def test_a_killed_writer_leaves_whole_batches_and_a_retry_completes_them(tmp_path: Path):
@@ -71,19 +95,19 @@ def test_a_killed_writer_leaves_whole_batches_and_a_retry_completes_them(tmp_pat
     proc.wait()
 
     db = sqlite3.connect(data / "graph.db")
-    assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
-    per_batch = dict(
-        db.execute("SELECT substr(event_id, 1, instr(event_id, '-') - 1), count(*) FROM events GROUP BY 1")
-    )
-    assert all(count == BATCH for count in per_batch.values()), per_batch
+    per_batch = whole_batches(db, "events")
     assert {f"b{n}" for n in range(committed + 1)} <= set(per_batch)
+    with sqlite3.connect(data / "profiles.db") as pdb:
+        # The profile store commits after the graph: it may be one batch behind, never ahead.
+        assert set(whole_batches(pdb, "profile_events")) <= set(per_batch)
     assert db.execute(
         "SELECT count(*) FROM identifiers i LEFT JOIN persons p ON p.id = i.person_id "
         "WHERE i.shared = 0 AND p.id IS NULL"
     ).fetchone() == (0,)
     db.close()
 
-    svc = build_identity_service(load_settings(data_dir=data, hmac_secret="crash"))
+    settings = load_settings(data_dir=data, hmac_secret="crash")
+    svc = build_profile_service(settings, build_identity_service(settings))
     last = max(int(b[1:]) for b in per_batch)
     for n in range(last + 2):  # the one that may have been cut off, and one more
         svc.ingest(batch(n))
@@ -91,4 +115,14 @@ def test_a_killed_writer_leaves_whole_batches_and_a_retry_completes_them(tmp_pat
         assert {r.event_id for r in svc.ingest(batch(n)) if r.outcome == "duplicate"} == {
             f"b{n}-{i}" for i in range(BATCH)
         }
-    svc.graph.close()
+    # Every profile is the fold of its person's events, and the persons are the graph's.
+    for c in range(500):
+        pid = svc.person_of(ProfileKey(identifier=("customer_id", f"C{c}")))
+        events = svc.store.events_of(pid)
+        assert len(events) == (last + 2) * BATCH // 500 + (c < (last + 2) * BATCH % 500)
+        assert_same_profile(
+            svc.get(ProfileKey(person_id=pid)).state,
+            svc.folder.fold(ProfileState(), (e.facts for e in events)),
+        )
+    svc.identity.graph.close()
+    svc.store.close()
