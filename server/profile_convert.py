@@ -27,9 +27,10 @@ def event_facts(e: ev_pb.Event, occurred_at: int, field: str) -> EventFacts:
     """The facts a profile folds from an event (identifier types and device are added after
     stitching). Validates money and quantities, naming the field."""
     ctx = e.context
-    for name in ("city", "region", "country", "referrer", "store_id", "session_id", "device_type"):
-        if len(getattr(ctx, name)) > MAX_TEXT:
-            raise InvalidArgument(f"{field}.context.{name}", f"longer than {MAX_TEXT} characters")
+    if ctx.ByteSize() > MAX_TEXT:  # the whole context is small in all but hostile events
+        for name in ("city", "region", "country", "referrer", "store_id", "session_id", "device_type"):
+            if len(getattr(ctx, name)) > MAX_TEXT:
+                raise InvalidArgument(f"{field}.context.{name}", f"longer than {MAX_TEXT} characters")
     return EventFacts(
         event_id=e.event_id,
         occurred_at=occurred_at,
@@ -49,16 +50,15 @@ def event_facts(e: ev_pb.Event, occurred_at: int, field: str) -> EventFacts:
     )
 
 
-def _money(m: ev_pb.Money, field: str) -> Money:
-    if not CURRENCY.fullmatch(m.currency):
-        raise InvalidArgument(f"{field}.currency", "an ISO 4217 code (three capital letters) is required")
-    if m.amount_minor < 0:
-        raise InvalidArgument(f"{field}.amount_minor", "must not be negative")
-    return Money(m.amount_minor, m.currency)
-
-
 def _opt_money(msg: ev_pb.Product | ev_pb.OrderItem | ev_pb.Order, name: str, field: str) -> Money | None:
-    return _money(getattr(msg, name), f"{field}.{name}") if msg.HasField(name) else None  # type: ignore[arg-type]
+    if not msg.HasField(name):  # type: ignore[arg-type]
+        return None
+    m: ev_pb.Money = getattr(msg, name)
+    if len(m.currency) != 3 or not CURRENCY.fullmatch(m.currency):
+        raise InvalidArgument(f"{field}.{name}.currency", "an ISO 4217 code (three capitals) is required")
+    if m.amount_minor < 0:
+        raise InvalidArgument(f"{field}.{name}.amount_minor", "must not be negative")
+    return Money(m.amount_minor, m.currency)
 
 
 def _item(p: ev_pb.Product | ev_pb.OrderItem, field: str, *, price_field: str) -> Item:
