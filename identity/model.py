@@ -95,7 +95,7 @@ class RefusedLink:
 class StitchResult:
     event_id: str
     person_id: str | None
-    outcome: str  # created | attached | merged | duplicate | unattributed
+    outcome: str  # created | attached | merged | duplicate | unattributed | suppressed
     refused: list[RefusedLink] = field(default_factory=list)
     ignored: tuple[IgnoredIdentifier, ...] = ()
     merged_person_ids: list[str] = field(default_factory=list)
@@ -150,6 +150,18 @@ class PersonGraph:
     aliases: tuple[str, ...]
     nodes: tuple[PersonNode, ...]
     edges: tuple[EdgeState, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class GraphErasure:
+    """What erasing a person removed from the graph. `keys` are the person's own identifiers (for
+    the suppression list); shared identifiers it used stay, without its links to them."""
+
+    keys: tuple[str, ...]
+    links: int
+    aliases: int
+    shared_uses: int
+    events: int
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection
 from typing import Protocol, TypeVar
 
-from identity.model import ChangeSet, PersonGraph, SharedResolution, Snapshot
+from identity.model import ChangeSet, GraphErasure, PersonGraph, SharedResolution, Snapshot
 
 R = TypeVar("R")
 
@@ -40,6 +40,12 @@ class IdentityGraph(Protocol):
         person keeps using it; it never links anyone again). Returns the person it left; None when
         the key is unknown, already shared, or the person's only identifier and a new person is
         asked for (a lone identifier cannot be split from itself)."""
+        ...
+
+    def erase_person(self, person_id: str, event_ids: Collection[str]) -> GraphErasure | None:
+        """Removes a person (by id or alias) atomically: its identifiers and every link touching
+        them, its use of shared identifiers, its aliases, its node, and the records of these
+        events. None when the person is unknown. Leaves no trace of them in the store's files."""
         ...
 
     def resolve(self, key: str) -> str | SharedResolution | None:

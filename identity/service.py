@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from identity.engine import StitchingEngine, edge_key
 from identity.errors import FailedPrecondition, InvalidArgument, NotFound
@@ -16,6 +17,7 @@ from identity.identifiers import IdentifierType, IgnoredIdentifier, NormalizedId
 from identity.model import ChangeSet, ChannelEvent, PersonGraph, SharedResolution, Snapshot, StitchResult
 from identity.normalize import MAX_VALUE_BYTES, Normalizer
 from identity.ports import IdentityGraph
+from identity.privacy import PrivacyRecords
 from resolvers.base import ChannelResolver
 
 MAX_BATCH = 1000
@@ -35,6 +37,13 @@ class RawEvent:
     type: str
     identifiers: Sequence[tuple[str, str]]
     device_type: str = ""
+
+
+MIN_TIME = -(2**63)
+
+
+def _suppressed_result(ev: ChannelEvent) -> StitchResult:
+    return StitchResult(ev.event_id, None, "suppressed", ignored=ev.ignored)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,11 +72,19 @@ class IdentityService:
         normalizer: Normalizer,
         engine: StitchingEngine,
         resolvers: Mapping[str, ChannelResolver],
+        privacy: PrivacyRecords | None = None,
     ) -> None:
         self.graph = graph
+        self.privacy = privacy
         self._normalizer = normalizer
         self._engine = engine
         self._resolvers = resolvers
+        self.suppression_hash = lru_cache(maxsize=65536)(self._suppression_hash)
+
+    def _suppression_hash(self, key: str) -> str:
+        """The keyed hash a suppression record holds: of the stored key, in a domain of its own,
+        so it matches no stored key or hash."""
+        return self._normalizer.keyed_hash("suppressed", key)
 
     @property
     def types(self) -> Mapping[str, IdentifierType]:
@@ -82,9 +99,12 @@ class IdentityService:
         if len(events) > MAX_BATCH:
             raise InvalidArgument(field, f"{len(events)} events in one batch; at most {MAX_BATCH}")
         prepared = [self._prepare(f"{field}[{i}]", ev) for i, ev in enumerate(events)]
-        batch = [(ev, self._resolvers[ev.channel].evidence(ev)) for ev in prepared]
+        suppressed = self._suppressed(prepared)
+        batch = [
+            (ev, self._resolvers[ev.channel].evidence(ev)) for ev in prepared if ev.event_id not in suppressed
+        ]
         if not batch:
-            return Stitched([], [], {})
+            return Stitched([_suppressed_result(ev) for ev in prepared], prepared, {})
         keys = {ident.key for ev in prepared for ident in ev.identifiers}
         pairs = {
             edge_key(ev.identifiers[link.a].key, ev.identifiers[link.b].key)
@@ -97,8 +117,27 @@ class IdentityService:
             changes, results = self._engine.stitch(snap, batch)
             return changes, (results, changes.final_merges())
 
-        results, merges = self.graph.stitch(keys=keys, pairs=pairs, event_ids=event_ids, plan=plan)
-        return Stitched(results, prepared, merges)
+        stitched, merges = self.graph.stitch(keys=keys, pairs=pairs, event_ids=event_ids, plan=plan)
+        if suppressed:
+            done = iter(stitched)
+            stitched = [
+                _suppressed_result(ev) if ev.event_id in suppressed else next(done) for ev in prepared
+            ]
+        return Stitched(stitched, prepared, merges)
+
+    def _suppressed(self, events: Sequence[ChannelEvent]) -> set[str]:
+        """Ids of the events that occurred before the erasure of one of their identifiers."""
+        if self.privacy is None or not self.privacy.has_suppressions():
+            return set()
+        hashes = {ev.event_id: [self.suppression_hash(i.key) for i in ev.identifiers] for ev in events}
+        erased = self.privacy.suppressed({h for hs in hashes.values() for h in hs})
+        if not erased:
+            return set()
+        return {
+            ev.event_id
+            for ev in events
+            if any(ev.occurred_at < erased.get(h, MIN_TIME) for h in hashes[ev.event_id])
+        }
 
     def _prepare(self, field: str, ev: RawEvent) -> ChannelEvent:
         if not ev.event_id.strip():

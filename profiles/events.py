@@ -47,6 +47,16 @@ class TraitValue(msgspec.Struct, array_like=True, frozen=True):
     at: int
 
 
+class ConsentValue(msgspec.Struct, array_like=True, frozen=True):
+    """A consent decision for one purpose, as given through one subject."""
+
+    granted: bool
+    source: str
+    at: int
+    subject: str
+    """Node id of the identifier it was given through ("" for a person id)."""
+
+
 class EventFacts(msgspec.Struct, array_like=True, frozen=True, omit_defaults=True):
     event_id: str
     occurred_at: int
@@ -69,9 +79,12 @@ class EventFacts(msgspec.Struct, array_like=True, frozen=True, omit_defaults=Tru
     campaign_name: str = ""
     traits: dict[str, TraitValue] = {}
     """Only for `traits` events (UpdateTraits)."""
+    consent: dict[str, ConsentValue] = {}
+    """Only for `consent` events (SetConsent), by purpose."""
 
 
 TRAITS_EVENT = "traits"
+CONSENT_EVENT = "consent"
 
 _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(EventFacts)

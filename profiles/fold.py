@@ -19,9 +19,9 @@ from functools import lru_cache
 from typing import Protocol, TypeVar
 from urllib.parse import urlsplit
 
-from profiles.events import TRAITS_EVENT, EventFacts, Item, Money
+from profiles.events import CONSENT_EVENT, TRAITS_EVENT, EventFacts, Item, Money
 from profiles.rules import ProfileRules
-from profiles.state import Click, Device, LastContext, ProfileState, Seen, Trait
+from profiles.state import Click, Decision, Device, LastContext, ProfileState, Seen, Trait
 
 MICROS_PER_HOUR = 3_600 * 1_000_000
 MICROS_PER_DAY = 24 * MICROS_PER_HOUR
@@ -87,6 +87,10 @@ class Folder:
         if ev.type == TRAITS_EVENT:  # explicit attributes, not activity
             for name, trait in ev.traits.items():
                 _newest_trait(s.traits, name, Trait(trait.at, eid, trait.value, trait.source))
+            return
+        if ev.type == CONSENT_EVENT:
+            for purpose, c in ev.consent.items():
+                _newest_decision(s.consent, purpose, c.subject, Decision(c.at, eid, c.granted, c.source))
             return
         s.events += 1
         s.first_seen = at if s.first_seen is None else min(s.first_seen, at)
@@ -215,6 +219,9 @@ class Folder:
         _sum_into(s.price_tiers, b.price_tiers)
         for name, trait in b.traits.items():
             _newest_trait(s.traits, name, trait)
+        for purpose, by_subject in b.consent.items():
+            for subject, decision in by_subject.items():
+                _newest_decision(s.consent, purpose, subject, decision)
         self.canonical(s)
         return s
 
@@ -284,6 +291,14 @@ def _newest_trait(traits: dict[str, Trait], name: str, trait: Trait) -> None:
     old = traits.get(name)
     if old is None or (trait.at, trait.eid) > (old.at, old.eid):
         traits[name] = trait
+
+
+def _newest_decision(
+    consent: dict[str, dict[str, Decision]], purpose: str, subject: str, d: Decision
+) -> None:
+    by_subject = consent.setdefault(purpose, {})
+    if _newer(d, by_subject.get(subject)):
+        by_subject[subject] = d
 
 
 def _put_device(devices: dict[str, Device], key: str, d: Device) -> None:

@@ -30,6 +30,8 @@ from profiles.traits import check_trait
 from profiles.view import ProfileReading, read
 
 MAX_PROFILE_BATCH = 500
+PERSONALIZATION = "personalization"
+"""The consent purpose that covers reading a person's behavior for personalization."""
 DEVICE_TYPES = ("device_id", "cookie")
 """Identifier types that name a device: the first of these on an event is where it happened."""
 
@@ -47,6 +49,8 @@ class FoundProfile:
     person_id: str
     state: ProfileState
     reading: ProfileReading
+    restricted: bool = False
+    """The person denied the personalization purpose: readers get no behavioral data."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,18 +93,19 @@ class ProfileService:
         self._segments = compile_segments(rules.segments)
         self._shared_device_types = frozenset(shared_device_types)
         self._clock = clock
-        self._gate = SplitGate()
+        self.gate = SplitGate()
 
     # -- ingest ------------------------------------------------------------------------------
 
     def ingest(
         self, batch: Sequence[tuple[RawEvent, EventFacts]], *, field: str = "events"
     ) -> list[StitchResult]:
-        with self._gate.batch():
+        with self.gate.batch():
             stitched = self.identity.stitch([raw for raw, _ in batch], field=field)
             logged = [
                 LoggedEvent(result.person_id, tuple(i.key for i in ev.identifiers), self._complete(facts, ev))
                 for (_, facts), ev, result in zip(batch, stitched.events, stitched.results, strict=True)
+                if result.outcome != "suppressed"
             ]
             if logged:
                 new = self.store.append(events=logged, merges=stitched.merges, folding=self.folder)
@@ -172,9 +177,9 @@ class ProfileService:
 
     def _found(self, pid: str, state: ProfileState | None) -> FoundProfile:
         state = state if state is not None else ProfileState()
-        return FoundProfile(
-            pid, state, read(state, folder=self.folder, segments=self._segments, now=self._clock())
-        )
+        restricted = any(not d.granted for d in state.consent.get(PERSONALIZATION, {}).values())
+        reading = read(state, folder=self.folder, segments=self._segments, now=self._clock())
+        return FoundProfile(pid, state, reading, restricted)
 
     # -- traits ------------------------------------------------------------------------------
 
@@ -219,7 +224,7 @@ class ProfileService:
     def detach(self, type_name: str, value: str, *, to_new_person: bool) -> Detached:
         """Detaches an identifier from its person (IdentityService.detach) and refolds both parts,
         so the detached part's events leave the person's profile."""
-        with self._gate.split():
+        with self.gate.split():
             left, new = self.identity.detach(type_name, value, to_new_person=to_new_person, now=self._clock())
             counts = self.refold_after_split([left] if new is None else [left, new])
         return Detached(left, new, counts.get(left, 0), counts.get(new, 0) if new else 0)

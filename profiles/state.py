@@ -67,6 +67,13 @@ class Trait(msgspec.Struct, array_like=True):
     source: str
 
 
+class Decision(msgspec.Struct, array_like=True):
+    at: int
+    eid: str
+    granted: bool
+    source: str
+
+
 def _hours() -> list[int]:
     return [0] * 24
 
@@ -116,6 +123,10 @@ class ProfileState(msgspec.Struct, omit_defaults=True):
     brands: dict[str, float] = {}
     price_tiers: dict[str, float] = {}
     traits: dict[str, Trait] = {}
+    consent: dict[str, dict[str, Decision]] = {}
+    """Per purpose, the latest decision given through each subject (identifier node id, or "" for
+    the person id). Through one subject the latest wins; across subjects — persons that merged —
+    the most restrictive does, and differing decisions are a recorded conflict."""
 
 
 _encoder = msgspec.msgpack.Encoder()

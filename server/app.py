@@ -18,19 +18,30 @@ from identity.errors import StoreUnavailable
 from identity.service import IdentityService
 from idstitch.v1 import identity_service_pb2 as pb
 from idstitch.v1 import identity_service_pb2_grpc as pb_grpc
+from idstitch.v1 import privacy_service_pb2 as privacy_pb
+from idstitch.v1 import privacy_service_pb2_grpc as privacy_pb_grpc
 from idstitch.v1 import profile_service_pb2 as profile_pb
 from idstitch.v1 import profile_service_pb2_grpc as profile_pb_grpc
+from profiles.privacy import PrivacyService
 from profiles.service import ProfileService
-from server.bootstrap import build_identity_service, build_profile_service
+from server.bootstrap import (
+    build_identity_service,
+    build_privacy_records,
+    build_privacy_service,
+    build_profile_service,
+)
 from server.config import Settings
 from server.errors import ErrorInterceptor
 from server.identity_servicer import IdentityServicer
+from server.privacy_servicer import PrivacyServicer
 from server.profile_servicer import ProfileServicer
 
 log = logging.getLogger("idstitch.server")
 
 IDENTITY_SERVICE = pb.DESCRIPTOR.services_by_name["IdentityService"].full_name
 PROFILE_SERVICE = profile_pb.DESCRIPTOR.services_by_name["ProfileService"].full_name
+PRIVACY_SERVICE = privacy_pb.DESCRIPTOR.services_by_name["PrivacyService"].full_name
+SERVICES = (IDENTITY_SERVICE, PROFILE_SERVICE, PRIVACY_SERVICE)
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024  # a full batch of 1,000 large events fits
 
 
@@ -41,6 +52,7 @@ class RunningServer:
     health: health.HealthServicer
     service: IdentityService
     profiles: ProfileService
+    privacy: PrivacyService
     _stop_watch: threading.Event
 
     def stop(self, grace: float | None = None) -> None:
@@ -50,11 +62,13 @@ class RunningServer:
         self.server.stop(grace).wait()
         self.service.graph.close()
         self.profiles.store.close()
+        self.privacy.records.close()
 
 
 def create_server(settings: Settings) -> RunningServer:
-    service = build_identity_service(settings)
+    service = build_identity_service(settings, privacy=build_privacy_records(settings))
     profiles = build_profile_service(settings, service)
+    privacy = build_privacy_service(settings, profiles)
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=settings.max_workers, thread_name_prefix="idstitch-rpc"),
         interceptors=[ErrorInterceptor()],
@@ -65,12 +79,11 @@ def create_server(settings: Settings) -> RunningServer:
     )
     pb_grpc.add_IdentityServiceServicer_to_server(IdentityServicer(service, profiles), server)
     profile_pb_grpc.add_ProfileServiceServicer_to_server(ProfileServicer(profiles), server)
+    privacy_pb_grpc.add_PrivacyServiceServicer_to_server(PrivacyServicer(privacy), server)
     health_servicer = health.HealthServicer(experimental_non_blocking=True)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     if settings.reflection:
-        reflection.enable_server_reflection(
-            (IDENTITY_SERVICE, PROFILE_SERVICE, health.SERVICE_NAME, reflection.SERVICE_NAME), server
-        )
+        reflection.enable_server_reflection((*SERVICES, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
     port = server.add_insecure_port(f"{settings.host}:{settings.port}")
     if port == 0:
         raise OSError(f"cannot bind {settings.host}:{settings.port}")
@@ -81,7 +94,7 @@ def create_server(settings: Settings) -> RunningServer:
     threading.Thread(
         target=_watch_health, args=(stores, health_servicer, stop_watch), name="idstitch-health", daemon=True
     ).start()
-    return RunningServer(server, port, health_servicer, service, profiles, stop_watch)
+    return RunningServer(server, port, health_servicer, service, profiles, privacy, stop_watch)
 
 
 class Pingable(Protocol):
@@ -101,7 +114,7 @@ def _check_health(stores: list[Pingable], servicer: health.HealthServicer) -> No
         status = health_pb2.HealthCheckResponse.SERVING
     except StoreUnavailable:
         status = health_pb2.HealthCheckResponse.NOT_SERVING
-    for name in ("", IDENTITY_SERVICE, PROFILE_SERVICE):
+    for name in ("", *SERVICES):
         servicer.set(name, status)
 
 

@@ -11,8 +11,10 @@ from pathlib import Path
 from identity.engine import StitchingEngine
 from identity.normalize import Normalizer
 from identity.ports import IdentityGraph
+from identity.privacy import PrivacyRecords
 from identity.service import IdentityService
 from profiles.ports import ProfileStore
+from profiles.privacy import PrivacyService
 from profiles.service import ProfileService
 from resolvers.registry import build_resolvers
 from server.config import Settings
@@ -45,7 +47,16 @@ def build_graph(settings: Settings) -> IdentityGraph:
     raise ValueError(f"unknown graph backend {backend.type!r}")
 
 
-def build_identity_service(settings: Settings, graph: IdentityGraph | None = None) -> IdentityService:
+def build_privacy_records(settings: Settings) -> PrivacyRecords:
+    from identity.stores.sqlite_privacy import SqlitePrivacyRecords
+
+    return SqlitePrivacyRecords(_in_data_dir(settings, settings.privacy.records_file))
+
+
+def build_identity_service(
+    settings: Settings, graph: IdentityGraph | None = None, privacy: PrivacyRecords | None = None
+) -> IdentityService:
+    """`privacy` (the suppression list) is optional for tools that only stitch."""
     secret = hmac_secret(settings)
     rules = settings.stitching
     types = rules.identifier_types
@@ -61,6 +72,7 @@ def build_identity_service(settings: Settings, graph: IdentityGraph | None = Non
             priorities={name: t.priority for name, t in types.items()},
             shared_device_types=rules.shared_device_types,
         ),
+        privacy=privacy,
     )
 
 
@@ -86,5 +98,19 @@ def build_profile_service(
         store=store or build_profile_store(settings),
         rules=settings.profile_rules,
         shared_device_types=settings.stitching.shared_device_types,
+        **({"clock": clock} if clock is not None else {}),
+    )
+
+
+def build_privacy_service(
+    settings: Settings, profiles: ProfileService, *, clock: Callable[[], int] | None = None
+) -> PrivacyService:
+    records = profiles.identity.privacy
+    if records is None:
+        raise ValueError("the identity service was built without privacy records")
+    return PrivacyService(
+        profiles=profiles,
+        records=records,
+        purposes=settings.privacy.purposes,
         **({"clock": clock} if clock is not None else {}),
     )

@@ -65,6 +65,16 @@ class SqliteProfiles(BaseModel):
     """File name inside `data_dir` (or an absolute path)."""
 
 
+class PrivacySettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    purposes: list[str] = Field(default_factory=lambda: ["personalization", "marketing_email", "analytics"])
+    """Consent purposes SetConsent accepts. A person who denied `personalization` gets a restricted
+    profile (no behavioral data) on GetProfile."""
+    records_file: str = "privacy.db"
+    """Suppressions, erasure receipts, the audit log and API key hashes (inside `data_dir`)."""
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="IDSTITCH_", env_nested_delimiter="__", extra="forbid")
 
@@ -86,6 +96,7 @@ class Settings(BaseSettings):
     stitching: StitchingRules = Field(default_factory=StitchingRules)
     profiles: SqliteProfiles = Field(default_factory=SqliteProfiles)
     profile_rules: ProfileRules = Field(default_factory=ProfileRules)
+    privacy: PrivacySettings = Field(default_factory=PrivacySettings)
 
     @classmethod
     def settings_customise_sources(

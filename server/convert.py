@@ -19,6 +19,7 @@ OUTCOMES = {
     "merged": pb.OUTCOME_MERGED,
     "duplicate": pb.OUTCOME_DUPLICATE,
     "unattributed": pb.OUTCOME_UNATTRIBUTED,
+    "suppressed": pb.OUTCOME_SUPPRESSED,
 }
 # Timestamp's documented range: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z.
 MIN_SECONDS, MAX_SECONDS = -62135596800, 253402300799

@@ -56,6 +56,7 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
                 totals.persons_created += r.outcome == "created"
                 totals.persons_merged += len(r.merged_person_ids)
                 totals.events_unattributed += r.outcome == "unattributed"
+                totals.events_suppressed += r.outcome == "suppressed"
                 totals.links_refused += len(r.refused)
                 totals.identifiers_ignored += len(r.ignored)
         return totals

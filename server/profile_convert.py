@@ -10,6 +10,7 @@ from identity.errors import InvalidArgument
 from idstitch.v1 import event_pb2 as ev_pb
 from idstitch.v1 import profile_service_pb2 as pb
 from profiles.events import EventFacts, Item, Money, Order
+from profiles.privacy import consent_of
 from profiles.service import FoundProfile, ProfileKey, TraitInput
 from profiles.state import ProfileState, Seen
 from profiles.view import ProfileReading
@@ -126,15 +127,31 @@ def check_mask(mask: FieldMask, field: str) -> FieldMask | None:
 # -- out ------------------------------------------------------------------------------------
 
 
-def profile(found: FoundProfile, mask: FieldMask | None = None) -> pb.Profile:
-    full = _profile(found)
+def profile(found: FoundProfile, mask: FieldMask | None = None, *, full: bool = False) -> pb.Profile:
+    """The profile as a reader sees it; `full` ignores a personalization denial (for the
+    person's own export)."""
+    if found.restricted and not full:
+        out = pb.Profile(person_id=found.person_id, computed_at=timestamp(found.reading.now), restricted=True)
+        out.consent.extend(_consent(found.state))
+        return out
+    full_profile = _profile(found)
     if mask is None:
-        return full
+        return full_profile
     out = pb.Profile()
-    mask.MergeMessage(full, out)
-    out.person_id = full.person_id
-    out.computed_at.CopyFrom(full.computed_at)
+    mask.MergeMessage(full_profile, out)
+    out.person_id = full_profile.person_id
+    out.computed_at.CopyFrom(full_profile.computed_at)
     return out
+
+
+def _consent(s: ProfileState) -> list[pb.ConsentState]:
+    return [
+        pb.ConsentState(
+            purpose=c.purpose, granted=c.granted, conflict=c.conflict, source=c.latest.source,
+            updated_at=timestamp(c.latest.at),
+        )
+        for c in consent_of(s)
+    ]  # fmt: skip
 
 
 def _profile(found: FoundProfile) -> pb.Profile:
@@ -146,6 +163,7 @@ def _profile(found: FoundProfile) -> pb.Profile:
     _affinities(p.affinities, r)
     for name, t in sorted(s.traits.items()):
         p.traits.add(name=name, value=trait_value(t.value), source=t.source, updated_at=timestamp(t.at))
+    p.consent.extend(_consent(s))
     return p
 
 

@@ -37,6 +37,7 @@ from identity.identifiers import Strength, display_of, type_of
 from identity.model import (
     ChangeSet,
     EdgeState,
+    GraphErasure,
     IdentifierState,
     PersonGraph,
     PersonNode,
@@ -362,6 +363,36 @@ class Neo4jIdentityGraph:
             run("MATCH (i:{Identifier} {{key: $k}}) SET i.person_id = null, i.shared = true", k=key)
             run("MERGE (s:{SharedUse} {{uid: $k + '|' + $p}}) SET s.key = $k, s.person_id = $p", k=key, p=pid)
         return pid
+
+    def erase_person(self, person_id: str, event_ids: Collection[str]) -> GraphErasure | None:
+        return self._run(self._erase_tx, person_id, sorted(set(event_ids)))
+
+    def _erase_tx(self, tx: Any, person_id: str, event_ids: list[str]) -> GraphErasure | None:
+        rec = tx.run(
+            self._q(
+                "OPTIONAL MATCH (p:{Person} {{id: $id}}) OPTIONAL MATCH (al:{Alias} {{alias: $id}}) "
+                "RETURN coalesce(p.id, al.person_id) AS pid"
+            ),
+            id=person_id,
+        ).single()
+        pid = rec["pid"] if rec is not None else None
+        if pid is None or not self._lock_persons(tx, [pid]):
+            return None
+        one = lambda cypher, **params: tx.run(self._q(cypher), **params).single()  # noqa: E731
+        keys = one("MATCH (i:{Identifier} {{person_id: $p}}) RETURN collect(i.key) AS keys", p=pid)["keys"]
+        links = one(
+            "UNWIND $keys AS k MATCH (:{Identifier} {{key: k}})-[l:LINK]-() RETURN count(DISTINCT l) AS n",
+            keys=keys,
+        )["n"]
+        one("MATCH (i:{Identifier} {{person_id: $p}}) DETACH DELETE i RETURN count(*) AS n", p=pid)
+        shared = one("MATCH (s:{SharedUse} {{person_id: $p}}) DELETE s RETURN count(*) AS n", p=pid)["n"]
+        aliases = one("MATCH (a:{Alias} {{person_id: $p}}) DELETE a RETURN count(*) AS n", p=pid)["n"]
+        one("MATCH (p:{Person} {{id: $p}}) DELETE p RETURN count(*) AS n", p=pid)
+        events = one(
+            "UNWIND $ids AS id MATCH (e:{Event} {{event_id: id}}) DELETE e RETURN count(*) AS n",
+            ids=event_ids,
+        )["n"]
+        return GraphErasure(tuple(keys), links, aliases, shared, events)
 
     # -- reads -------------------------------------------------------------------------------
 

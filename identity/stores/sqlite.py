@@ -16,6 +16,7 @@ from identity.identifiers import Strength, display_of, type_of
 from identity.model import (
     ChangeSet,
     EdgeState,
+    GraphErasure,
     IdentifierState,
     PersonGraph,
     PersonNode,
@@ -23,7 +24,7 @@ from identity.model import (
     SharedResolution,
     Snapshot,
 )
-from identity.stores.sqlite_db import SqliteDatabase, chunked
+from identity.stores.sqlite_db import CHUNK, SqliteDatabase, chunked
 
 R = TypeVar("R")
 
@@ -181,6 +182,33 @@ class SqliteIdentityGraph:
                 db.execute("UPDATE identifiers SET person_id = NULL, shared = 1 WHERE key = ?", (key,))
                 db.execute("INSERT OR IGNORE INTO shared_uses(key, person_id) VALUES (?, ?)", (key, pid))
             return pid
+
+    def erase_person(self, person_id: str, event_ids: Collection[str]) -> GraphErasure | None:
+        with self._db.write() as db:
+            pid = self._canonical(db, person_id)
+            if pid is None:
+                return None
+            keys = [k for (k,) in db.execute("SELECT key FROM identifiers WHERE person_id = ?", (pid,))]
+            aliases = [a for (a,) in db.execute("SELECT alias FROM aliases WHERE person_id = ?", (pid,))]
+            links = 0
+            for column in ("a", "b"):
+                for start in range(0, len(keys), CHUNK):
+                    part = keys[start : start + CHUNK]
+                    marks = ",".join("?" * len(part))
+                    links += db.execute(f"DELETE FROM edges WHERE {column} IN ({marks})", part).rowcount
+            db.execute("DELETE FROM identifiers WHERE person_id = ?", (pid,))
+            shared = db.execute("DELETE FROM shared_uses WHERE person_id = ?", (pid,)).rowcount
+            db.execute("DELETE FROM aliases WHERE person_id = ?", (pid,))
+            db.execute("DELETE FROM persons WHERE id = ?", (pid,))
+            events = 0
+            ids = list(event_ids)
+            for start in range(0, len(ids), CHUNK):
+                part = ids[start : start + CHUNK]
+                events += db.execute(
+                    f"DELETE FROM events WHERE event_id IN ({','.join('?' * len(part))})", part
+                ).rowcount
+        self._db.purge_wal()
+        return GraphErasure(tuple(keys), links, len(aliases), shared, events)
 
     # -- reads -------------------------------------------------------------------------------
 

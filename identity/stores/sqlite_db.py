@@ -45,6 +45,9 @@ class SqliteDatabase:
             # checkpoints itself only if the WAL ever reaches 256 MB.
             conn.execute("PRAGMA wal_autocheckpoint=65536")
             conn.execute("PRAGMA foreign_keys=OFF")
+            # Deleted content is overwritten with zeros, so an erased person leaves no bytes in
+            # free pages (see purge_wal for the write-ahead log).
+            conn.execute("PRAGMA secure_delete=ON")
         except sqlite3.Error as e:
             raise StoreUnavailable(f"sqlite store at {self.path.name} cannot open: {e}") from e
         return conn
@@ -84,6 +87,15 @@ class SqliteDatabase:
             yield db
         finally:
             db.execute("COMMIT")
+
+    def purge_wal(self) -> None:
+        """Copies the log into the database and empties it: after an erasure, the page images
+        that still held the erased rows leave the -wal file too. Waits for readers to finish."""
+        with self._write_lock:
+            try:
+                self._writer.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+            except sqlite3.OperationalError as e:
+                raise StoreUnavailable(f"sqlite store: {e.__class__.__name__}") from e
 
     def ping(self) -> None:
         try:

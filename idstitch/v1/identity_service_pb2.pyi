@@ -19,6 +19,7 @@ class Outcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     OUTCOME_MERGED: _ClassVar[Outcome]
     OUTCOME_DUPLICATE: _ClassVar[Outcome]
     OUTCOME_UNATTRIBUTED: _ClassVar[Outcome]
+    OUTCOME_SUPPRESSED: _ClassVar[Outcome]
 
 class Strength(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -37,6 +38,7 @@ OUTCOME_ATTACHED: Outcome
 OUTCOME_MERGED: Outcome
 OUTCOME_DUPLICATE: Outcome
 OUTCOME_UNATTRIBUTED: Outcome
+OUTCOME_SUPPRESSED: Outcome
 STRENGTH_UNSPECIFIED: Strength
 STRENGTH_WEAK: Strength
 STRENGTH_STRONG: Strength
@@ -101,7 +103,7 @@ class IngestStreamRequest(_message.Message):
     def __init__(self, events: _Optional[_Iterable[_Union[_event_pb2.Event, _Mapping]]] = ...) -> None: ...
 
 class IngestStreamResponse(_message.Message):
-    __slots__ = ("events_received", "events_duplicate", "persons_created", "persons_merged", "links_refused", "identifiers_ignored", "events_unattributed")
+    __slots__ = ("events_received", "events_duplicate", "persons_created", "persons_merged", "links_refused", "identifiers_ignored", "events_unattributed", "events_suppressed")
     EVENTS_RECEIVED_FIELD_NUMBER: _ClassVar[int]
     EVENTS_DUPLICATE_FIELD_NUMBER: _ClassVar[int]
     PERSONS_CREATED_FIELD_NUMBER: _ClassVar[int]
@@ -109,6 +111,7 @@ class IngestStreamResponse(_message.Message):
     LINKS_REFUSED_FIELD_NUMBER: _ClassVar[int]
     IDENTIFIERS_IGNORED_FIELD_NUMBER: _ClassVar[int]
     EVENTS_UNATTRIBUTED_FIELD_NUMBER: _ClassVar[int]
+    EVENTS_SUPPRESSED_FIELD_NUMBER: _ClassVar[int]
     events_received: int
     events_duplicate: int
     persons_created: int
@@ -116,7 +119,8 @@ class IngestStreamResponse(_message.Message):
     links_refused: int
     identifiers_ignored: int
     events_unattributed: int
-    def __init__(self, events_received: _Optional[int] = ..., events_duplicate: _Optional[int] = ..., persons_created: _Optional[int] = ..., persons_merged: _Optional[int] = ..., links_refused: _Optional[int] = ..., identifiers_ignored: _Optional[int] = ..., events_unattributed: _Optional[int] = ...) -> None: ...
+    events_suppressed: int
+    def __init__(self, events_received: _Optional[int] = ..., events_duplicate: _Optional[int] = ..., persons_created: _Optional[int] = ..., persons_merged: _Optional[int] = ..., links_refused: _Optional[int] = ..., identifiers_ignored: _Optional[int] = ..., events_unattributed: _Optional[int] = ..., events_suppressed: _Optional[int] = ...) -> None: ...
 
 class ResolveRequest(_message.Message):
     __slots__ = ("identifier",)

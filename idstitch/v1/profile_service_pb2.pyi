@@ -126,7 +126,7 @@ class Trait(_message.Message):
     def __init__(self, name: _Optional[str] = ..., value: _Optional[_Union[TraitValue, _Mapping]] = ..., source: _Optional[str] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class Profile(_message.Message):
-    __slots__ = ("person_id", "computed_at", "context", "behavior", "history", "affinities", "segments", "traits")
+    __slots__ = ("person_id", "computed_at", "context", "behavior", "history", "affinities", "segments", "traits", "restricted", "consent")
     PERSON_ID_FIELD_NUMBER: _ClassVar[int]
     COMPUTED_AT_FIELD_NUMBER: _ClassVar[int]
     CONTEXT_FIELD_NUMBER: _ClassVar[int]
@@ -135,6 +135,8 @@ class Profile(_message.Message):
     AFFINITIES_FIELD_NUMBER: _ClassVar[int]
     SEGMENTS_FIELD_NUMBER: _ClassVar[int]
     TRAITS_FIELD_NUMBER: _ClassVar[int]
+    RESTRICTED_FIELD_NUMBER: _ClassVar[int]
+    CONSENT_FIELD_NUMBER: _ClassVar[int]
     person_id: str
     computed_at: _timestamp_pb2.Timestamp
     context: ProfileContext
@@ -143,7 +145,23 @@ class Profile(_message.Message):
     affinities: ProfileAffinities
     segments: _containers.RepeatedScalarFieldContainer[str]
     traits: _containers.RepeatedCompositeFieldContainer[Trait]
-    def __init__(self, person_id: _Optional[str] = ..., computed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., context: _Optional[_Union[ProfileContext, _Mapping]] = ..., behavior: _Optional[_Union[ProfileBehavior, _Mapping]] = ..., history: _Optional[_Union[ProfileHistory, _Mapping]] = ..., affinities: _Optional[_Union[ProfileAffinities, _Mapping]] = ..., segments: _Optional[_Iterable[str]] = ..., traits: _Optional[_Iterable[_Union[Trait, _Mapping]]] = ...) -> None: ...
+    restricted: bool
+    consent: _containers.RepeatedCompositeFieldContainer[ConsentState]
+    def __init__(self, person_id: _Optional[str] = ..., computed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., context: _Optional[_Union[ProfileContext, _Mapping]] = ..., behavior: _Optional[_Union[ProfileBehavior, _Mapping]] = ..., history: _Optional[_Union[ProfileHistory, _Mapping]] = ..., affinities: _Optional[_Union[ProfileAffinities, _Mapping]] = ..., segments: _Optional[_Iterable[str]] = ..., traits: _Optional[_Iterable[_Union[Trait, _Mapping]]] = ..., restricted: _Optional[bool] = ..., consent: _Optional[_Iterable[_Union[ConsentState, _Mapping]]] = ...) -> None: ...
+
+class ConsentState(_message.Message):
+    __slots__ = ("purpose", "granted", "conflict", "source", "updated_at")
+    PURPOSE_FIELD_NUMBER: _ClassVar[int]
+    GRANTED_FIELD_NUMBER: _ClassVar[int]
+    CONFLICT_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
+    purpose: str
+    granted: bool
+    conflict: bool
+    source: str
+    updated_at: _timestamp_pb2.Timestamp
+    def __init__(self, purpose: _Optional[str] = ..., granted: _Optional[bool] = ..., conflict: _Optional[bool] = ..., source: _Optional[str] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class Count(_message.Message):
     __slots__ = ("name", "count")

@@ -89,6 +89,15 @@ class SqliteProfileStore:
             states.flush()
             return counts
 
+    def erase(self, person_id: str) -> tuple[int, bool]:
+        with self._db.write() as db:
+            pid = _aliases(db, [person_id]).get(person_id, person_id)
+            events = db.execute("DELETE FROM profile_events WHERE person_id = ?", (pid,)).rowcount
+            profile = db.execute("DELETE FROM profiles WHERE person_id = ?", (pid,)).rowcount == 1
+            db.execute("DELETE FROM profile_aliases WHERE person_id = ?1 OR alias = ?1", (pid,))
+        self._db.purge_wal()
+        return events, profile
+
     # -- reads -------------------------------------------------------------------------------
 
     def get(self, person_id: str) -> ProfileState | None:

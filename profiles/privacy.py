@@ -1,0 +1,188 @@
+"""Data-subject requests: erasure (GDPR Art. 17), export (Art. 15/20) and consent.
+
+Erasure follows the graph: the person's own identifiers, every link touching them, its use of
+shared identifiers (a household tablet stays, for the others), its aliases, its events in both
+stores and its profile. Before anything is deleted, each erased identifier goes on the suppression
+list (a keyed hash and the erasure time), so an event that occurred before the erasure and names
+one is dropped at ingest — however late it arrives — while activity after the erasure starts a new
+person. The erasure is recorded as started (with the person id) before it deletes, and a retry with
+the same request id finishes an interrupted one; the finished receipt holds counts only.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from identity.errors import InvalidArgument, NotFound
+from identity.identifiers import node_id
+from identity.model import PersonGraph
+from identity.privacy import ErasureRecord, PrivacyRecords
+from identity.service import MAX_EVENT_ID_BYTES, RESERVED_EVENT_ID_PREFIX
+from profiles.events import CONSENT_EVENT, ConsentValue, EventFacts
+from profiles.ports import LoggedEvent
+from profiles.service import FoundProfile, ProfileKey, ProfileService
+from profiles.state import Decision, ProfileState
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentStatus:
+    purpose: str
+    granted: bool
+    """Effective: False if any subject's latest decision denies it."""
+    conflict: bool
+    """The person's subjects disagree (persons with different decisions merged)."""
+    latest: Decision
+
+
+@dataclass(frozen=True, slots=True)
+class Export:
+    person: PersonGraph
+    profile: FoundProfile
+    consent: list[ConsentStatus]
+    events: list[LoggedEvent]
+
+
+def consent_of(state: ProfileState) -> list[ConsentStatus]:
+    out = []
+    for purpose, by_subject in sorted(state.consent.items()):
+        decisions = list(by_subject.values())
+        latest = max(decisions, key=lambda d: (d.at, d.eid))
+        granted = all(d.granted for d in decisions)
+        out.append(ConsentStatus(purpose, granted, len({d.granted for d in decisions}) > 1, latest))
+    return out
+
+
+class PrivacyService:
+    def __init__(
+        self,
+        *,
+        profiles: ProfileService,
+        records: PrivacyRecords,
+        purposes: Sequence[str],
+        clock: Callable[[], int] = lambda: time.time_ns() // 1000,
+    ) -> None:
+        self.profiles = profiles
+        self.records = records
+        self.purposes = tuple(purposes)
+        self._clock = clock
+
+    # -- erasure -----------------------------------------------------------------------------
+
+    def erase(self, subject: ProfileKey, request_id: str, *, caller: str) -> ErasureRecord:
+        _check_request_id(request_id)
+        identity, store = self.profiles.identity, self.profiles.store
+        with self.profiles.gate.split():
+            record = self._pending_or_new(subject, request_id)
+            if record.completed_at is not None:
+                return record
+            pid = record.person_id
+            assert pid is not None
+            events = store.events_of(pid)
+            graph = identity.graph.person_graph(pid)
+            own_keys = [n.key for n in graph.nodes if not n.shared] if graph else []
+            if subject.identifier is not None:  # held or not, it stays suppressed
+                ident = identity.key_of(*subject.identifier, field="subject.identifier")
+                if not isinstance(ident, str) and ident.key not in own_keys:
+                    own_keys.append(ident.key)
+            if own_keys:  # suppressed first: a crash after this point leaves nothing resurrectable
+                self.records.suppress({identity.suppression_hash(k) for k in own_keys}, record.started_at)
+            erased = identity.graph.erase_person(pid, [e.facts.event_id for e in events])
+            event_count, had_profile = store.erase(pid)
+            counts = {
+                "identifiers": len(erased.keys) if erased else 0,
+                "links": erased.links if erased else 0,
+                "aliases": erased.aliases if erased else 0,
+                "shared_identifier_uses": erased.shared_uses if erased else 0,
+                "events": event_count,
+                "profiles": int(had_profile),
+                "consent_records": sum(e.facts.type == CONSENT_EVENT for e in events),
+                "suppressed_identifiers": len(own_keys),
+            }
+            done = self.records.complete_erasure(record.erasure_id, counts, self._clock())
+        self.records.audit(self._clock(), caller, "erase", {"erasure_id": done.erasure_id, **counts})
+        return done
+
+    def _pending_or_new(self, subject: ProfileKey, request_id: str) -> ErasureRecord:
+        """The erasure of this request id (finished, or to finish), or a new one for the subject."""
+        try:
+            pid = self.profiles.person_of(subject, field="subject")
+        except NotFound:
+            pid = None
+        record = self.records.begin_erasure(
+            ErasureRecord("er_" + secrets.token_hex(12), request_id, self._clock(), None, pid or "")
+        )
+        return record
+
+    def erasure(self, erasure_id: str, *, caller: str) -> ErasureRecord:
+        record = self.records.erasure(erasure_id)
+        if record is None:
+            raise NotFound("erasure not known")
+        self.records.audit(self._clock(), caller, "get_erasure", {"erasure_id": erasure_id})
+        return record
+
+    # -- export ------------------------------------------------------------------------------
+
+    def export(self, subject: ProfileKey, *, caller: str) -> Export:
+        pid = self.profiles.person_of(subject, field="subject")
+        person = self.profiles.identity.person(pid)
+        found = self.profiles.get(ProfileKey(person_id=pid))
+        events = self.profiles.store.events_of(pid)
+        self.records.audit(
+            self._clock(), caller, "export", {"events": len(events), "identifiers": len(person.nodes)}
+        )
+        return Export(person, found, consent_of(found.state), events)
+
+    # -- consent -----------------------------------------------------------------------------
+
+    def set_consent(
+        self,
+        subject: ProfileKey,
+        *,
+        request_id: str,
+        purpose: str,
+        granted: bool,
+        source: str,
+        at: int | None,
+        caller: str,
+    ) -> tuple[str, bool]:
+        """Records a consent decision as an event of the person, so it merges and splits with them.
+        Returns the person id and whether the request was new."""
+        _check_request_id(request_id)
+        if purpose not in self.purposes:
+            raise InvalidArgument(
+                "purpose", f"unknown purpose {purpose!r} (known: {', '.join(self.purposes)})"
+            )
+        if not source.strip():
+            raise InvalidArgument("source", "required")
+        pid = self.profiles.person_of(subject, field="subject")
+        keys: tuple[str, ...] = ()
+        through = ""
+        if subject.identifier is not None:
+            ident = self.profiles.identity.key_of(*subject.identifier, field="subject.identifier")
+            if not isinstance(ident, str):
+                keys, through = (ident.key,), node_id(ident.key)
+        when = at if at is not None else self._clock()
+        facts = EventFacts(
+            event_id=f"{RESERVED_EVENT_ID_PREFIX}consent:{request_id}",
+            occurred_at=when,
+            channel="api",
+            type=CONSENT_EVENT,
+            consent={purpose: ConsentValue(granted, source, when, through)},
+        )
+        new = self.profiles.store.append(
+            events=[LoggedEvent(pid, keys, facts)], merges={}, folding=self.profiles.folder
+        )
+        self.records.audit(
+            self._clock(), caller, "set_consent", {"purpose": purpose, "granted": str(granted).lower()}
+        )
+        return pid, bool(new)
+
+
+def _check_request_id(request_id: str) -> None:
+    if not request_id.strip():
+        raise InvalidArgument("request_id", "required")
+    if len(request_id.encode()) > MAX_EVENT_ID_BYTES:
+        raise InvalidArgument("request_id", f"longer than {MAX_EVENT_ID_BYTES} bytes")
