@@ -8,8 +8,14 @@ import pytest
 from identity.ports import IdentityGraph
 from identity.service import IdentityService
 from profiles.ports import ProfileStore
+from profiles.privacy import PrivacyService
 from profiles.service import ProfileService
-from server.bootstrap import build_identity_service, build_profile_service
+from server.bootstrap import (
+    build_identity_service,
+    build_privacy_records,
+    build_privacy_service,
+    build_profile_service,
+)
 from server.config import Settings, load_settings
 from tests.servers import neo4j_uri, stop_neo4j
 
@@ -103,7 +109,7 @@ def make_profiles(
     def make(clock: Callable[[], int] | None = None, **overrides: object) -> ProfileService:
         data = tmp_path_factory.mktemp("data")
         s = load_settings(data_dir=data, hmac_secret="test-secret", **overrides)
-        identity = build_identity_service(s, graph_backend(s, len(made)))
+        identity = build_identity_service(s, graph_backend(s, len(made)), build_privacy_records(s))
         svc = build_profile_service(s, identity, profile_backend(s, len(made)), clock=clock)
         made.append(svc)
         return svc
@@ -112,6 +118,19 @@ def make_profiles(
     for svc in made:
         svc.identity.graph.close()
         svc.store.close()
+        if svc.identity.privacy is not None:
+            svc.identity.privacy.close()
+
+
+@pytest.fixture
+def make_privacy(make_profiles: Callable[..., ProfileService]) -> Callable[..., PrivacyService]:
+    """A privacy service over a fresh profile service (same options as make_profiles)."""
+
+    def make(clock: Callable[[], int] | None = None, **overrides: object) -> PrivacyService:
+        profiles = make_profiles(clock=clock, **overrides)
+        return build_privacy_service(load_settings(**overrides), profiles, clock=clock)
+
+    return make
 
 
 @pytest.fixture

@@ -37,3 +37,49 @@ def test_no_raw_email_or_phone_reaches_any_file_of_the_data_directory(tmp_path: 
         assert value.encode() not in blob
         assert value.lower().encode() not in blob
     assert b"C-9" in blob  # the scan does see stored values
+
+
+def test_an_erased_person_leaves_no_byte_of_their_identifiers_in_any_file(tmp_path: Path):
+    """Raw values and stored keys (with the keyed hashes of personal ones) of every identifier of
+    the erased person are searched for in every file, the -wal and -shm files included, while the
+    server still runs (no checkpoint on close helps)."""
+    from profiles.events import Item
+    from profiles.service import ProfileKey
+    from server.bootstrap import build_privacy_records, build_privacy_service, build_profile_service
+    from tests.helpers import shop
+
+    settings = load_settings(data_dir=tmp_path / "data")
+    identity = build_identity_service(settings, privacy=build_privacy_records(settings))
+    profiles = build_profile_service(settings, identity)
+    privacy = build_privacy_service(settings, profiles)
+    grill = Item(sku="SKU-GRILL-77", category="grills-category-qq")
+    keep = [shop("web", ("customer_id", "KEEP-CUSTOMER-1"), ("cookie", "keep-cookie-1"), type="login")]
+    erase = [
+        shop("web", ("customer_id", "ERASE-CUSTOMER-9"), ("cookie", "erase-cookie-9"),
+             ("email", "erase.me@example.org"), type="login"),
+        shop("app", ("customer_id", "ERASE-CUSTOMER-9"), ("device_id", "erase-device-9"),
+             ("phone", "+1 415 555 2671"), ("loyalty_number", "ERASE-LOYAL-9"), type="product_view",
+             product=grill),
+    ]  # fmt: skip
+    for _ in range(3):  # enough pages and log frames to spread the person around
+        profiles.ingest(keep + erase)
+        keep = [shop("web", ("cookie", f"keep-{i}"), type="page_view") for i in range(300)]
+    graph = identity.person(profiles.person_of(ProfileKey(identifier=("customer_id", "ERASE-CUSTOMER-9"))))
+    stored_keys = [n.key for n in graph.nodes]
+    assert any("#" in k for k in stored_keys)  # email and phone are stored as keyed hashes
+
+    privacy.erase(ProfileKey(identifier=("customer_id", "ERASE-CUSTOMER-9")), "req-1", caller="test")
+
+    files = [p for p in (tmp_path / "data").rglob("*") if p.is_file()]
+    assert {"graph.db", "profiles.db", "privacy.db"} <= {p.name for p in files}
+    blob = b"".join(p.read_bytes() for p in files)
+    needles = [
+        "ERASE-CUSTOMER-9", "erase-cookie-9", "erase-device-9", "ERASE-LOYAL-9", "erase.me@example.org",
+        "+14155552671", *stored_keys, *(k.split("#", 1)[1] for k in stored_keys if "#" in k),
+    ]  # fmt: skip
+    for needle in needles:
+        assert needle.encode() not in blob, f"{needle[:12]}… still in the data directory"
+    assert b"KEEP-CUSTOMER-1" in blob  # the scan does see stored values
+    identity.graph.close()
+    profiles.store.close()
+    privacy.records.close()
