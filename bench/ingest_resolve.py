@@ -31,12 +31,14 @@ from idstitch.v1 import identity_service_pb2 as pb
 from idstitch.v1 import identity_service_pb2_grpc as pb_grpc
 from idstitch.v1 import profile_service_pb2 as ppb
 from idstitch.v1 import profile_service_pb2_grpc as ppb_grpc
+from server.client import find_key, with_key
 
 
-def start_server(data_dir: str, graph_uri: str | None) -> tuple[subprocess.Popen, str]:
+def start_server(data_dir: str, graph_uri: str | None, *, auth: bool = True) -> tuple[subprocess.Popen, str]:
     config = os.path.join(data_dir, "idstitch.yaml")
     with open(config, "w") as f:
         f.write(f"graph: {{type: neo4j, uri: '{graph_uri}', namespace: Bench}}\n" if graph_uri else "{}\n")
+        f.write(f"auth: {{enabled: {str(auth).lower()}}}\n")
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -54,12 +56,25 @@ def start_server(data_dir: str, graph_uri: str | None) -> tuple[subprocess.Popen
         text=True,
         env={**os.environ, "IDSTITCH_LOG_LEVEL": "WARNING"},
     )
-    line = proc.stdout.readline()  # type: ignore[union-attr]
+    line = ""
+    while "listening on " not in line:  # the first start also reports where the admin key went
+        line = proc.stdout.readline()  # type: ignore[union-attr]
+        if not line:
+            raise RuntimeError("the server did not start")
+    # Client processes (spawned later) inherit the key through the environment.
+    key_file = os.path.join(data_dir, "admin.key")
+    if auth and os.path.exists(key_file):
+        with open(key_file) as f:
+            os.environ["IDSTITCH_API_KEY"] = f.read().strip()
     return proc, line.split("listening on ", 1)[1].split()[0]
 
 
+def connect(target: str) -> grpc.Channel:
+    return with_key(grpc.insecure_channel(target), find_key())
+
+
 def ingest(target: str, batches: list[pb.IngestRequest], clients: int) -> float:
-    with grpc.insecure_channel(target) as ch:
+    with connect(target) as ch:
         stub = pb_grpc.IdentityServiceStub(ch)
         start = time.perf_counter()
         with ThreadPoolExecutor(clients) as pool:
@@ -71,7 +86,7 @@ def _latencies(args: tuple[str, str, int, int, list[tuple[str, str]]]) -> list[f
     target, kind, calls, seed, known = args
     rng = random.Random(seed)
     out = []
-    with grpc.insecure_channel(target) as ch:
+    with connect(target) as ch:
         if kind == "health":
             stub = health_pb2_grpc.HealthStub(ch)
             call, make = stub.Check, lambda: health_pb2.HealthCheckRequest()
@@ -114,6 +129,18 @@ def run(label: str, args: argparse.Namespace, graph_uri: str | None) -> None:
         proc, target = start_server(data, graph_uri)
         try:
             secs = ingest(target, batches, args.ingest_clients)
+            if args.compare_auth:
+                with tempfile.TemporaryDirectory(prefix="idstitch-bench-noauth-") as bare:
+                    proc2, target2 = start_server(bare, graph_uri, auth=False)
+                    try:
+                        bare_secs = ingest(target2, batches, args.ingest_clients)
+                    finally:
+                        proc2.terminate()
+                        proc2.wait()
+                print(
+                    f"[{label}] ingest with auth off: {len(evs) / bare_secs:,.0f} events/s; with auth on: "
+                    f"{len(evs) / secs:,.0f} events/s ({(bare_secs - secs) / bare_secs:+.1%} time)"
+                )
             print(
                 f"[{label}] ingest: {len(evs)} events in {len(batches)} batches of 500, "
                 f"{args.ingest_clients} clients: {secs:.2f} s = {len(evs) / secs:,.0f} events/s"
@@ -145,7 +172,7 @@ def run(label: str, args: argparse.Namespace, graph_uri: str | None) -> None:
 def profile_size(label: str, target: str, data_dir: str) -> None:
     """Ingests 10,000 events of one person and prints how big their profile is."""
     heavy = list(heavy_person(10_000))
-    with grpc.insecure_channel(target) as ch:
+    with connect(target) as ch:
         stub = pb_grpc.IdentityServiceStub(ch)
         for i in range(0, len(heavy), 500):
             stub.Ingest(pb.IngestRequest(events=heavy[i : i + 500]))
@@ -173,6 +200,7 @@ def main() -> None:
     ap.add_argument("--ingest-clients", type=int, default=2)
     ap.add_argument("--calls", type=int, default=2000, help="calls per client for latency figures")
     ap.add_argument("--neo4j", action="store_true", help="also run against Neo4j started by scripts/neo4j")
+    ap.add_argument("--compare-auth", action="store_true", help="also ingest into a server with auth off")
     args = ap.parse_args()
 
     run("sqlite", args, None)

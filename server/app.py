@@ -16,6 +16,8 @@ from grpc_reflection.v1alpha import reflection
 
 from identity.errors import StoreUnavailable
 from identity.service import IdentityService
+from idstitch.v1 import admin_service_pb2 as admin_pb
+from idstitch.v1 import admin_service_pb2_grpc as admin_pb_grpc
 from idstitch.v1 import identity_service_pb2 as pb
 from idstitch.v1 import identity_service_pb2_grpc as pb_grpc
 from idstitch.v1 import privacy_service_pb2 as privacy_pb
@@ -24,6 +26,8 @@ from idstitch.v1 import profile_service_pb2 as profile_pb
 from idstitch.v1 import profile_service_pb2_grpc as profile_pb_grpc
 from profiles.privacy import PrivacyService
 from profiles.service import ProfileService
+from server.admin_servicer import AdminServicer
+from server.auth import AuthInterceptor, ensure_admin_key
 from server.bootstrap import (
     build_identity_service,
     build_privacy_records,
@@ -41,7 +45,8 @@ log = logging.getLogger("idstitch.server")
 IDENTITY_SERVICE = pb.DESCRIPTOR.services_by_name["IdentityService"].full_name
 PROFILE_SERVICE = profile_pb.DESCRIPTOR.services_by_name["ProfileService"].full_name
 PRIVACY_SERVICE = privacy_pb.DESCRIPTOR.services_by_name["PrivacyService"].full_name
-SERVICES = (IDENTITY_SERVICE, PROFILE_SERVICE, PRIVACY_SERVICE)
+ADMIN_SERVICE = admin_pb.DESCRIPTOR.services_by_name["AdminService"].full_name
+SERVICES = (IDENTITY_SERVICE, PROFILE_SERVICE, PRIVACY_SERVICE, ADMIN_SERVICE)
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024  # a full batch of 1,000 large events fits
 
 
@@ -69,9 +74,18 @@ def create_server(settings: Settings) -> RunningServer:
     service = build_identity_service(settings, privacy=build_privacy_records(settings))
     profiles = build_profile_service(settings, service)
     privacy = build_privacy_service(settings, profiles)
+    records = privacy.records
+    auth: AuthInterceptor | None = None
+    interceptors: list[grpc.ServerInterceptor] = [ErrorInterceptor()]
+    if settings.auth.enabled:
+        auth = AuthInterceptor(records, open_reflection=settings.reflection)
+        interceptors.insert(0, auth)
+        written = ensure_admin_key(records, settings.data_dir / settings.auth.admin_key_file)
+        if written is not None:
+            print(f"idstitch: first start: an admin key was written to {written} (owner-only)", flush=True)
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=settings.max_workers, thread_name_prefix="idstitch-rpc"),
-        interceptors=[ErrorInterceptor()],
+        interceptors=interceptors,
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
@@ -80,11 +94,22 @@ def create_server(settings: Settings) -> RunningServer:
     pb_grpc.add_IdentityServiceServicer_to_server(IdentityServicer(service, profiles), server)
     profile_pb_grpc.add_ProfileServiceServicer_to_server(ProfileServicer(profiles), server)
     privacy_pb_grpc.add_PrivacyServiceServicer_to_server(PrivacyServicer(privacy), server)
+    admin_pb_grpc.add_AdminServiceServicer_to_server(AdminServicer(records, auth), server)
     health_servicer = health.HealthServicer(experimental_non_blocking=True)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     if settings.reflection:
         reflection.enable_server_reflection((*SERVICES, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
-    port = server.add_insecure_port(f"{settings.host}:{settings.port}")
+    address = f"{settings.host}:{settings.port}"
+    tls = settings.tls
+    if tls.cert_file is not None and tls.key_file is not None:
+        credentials = grpc.ssl_server_credentials(
+            [(tls.key_file.read_bytes(), tls.cert_file.read_bytes())],
+            root_certificates=tls.client_ca_file.read_bytes() if tls.client_ca_file else None,
+            require_client_auth=tls.client_ca_file is not None,
+        )
+        port = server.add_secure_port(address, credentials)
+    else:
+        port = server.add_insecure_port(address)
     if port == 0:
         raise OSError(f"cannot bind {settings.host}:{settings.port}")
     stop_watch = threading.Event()

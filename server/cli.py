@@ -1,4 +1,6 @@
-"""`idstitch`: serve, and talk to a running server (ingest, resolve, graph, profile, detach)."""
+"""`idstitch`: serve, and talk to a running server (ingest, resolve, graph, profile, detach, keys,
+audit). The caller key comes from --key-file, IDSTITCH_API_KEY, IDSTITCH_KEY_FILE or the admin key
+the server's first start wrote to ./idstitch-data/admin.key."""
 
 from __future__ import annotations
 
@@ -13,11 +15,14 @@ from pathlib import Path
 import grpc
 from google.protobuf import json_format
 
+from idstitch.v1 import admin_service_pb2 as admin_pb
+from idstitch.v1 import admin_service_pb2_grpc as admin_pb_grpc
 from idstitch.v1 import event_pb2 as ev_pb
 from idstitch.v1 import identity_service_pb2 as pb
 from idstitch.v1 import identity_service_pb2_grpc as pb_grpc
 from idstitch.v1 import profile_service_pb2 as profile_pb
 from idstitch.v1 import profile_service_pb2_grpc as profile_pb_grpc
+from server.client import find_key, with_key
 
 DEFAULT_TARGET = "127.0.0.1:50051"
 
@@ -39,9 +44,20 @@ def main(argv: list[str] | None = None) -> int:
         ("graph", "print a person's identity graph"),
         ("profile", "print a person's unified profile (JSON)"),
         ("detach", "admin: take an identifier away from its person (a wrong stitch)"),
+        ("keys", "admin: create, list or revoke caller keys"),
+        ("audit", "admin: print the audit log of privacy operations and admin changes"),
     ):
         p = sub.add_parser(name, help=help_)
         p.add_argument("--target", default=os.environ.get("IDSTITCH_TARGET", DEFAULT_TARGET))
+        p.add_argument("--key-file", type=Path, help="file holding the caller key")
+        if name == "keys":
+            p.add_argument("action", choices=["create", "list", "revoke"])
+            p.add_argument("--role", choices=["ingest", "profile_reader", "privacy", "admin"])
+            p.add_argument("key_id", nargs="?", help="for revoke")
+            continue
+        if name == "audit":
+            p.add_argument("--after", type=int, default=0, help="entries after this sequence number")
+            continue
         if name == "ingest":
             p.add_argument("file", type=Path, help="one idstitch.v1.Event per line, in JSON ('-' for stdin)")
             p.add_argument("--batch", type=int, default=500, help="events per stream message (max 1000)")
@@ -63,7 +79,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "serve":
         return _serve(args)
     try:
-        with grpc.insecure_channel(args.target) as channel:
+        with grpc.insecure_channel(args.target) as raw_channel:
+            channel = with_key(raw_channel, find_key(args.key_file))
+            if args.command in ("keys", "audit"):
+                admin = admin_pb_grpc.AdminServiceStub(channel)
+                return _keys(admin, args) if args.command == "keys" else _audit(admin, args)
             if args.command == "profile":
                 return _profile(profile_pb_grpc.ProfileServiceStub(channel), args)
             stub = pb_grpc.IdentityServiceStub(channel)
@@ -182,6 +202,38 @@ def _detach(stub: pb_grpc.IdentityServiceStub, args: argparse.Namespace) -> int:
     if res.new_person_id:
         print(f"new person  {res.new_person_id} ({res.new_person_events} events)")
     return 0
+
+
+def _keys(stub: admin_pb_grpc.AdminServiceStub, args: argparse.Namespace) -> int:
+    if args.action == "create":
+        if not args.role:
+            print("error: keys create needs --role", file=sys.stderr)
+            return 2
+        made = stub.CreateKey(admin_pb.CreateKeyRequest(role=args.role))
+        print(f"key id {made.key_id} ({args.role}); the key, shown once:\n{made.key}")
+    elif args.action == "list":
+        for k in stub.ListKeys(admin_pb.ListKeysRequest()).keys:
+            revoked = f"  revoked {_day(k.revoked_at)}" if k.HasField("revoked_at") else ""
+            print(f"{k.key_id:<16} {k.role:<15} created {_day(k.created_at)}{revoked}")
+    else:
+        if not args.key_id:
+            print("error: keys revoke needs a key id", file=sys.stderr)
+            return 2
+        done = stub.RevokeKey(admin_pb.RevokeKeyRequest(key_id=args.key_id)).revoked
+        print("revoked" if done else "no such active key")
+    return 0
+
+
+def _audit(stub: admin_pb_grpc.AdminServiceStub, args: argparse.Namespace) -> int:
+    after = args.after
+    while True:
+        records = stub.ListAudit(admin_pb.ListAuditRequest(after_seq=after)).records
+        for r in records:
+            detail = " ".join(f"{k}={v}" for k, v in sorted(r.detail.items()))
+            print(f"{r.seq:>6} {_day(r.at)} {r.caller:<16} {r.operation:<12} {detail}")
+        if not records:
+            return 0
+        after = records[-1].seq
 
 
 def _day(ts: object) -> str:

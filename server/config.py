@@ -8,7 +8,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -75,6 +75,34 @@ class PrivacySettings(BaseModel):
     """Suppressions, erasure receipts, the audit log and API key hashes (inside `data_dir`)."""
 
 
+class AuthSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    """Every RPC but health checking needs a key with a role that allows it. Turn off only behind
+    something else that authenticates callers."""
+    admin_key_file: str = "admin.key"
+    """Where the first start writes an admin key (owner-only), inside `data_dir`; the CLI reads it."""
+
+
+class TlsSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    cert_file: Path | None = None
+    """PEM certificate chain of the server; with key_file, the server speaks TLS only."""
+    key_file: Path | None = None
+    client_ca_file: Path | None = None
+    """PEM CA bundle: when set, clients must present a certificate it signed (mutual TLS)."""
+
+    @model_validator(mode="after")
+    def _pairs(self) -> TlsSettings:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("tls.cert_file and tls.key_file go together")
+        if self.client_ca_file is not None and self.cert_file is None:
+            raise ValueError("tls.client_ca_file needs tls.cert_file and tls.key_file")
+        return self
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="IDSTITCH_", env_nested_delimiter="__", extra="forbid")
 
@@ -97,6 +125,8 @@ class Settings(BaseSettings):
     profiles: SqliteProfiles = Field(default_factory=SqliteProfiles)
     profile_rules: ProfileRules = Field(default_factory=ProfileRules)
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    tls: TlsSettings = Field(default_factory=TlsSettings)
 
     @classmethod
     def settings_customise_sources(

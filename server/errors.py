@@ -29,6 +29,8 @@ class ErrorInterceptor(grpc.ServerInterceptor):
             return handler._replace(unary_unary=_guard(handler.unary_unary, method))
         if handler.stream_unary is not None:
             return handler._replace(stream_unary=_guard(handler.stream_unary, method))
+        if handler.unary_stream is not None:  # errors before the first message (Export)
+            return handler._replace(unary_stream=_guard(handler.unary_stream, method))
         return handler
 
 

@@ -64,7 +64,12 @@ class IdstitchProcess:
             env={**os.environ, "IDSTITCH_LOG_LEVEL": "WARNING"},
         )
         assert self.proc.stdout is not None
+        self.key: str | None = None
         line = self.proc.stdout.readline()
+        if "an admin key was written to " in line:  # first start of this data directory
+            path = line.split("an admin key was written to ", 1)[1].rsplit(" (", 1)[0]
+            self.key = Path(path).read_text().strip()
+            line = self.proc.stdout.readline()
         if "listening on" not in line:
             self.proc.kill()
             raise RuntimeError(f"idstitch did not start: {line}{self.proc.stdout.read()}")

@@ -56,6 +56,9 @@ def test_serve_ingest_resolve_graph_profile_and_graceful_stop(tmp_path: Path):
     )
     try:
         assert proc.stdout is not None
+        first = proc.stdout.readline()
+        assert "an admin key was written to" in first and "admin.key" in first, first
+        assert oct((tmp_path / "idstitch-data" / "admin.key").stat().st_mode & 0o777) == "0o600"
         line = proc.stdout.readline()
         assert "listening on 127.0.0.1:" in line, line
         target = line.split("listening on ", 1)[1].split()[0]
@@ -64,8 +67,12 @@ def test_serve_ingest_resolve_graph_profile_and_graceful_stop(tmp_path: Path):
         events = tmp_path / "events.jsonl"
         events.write_text("\n".join(json.dumps(e) for e in EVENTS) + "\n")
 
+        key_env = {**os.environ, "IDSTITCH_KEY_FILE": str(tmp_path / "idstitch-data" / "admin.key")}
+
         def run(*args: str) -> str:
-            out = subprocess.run([*idstitch(), *args, "--target", target], capture_output=True, text=True)
+            out = subprocess.run(
+                [*idstitch(), *args, "--target", target], capture_output=True, text=True, env=key_env
+            )
             assert out.returncode == 0, out.stderr
             return out.stdout
 
@@ -82,8 +89,25 @@ def test_serve_ingest_resolve_graph_profile_and_graceful_stop(tmp_path: Path):
         assert profile["history"]["email"]["clicks"] == "1" and "context" not in profile
         assert "ann@" not in json.dumps(profile).lower()
         missing = subprocess.run(
-            [*idstitch(), "resolve", "cookie", "nope", "--target", target], capture_output=True, text=True
+            [*idstitch(), "resolve", "cookie", "nope", "--target", target],
+            capture_output=True,
+            text=True,
+            env=key_env,
         )
+        assert missing.returncode == 1 and "NOT_FOUND" in missing.stderr
+        made = run("keys", "create", "--role", "profile_reader")
+        reader_key = made.strip().splitlines()[-1]
+        as_reader = subprocess.run(
+            [*idstitch(), "resolve", "cookie", "ck1", "--target", target],
+            capture_output=True, text=True, env={**os.environ, "IDSTITCH_API_KEY": reader_key},
+        )  # fmt: skip
+        assert as_reader.returncode == 0, as_reader.stderr
+        denied = subprocess.run(
+            [*idstitch(), "graph", "cookie", "ck1", "--target", target],
+            capture_output=True, text=True, env={**os.environ, "IDSTITCH_API_KEY": reader_key},
+        )  # fmt: skip
+        assert denied.returncode == 1 and "PERMISSION_DENIED" in denied.stderr
+        assert "create_key" in run("audit")
         assert missing.returncode == 1 and "NOT_FOUND" in missing.stderr
     finally:
         proc.send_signal(signal.SIGTERM)

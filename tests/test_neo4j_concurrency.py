@@ -18,6 +18,7 @@ from idstitch.v1 import event_pb2 as ev_pb
 from idstitch.v1 import identity_service_pb2 as pb
 from idstitch.v1 import identity_service_pb2_grpc as pb_grpc
 from server.bootstrap import build_identity_service
+from server.client import with_key
 from server.config import load_settings
 from tests.helpers import partition, state
 from tests.servers import IdstitchProcess, neo4j_uri
@@ -83,8 +84,8 @@ def run_two_servers(tmp: Path, events: list[ev_pb.Event], namespace: str) -> lis
         servers.append(IdstitchProcess(cfg))
 
     def send(n: int) -> None:
-        with grpc.insecure_channel(servers[n].target) as ch:
-            stub = pb_grpc.IdentityServiceStub(ch)
+        with grpc.insecure_channel(servers[n].target) as raw:
+            stub = pb_grpc.IdentityServiceStub(with_key(raw, servers[n].key))
             half = halves[n]
             for i in range(0, len(half), 25):
                 stub.Ingest(pb.IngestRequest(events=half[i : i + 25]))

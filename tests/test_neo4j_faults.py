@@ -20,6 +20,7 @@ from identity.stores.neo4j import Neo4jIdentityGraph
 from idstitch.v1 import identity_service_pb2 as pb
 from idstitch.v1 import identity_service_pb2_grpc as pb_grpc
 from server.bootstrap import build_identity_service
+from server.client import with_key
 from server.config import load_settings
 from tests.helpers import state
 from tests.servers import ROOT, IdstitchProcess, neo4j_uri
@@ -52,7 +53,8 @@ def test_neo4j_going_away_mid_ingest_is_unavailable_then_recovers_to_the_same_gr
     health_seen: list[int] = []
     done_batches = threading.Event()
     try:
-        with grpc.insecure_channel(server.target) as ch:
+        with grpc.insecure_channel(server.target) as raw:
+            ch = with_key(raw, server.key)
             stub, health = pb_grpc.IdentityServiceStub(ch), health_pb2_grpc.HealthStub(ch)
 
             def status() -> int:

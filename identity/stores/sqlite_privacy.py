@@ -117,7 +117,7 @@ class SqlitePrivacyRecords:
         ).fetchone()
         return None if row is None else ApiKey(*row)
 
-    def keys(self) -> list[ApiKey]:
+    def api_keys(self) -> list[ApiKey]:
         rows = self._db.reader.execute(
             "SELECT key_id, role, created_at, revoked_at FROM api_keys ORDER BY created_at"
         )

@@ -1,0 +1,63 @@
+"""AdminService over gRPC: caller keys and the audit log."""
+
+from __future__ import annotations
+
+import time
+
+import grpc
+
+from identity.errors import InvalidArgument
+from identity.privacy import PrivacyRecords
+from idstitch.v1 import admin_service_pb2 as pb
+from idstitch.v1 import admin_service_pb2_grpc as pb_grpc
+from server.auth import ROLES, AuthInterceptor, create_key
+from server.caller import caller
+from server.convert import timestamp
+
+MAX_AUDIT = 1000
+
+
+class AdminServicer(pb_grpc.AdminServiceServicer):
+    def __init__(self, records: PrivacyRecords, auth: AuthInterceptor | None) -> None:
+        self._records = records
+        self._auth = auth
+
+    def CreateKey(self, request: pb.CreateKeyRequest, context: grpc.ServicerContext) -> pb.CreateKeyResponse:
+        if request.role not in ROLES:
+            raise InvalidArgument("role", f"one of {', '.join(ROLES)}")
+        now = time.time_ns() // 1000
+        key_id, token = create_key(self._records, request.role, now)
+        self._records.audit(now, caller(), "create_key", {"key_id": key_id, "role": request.role})
+        return pb.CreateKeyResponse(key_id=key_id, key=token)
+
+    def ListKeys(self, request: pb.ListKeysRequest, context: grpc.ServicerContext) -> pb.ListKeysResponse:
+        out = pb.ListKeysResponse()
+        for k in self._records.api_keys():
+            info = out.keys.add(key_id=k.key_id, role=k.role, created_at=timestamp(k.created_at))
+            if k.revoked_at is not None:
+                info.revoked_at.CopyFrom(timestamp(k.revoked_at))
+        return out
+
+    def RevokeKey(self, request: pb.RevokeKeyRequest, context: grpc.ServicerContext) -> pb.RevokeKeyResponse:
+        if not request.key_id:
+            raise InvalidArgument("key_id", "required")
+        now = time.time_ns() // 1000
+        revoked = self._records.revoke_key(request.key_id, now)
+        if self._auth is not None:
+            self._auth.forget()
+        self._records.audit(now, caller(), "revoke_key", {"key_id": request.key_id, "revoked": int(revoked)})
+        return pb.RevokeKeyResponse(revoked=revoked)
+
+    def ListAudit(self, request: pb.ListAuditRequest, context: grpc.ServicerContext) -> pb.ListAuditResponse:
+        if request.limit < 0 or request.after_seq < 0:
+            raise InvalidArgument("limit" if request.limit < 0 else "after_seq", "must not be negative")
+        entries = self._records.audit_log(request.after_seq, min(request.limit or MAX_AUDIT, MAX_AUDIT))
+        return pb.ListAuditResponse(
+            records=[
+                pb.AuditRecord(
+                    seq=e.seq, at=timestamp(e.at), caller=e.caller, operation=e.operation,
+                    detail={k: str(v) for k, v in e.detail.items()},
+                )
+                for e in entries
+            ]
+        )  # fmt: skip

@@ -1,0 +1,143 @@
+"""Caller keys and roles. Every RPC but health checking (and reflection, when enabled) needs a
+key — `authorization: Bearer <key>` in the call's metadata — whose role allows the method.
+
+Keys are random tokens shown once; only their SHA-256 is stored (privacy records), with an id
+and a role. A missing or unknown key is UNAUTHENTICATED, a key whose role does not allow the
+method is PERMISSION_DENIED: both are decided before the method runs, so neither says anything
+about the subject of the request.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import grpc
+
+from identity.privacy import ApiKey, PrivacyRecords
+from server.caller import reset_caller, set_caller
+
+ROLES = ("ingest", "profile_reader", "privacy", "admin")
+_IDENTITY = "/idstitch.v1.IdentityService/"
+_PROFILE = "/idstitch.v1.ProfileService/"
+_PRIVACY = "/idstitch.v1.PrivacyService/"
+ALLOWED: dict[str, frozenset[str]] = {
+    _IDENTITY + "Ingest": frozenset({"ingest"}),
+    _IDENTITY + "IngestStream": frozenset({"ingest"}),
+    _IDENTITY + "Resolve": frozenset({"ingest", "profile_reader"}),
+    _IDENTITY + "BatchResolve": frozenset({"ingest"}),
+    _PROFILE + "GetProfile": frozenset({"profile_reader"}),
+    _PROFILE + "BatchGetProfiles": frozenset({"profile_reader"}),
+    _PROFILE + "UpdateTraits": frozenset({"ingest"}),
+    _PRIVACY + "Erase": frozenset({"privacy"}),
+    _PRIVACY + "GetErasure": frozenset({"privacy"}),
+    _PRIVACY + "Export": frozenset({"privacy"}),
+    _PRIVACY + "SetConsent": frozenset({"privacy"}),
+}
+"""Roles other than admin allowed each method. Any other method (GetIdentityGraph,
+DetachIdentifier, the AdminService) is for admin keys only; admin may call everything."""
+OPEN_PREFIXES = ("/grpc.health.v1.Health/",)
+REFLECTION_PREFIX = "/grpc.reflection."
+KEY_CACHE_SECONDS = 5.0
+
+
+def key_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_key(records: PrivacyRecords, role: str, now_us: int) -> tuple[str, str]:
+    """A new key of `role`: returns (key id, token). The token is not kept anywhere."""
+    if role not in ROLES:
+        raise ValueError(f"unknown role {role!r} (roles: {', '.join(ROLES)})")
+    token = "idk_" + secrets.token_urlsafe(32)
+    key_id = "k_" + secrets.token_hex(6)
+    records.add_key(key_id, key_hash(token), role, now_us)
+    return key_id, token
+
+
+def ensure_admin_key(records: PrivacyRecords, path: Path) -> Path | None:
+    """Zero configuration: on the first start (no key at all) an admin key is created and written to
+    `path`, readable by its owner only. Returns the path when it wrote one."""
+    if records.api_keys():
+        return None
+    _, token = create_key(records, "admin", time.time_ns() // 1000)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(token + "\n")
+    return path
+
+
+class AuthInterceptor(grpc.ServerInterceptor):
+    def __init__(self, records: PrivacyRecords, *, open_reflection: bool) -> None:
+        self._records = records
+        self._open = OPEN_PREFIXES + ((REFLECTION_PREFIX,) if open_reflection else ())
+        self._cache: dict[str, tuple[float, ApiKey | None]] = {}
+        self._lock = threading.Lock()
+
+    def _key(self, metadata: tuple[tuple[str, str | bytes], ...]) -> ApiKey | None:
+        header = next((v for k, v in metadata if k == "authorization"), None)
+        if not isinstance(header, str) or not header.startswith("Bearer "):
+            return None
+        digest = key_hash(header[len("Bearer ") :].strip())
+        now = time.monotonic()
+        with self._lock:
+            hit = self._cache.get(digest)
+        if hit is not None and now - hit[0] < KEY_CACHE_SECONDS:
+            return hit[1]
+        key = self._records.key_by_hash(digest)
+        if key is not None and key.revoked_at is not None:
+            key = None
+        with self._lock:
+            if len(self._cache) > 10_000:
+                self._cache.clear()
+            self._cache[digest] = (now, key)
+        return key
+
+    def forget(self) -> None:
+        """Drops cached lookups (after a revocation in this process)."""
+        with self._lock:
+            self._cache.clear()
+
+    def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler | None],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler | None:
+        handler = continuation(handler_call_details)
+        method = handler_call_details.method
+        if handler is None or method.startswith(self._open):
+            return handler
+        key = self._key(tuple(handler_call_details.invocation_metadata or ()))
+        allowed = key is not None and (key.role == "admin" or key.role in ALLOWED.get(method, frozenset()))
+        for kind in ("unary_unary", "unary_stream", "stream_unary", "stream_stream"):
+            behavior = getattr(handler, kind)
+            if behavior is not None:
+                return handler._replace(**{kind: _checked(behavior, key, allowed)})
+        return handler
+
+
+def _checked(
+    behavior: Callable[[Any, grpc.ServicerContext], Any], key: ApiKey | None, allowed: bool
+) -> Callable[..., Any]:
+    def checked(request: Any, context: grpc.ServicerContext) -> Any:
+        if key is None:
+            context.abort(
+                grpc.StatusCode.UNAUTHENTICATED, "a valid API key is required (authorization: Bearer …)"
+            )
+        if not allowed:
+            context.abort(grpc.StatusCode.PERMISSION_DENIED, "this key's role may not call this method")
+        assert key is not None
+        token = set_caller(key.key_id)
+        try:
+            return behavior(request, context)
+        finally:
+            reset_caller(token)
+
+    return checked

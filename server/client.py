@@ -1,0 +1,71 @@
+"""Client side of caller keys, for the CLI, tests and benchmarks: a channel that sends
+`authorization: Bearer <key>` on every call, and where to find the key."""
+
+from __future__ import annotations
+
+import os
+from collections import namedtuple
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import grpc
+
+DEFAULT_KEY_FILE = Path("idstitch-data") / "admin.key"
+
+
+class _Details(
+    namedtuple("_Details", ("method", "timeout", "metadata", "credentials", "wait_for_ready", "compression")),
+    grpc.ClientCallDetails,
+):
+    pass
+
+
+class BearerKey(
+    grpc.UnaryUnaryClientInterceptor,
+    grpc.UnaryStreamClientInterceptor,
+    grpc.StreamUnaryClientInterceptor,
+    grpc.StreamStreamClientInterceptor,
+):
+    def __init__(self, key: str) -> None:
+        self._header = ("authorization", f"Bearer {key}")
+
+    def _with_key(self, d: grpc.ClientCallDetails) -> _Details:
+        metadata = [*(d.metadata or ()), self._header]
+        return _Details(d.method, d.timeout, metadata, d.credentials, d.wait_for_ready, d.compression)  # type: ignore[attr-defined]
+
+    def intercept_unary_unary(
+        self, continuation: Callable[..., Any], d: grpc.ClientCallDetails, request: Any
+    ) -> Any:
+        return continuation(self._with_key(d), request)
+
+    def intercept_unary_stream(
+        self, continuation: Callable[..., Any], d: grpc.ClientCallDetails, request: Any
+    ) -> Any:
+        return continuation(self._with_key(d), request)
+
+    def intercept_stream_unary(
+        self, continuation: Callable[..., Any], d: grpc.ClientCallDetails, requests: Iterator[Any]
+    ) -> Any:
+        return continuation(self._with_key(d), requests)
+
+    def intercept_stream_stream(
+        self, continuation: Callable[..., Any], d: grpc.ClientCallDetails, requests: Iterator[Any]
+    ) -> Any:
+        return continuation(self._with_key(d), requests)
+
+
+def with_key(channel: grpc.Channel, key: str | None) -> grpc.Channel:
+    return grpc.intercept_channel(channel, BearerKey(key)) if key else channel
+
+
+def find_key(key_file: Path | None = None) -> str | None:
+    """The caller key: IDSTITCH_API_KEY, else the first of `key_file`, IDSTITCH_KEY_FILE and
+    ./idstitch-data/admin.key that exists (the key the first start wrote)."""
+    if os.environ.get("IDSTITCH_API_KEY"):
+        return os.environ["IDSTITCH_API_KEY"].strip()
+    env_file = os.environ.get("IDSTITCH_KEY_FILE")
+    for path in (key_file, Path(env_file) if env_file else None, DEFAULT_KEY_FILE):
+        if path is not None and path.is_file():
+            return path.read_text().strip()
+    return None
