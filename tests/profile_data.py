@@ -7,14 +7,14 @@ import math
 import msgspec
 from hypothesis import strategies as st
 
-from profiles.events import EventFacts, Item, Money, Order, TraitValue
+from profiles.events import ConsentValue, EventFacts, Item, Money, Order, TraitValue
 from profiles.state import ProfileState
 
 T0 = 1_700_000_000_000_000
 HOUR = 3_600_000_000
 TYPES = [
     "page_view", "product_view", "category_view", "add_to_cart", "remove_from_cart", "purchase",
-    "email_open", "email_click", "login", "traits",
+    "email_open", "email_click", "login", "traits", "consent",
 ]  # fmt: skip
 
 money = st.builds(Money, st.integers(0, 30_000), st.sampled_from(["USD", "EUR", "JPY"]))
@@ -48,6 +48,19 @@ traits = st.dictionaries(
 )
 
 
+consents = st.dictionaries(
+    st.sampled_from(["personalization", "analytics"]),
+    st.builds(
+        ConsentValue,
+        st.booleans(),
+        st.sampled_from(["banner", "crm"]),
+        st.integers(T0, T0 + 200 * HOUR),
+        st.sampled_from(["", "cookie:c1", "email#abc"]),
+    ),
+    max_size=2,
+)
+
+
 @st.composite
 def event_facts(draw: st.DrawFn, event_id: str) -> EventFacts:
     type_ = draw(st.sampled_from(TYPES))
@@ -67,6 +80,7 @@ def event_facts(draw: st.DrawFn, event_id: str) -> EventFacts:
         order=draw(order) if type_ == "purchase" else None,
         campaign_id=draw(st.sampled_from(["", "spring"])),
         traits=draw(traits) if type_ == "traits" else {},
+        consent=draw(consents) if type_ == "consent" else {},
     )
 
 
