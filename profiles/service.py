@@ -221,13 +221,18 @@ class ProfileService:
 
     # -- splits ------------------------------------------------------------------------------
 
-    def detach(self, type_name: str, value: str, *, to_new_person: bool) -> Detached:
+    def detach(self, type_name: str, value: str, *, to_new_person: bool, caller: str = "") -> Detached:
         """Detaches an identifier from its person (IdentityService.detach) and refolds both parts,
-        so the detached part's events leave the person's profile."""
+        so the detached part's events leave the person's profile. An admin change: audited."""
         with self.gate.split():
             left, new = self.identity.detach(type_name, value, to_new_person=to_new_person, now=self._clock())
             counts = self.refold_after_split([left] if new is None else [left, new])
-        return Detached(left, new, counts.get(left, 0), counts.get(new, 0) if new else 0)
+        done = Detached(left, new, counts.get(left, 0), counts.get(new, 0) if new else 0)
+        if self.identity.privacy is not None:
+            detail = {"mode": "new_person" if new else "shared", "person_events": done.person_events,
+                      "new_person_events": done.new_person_events}  # fmt: skip
+            self.identity.privacy.audit(self._clock(), caller, "detach_identifier", detail)
+        return done
 
     def refold_after_split(self, person_ids: Sequence[str]) -> dict[str, int]:
         """Gives each event of these persons to the person holding its highest-priority identifier

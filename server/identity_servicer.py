@@ -15,6 +15,7 @@ from idstitch.v1 import identity_service_pb2 as pb
 from idstitch.v1 import identity_service_pb2_grpc as pb_grpc
 from profiles.service import ProfileService
 from server import convert
+from server.caller import caller
 from server.profile_convert import event_facts
 
 
@@ -111,6 +112,7 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
             request.identifier.type,
             request.identifier.value,
             to_new_person=request.mode == pb.DETACH_MODE_NEW_PERSON,
+            caller=caller(),
         )
         return pb.DetachIdentifierResponse(
             person_id=done.person_id,

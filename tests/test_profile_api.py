@@ -9,6 +9,8 @@ import grpc
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from idstitch.v1 import admin_service_pb2 as admin_pb
+from idstitch.v1 import admin_service_pb2_grpc as admin_grpc
 from idstitch.v1 import event_pb2 as ev_pb
 from idstitch.v1 import identity_service_pb2 as pb
 from idstitch.v1 import identity_service_pb2_grpc as pb_grpc
@@ -146,7 +148,7 @@ def test_bad_money_is_refused_naming_the_field_and_nothing_is_applied(ingest, pr
     )
 
 
-def test_detach_over_grpc_splits_the_person_and_its_profile(ingest, profiles):
+def test_detach_over_grpc_splits_the_person_and_its_profile(ingest, profiles, channel):
     login = ev_pb.Event(
         event_id="l1",
         occurred_at=Timestamp(seconds=1_700_000_000),
@@ -161,6 +163,8 @@ def test_detach_over_grpc_splits_the_person_and_its_profile(ingest, profiles):
         pb.DetachIdentifierRequest(identifier=ident("cookie", "k1"), mode=pb.DETACH_MODE_NEW_PERSON)
     )
     assert (done.person_events, done.new_person_events) == (1, 1)
+    audit = admin_grpc.AdminServiceStub(channel).ListAudit(admin_pb.ListAuditRequest()).records
+    assert [(r.operation, r.detail["mode"]) for r in audit] == [("detach_identifier", "new_person")]
     cookie = profiles.GetProfile(ppb.GetProfileRequest(key=key("cookie", "k1"))).profile
     assert cookie.person_id == done.new_person_id and cookie.behavior.viewed_products[0].sku == "g1"
     login_profile = profiles.GetProfile(ppb.GetProfileRequest(key=key("customer_id", "C1"))).profile
