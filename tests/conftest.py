@@ -3,6 +3,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import grpc
 import pytest
 
 from identity.ports import IdentityGraph
@@ -10,12 +11,14 @@ from identity.service import IdentityService
 from profiles.ports import ProfileStore
 from profiles.privacy import PrivacyService
 from profiles.service import ProfileService
+from server.app import RunningServer, create_server
 from server.bootstrap import (
     build_identity_service,
     build_privacy_records,
     build_privacy_service,
     build_profile_service,
 )
+from server.client import with_key
 from server.config import Settings, load_settings
 from tests.servers import neo4j_uri, stop_neo4j
 
@@ -65,6 +68,21 @@ def _stop_servers() -> Iterator[None]:
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return load_settings(data_dir=tmp_path / "data", port=0)
+
+
+@pytest.fixture
+def server(settings: Settings) -> Iterator[RunningServer]:
+    """The whole gRPC server on a free port, embedded stores in the test's directory."""
+    running = create_server(settings)
+    yield running
+    running.stop(0)
+
+
+@pytest.fixture
+def channel(server: RunningServer, settings: Settings) -> Iterator[grpc.Channel]:
+    """A channel to `server` carrying the admin key its first start wrote."""
+    with grpc.insecure_channel(f"127.0.0.1:{server.port}") as ch:
+        yield with_key(ch, (settings.data_dir / "admin.key").read_text().strip())
 
 
 @pytest.fixture(params=sorted(GRAPH_BACKENDS))

@@ -4,7 +4,6 @@ and a late event suppressed."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import grpc
 import pytest
@@ -17,19 +16,8 @@ from idstitch.v1 import privacy_service_pb2 as priv
 from idstitch.v1 import privacy_service_pb2_grpc as priv_grpc
 from idstitch.v1 import profile_service_pb2 as ppb
 from idstitch.v1 import profile_service_pb2_grpc as ppb_grpc
-from server.app import RunningServer, create_server
-from server.client import with_key
-from server.config import Settings
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-def channel(settings: Settings) -> Iterator[grpc.Channel]:
-    running: RunningServer = create_server(settings)
-    with grpc.insecure_channel(f"127.0.0.1:{running.port}") as ch:
-        yield with_key(ch, (settings.data_dir / "admin.key").read_text().strip())
-    running.stop(0)
 
 
 def subject(t: str, v: str) -> ppb.ProfileKey:

@@ -3,8 +3,6 @@ bad input refused with the field named."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import grpc
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -16,25 +14,8 @@ from idstitch.v1 import identity_service_pb2 as pb
 from idstitch.v1 import identity_service_pb2_grpc as pb_grpc
 from idstitch.v1 import profile_service_pb2 as ppb
 from idstitch.v1 import profile_service_pb2_grpc as ppb_grpc
-from server.app import RunningServer, create_server
-from server.client import with_key
-from server.config import Settings
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-def server(settings: Settings) -> Iterator[RunningServer]:
-    running = create_server(settings)
-    yield running
-    running.stop(0)
-
-
-@pytest.fixture
-def channel(server: RunningServer, settings: Settings) -> Iterator[grpc.Channel]:
-    """A channel carrying the admin key the server's first start wrote."""
-    with grpc.insecure_channel(f"127.0.0.1:{server.port}") as ch:
-        yield with_key(ch, (settings.data_dir / "admin.key").read_text().strip())
 
 
 @pytest.fixture

@@ -368,14 +368,7 @@ class Neo4jIdentityGraph:
         return self._run(self._erase_tx, person_id, sorted(set(event_ids)))
 
     def _erase_tx(self, tx: Any, person_id: str, event_ids: list[str]) -> GraphErasure | None:
-        rec = tx.run(
-            self._q(
-                "OPTIONAL MATCH (p:{Person} {{id: $id}}) OPTIONAL MATCH (al:{Alias} {{alias: $id}}) "
-                "RETURN coalesce(p.id, al.person_id) AS pid"
-            ),
-            id=person_id,
-        ).single()
-        pid = rec["pid"] if rec is not None else None
+        pid = self._live_tx(tx, person_id)
         if pid is None or not self._lock_persons(tx, [pid]):
             return None
         one = lambda cypher, **params: tx.run(self._q(cypher), **params).single()  # noqa: E731
@@ -417,17 +410,17 @@ class Neo4jIdentityGraph:
         return rec["pid"]
 
     def live_person(self, person_id: str) -> str | None:
-        def tx_fn(tx: Any) -> str | None:
-            rec = tx.run(
-                self._q(
-                    "OPTIONAL MATCH (p:{Person} {{id: $id}}) OPTIONAL MATCH (al:{Alias} {{alias: $id}}) "
-                    "RETURN coalesce(p.id, al.person_id) AS pid"
-                ),
-                id=person_id,
-            ).single()
-            return None if rec is None else rec["pid"]
+        return self._run(self._live_tx, person_id, write=False)
 
-        return self._run(tx_fn, write=False)
+    def _live_tx(self, tx: Any, person_id: str) -> str | None:
+        rec = tx.run(
+            self._q(
+                "OPTIONAL MATCH (p:{Person} {{id: $id}}) OPTIONAL MATCH (al:{Alias} {{alias: $id}}) "
+                "RETURN coalesce(p.id, al.person_id) AS pid"
+            ),
+            id=person_id,
+        ).single()
+        return None if rec is None else rec["pid"]
 
     def person_graph(self, person_id: str) -> PersonGraph | None:
         return self._run(self._person_graph_tx, person_id, write=False)
