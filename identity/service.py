@@ -7,15 +7,27 @@ it is applied, so a caller fixes and re-sends the batch (already-accepted events
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+
+from opentelemetry.trace import Span
 
 from identity.engine import StitchingEngine, edge_key
 from identity.errors import FailedPrecondition, InvalidArgument, NotFound
 from identity.identifiers import IdentifierType, IgnoredIdentifier, NormalizedIdentifier
 from identity.model import ChangeSet, ChannelEvent, PersonGraph, SharedResolution, Snapshot, StitchResult
 from identity.normalize import MAX_VALUE_BYTES, Normalizer
+from identity.observability import (
+    events_ingested,
+    events_suppressed,
+    identifiers_shared,
+    links_refused,
+    person_size,
+    persons_merged,
+    span,
+)
 from identity.ports import IdentityGraph
 from identity.privacy import PrivacyRecords
 from resolvers.base import ChannelResolver
@@ -40,6 +52,27 @@ class RawEvent:
 
 
 MIN_TIME = -(2**63)
+
+
+def _report(s: Span, stitched: Stitched) -> None:
+    """Counts for the batch's span and the ingest metrics: outcomes by channel, refusals by rule."""
+    outcomes: Counter[str] = Counter()
+    for ev, r in zip(stitched.events, stitched.results, strict=True):
+        outcomes[r.outcome] += 1
+        events_ingested.add(1, {"idstitch.channel": ev.channel, "idstitch.outcome": r.outcome})
+        for refused in r.refused:
+            links_refused.add(1, {"idstitch.rule": refused.rule, "idstitch.action": refused.action})
+            if refused.action == "marked_shared":
+                identifiers_shared.add(1)
+    merged = len(stitched.merges)
+    if merged:
+        persons_merged.add(merged)
+    if outcomes["suppressed"]:
+        events_suppressed.add(outcomes["suppressed"])
+    for outcome, n in outcomes.items():
+        s.set_attribute(f"idstitch.events.{outcome}", n)
+    s.set_attribute("idstitch.persons.merged", merged)
+    s.set_attribute("idstitch.links.refused", sum(len(r.refused) for r in stitched.results))
 
 
 def _suppressed_result(ev: ChannelEvent) -> StitchResult:
@@ -96,6 +129,12 @@ class IdentityService:
         return self.stitch(events, field=field).results
 
     def stitch(self, events: Sequence[RawEvent], *, field: str = "events") -> Stitched:
+        with span("idstitch.stitch", **{"idstitch.batch.size": len(events)}) as s:
+            stitched = self._stitch(events, field)
+            _report(s, stitched)
+            return stitched
+
+    def _stitch(self, events: Sequence[RawEvent], field: str) -> Stitched:
         if len(events) > MAX_BATCH:
             raise InvalidArgument(field, f"{len(events)} events in one batch; at most {MAX_BATCH}")
         prepared = [self._prepare(f"{field}[{i}]", ev) for i, ev in enumerate(events)]
@@ -115,9 +154,13 @@ class IdentityService:
 
         def plan(snap: Snapshot) -> tuple[ChangeSet, tuple[list[StitchResult], dict[str, str]]]:
             changes, results = self._engine.stitch(snap, batch)
-            return changes, (results, changes.final_merges())
+            touched = {r.person_id for r in results if r.person_id}
+            sizes = [sum(p.counts.values()) for pid, p in snap.persons.items() if pid in touched]
+            return changes, (results, changes.final_merges(), sizes)
 
-        stitched, merges = self.graph.stitch(keys=keys, pairs=pairs, event_ids=event_ids, plan=plan)
+        stitched, merges, sizes = self.graph.stitch(keys=keys, pairs=pairs, event_ids=event_ids, plan=plan)
+        for size in sizes:
+            person_size.record(size)
         if suppressed:
             done = iter(stitched)
             stitched = [

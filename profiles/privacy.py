@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from identity.errors import InvalidArgument, NotFound
 from identity.identifiers import node_id
 from identity.model import PersonGraph
+from identity.observability import erasures, span
 from identity.privacy import ErasureRecord, PrivacyRecords
 from identity.service import MAX_EVENT_ID_BYTES, RESERVED_EVENT_ID_PREFIX
 from profiles.events import CONSENT_EVENT, ConsentValue, EventFacts
@@ -74,7 +75,7 @@ class PrivacyService:
     def erase(self, subject: ProfileKey, request_id: str, *, caller: str) -> ErasureRecord:
         _check_request_id(request_id)
         identity, store = self.profiles.identity, self.profiles.store
-        with self.profiles.gate.split():
+        with span("idstitch.erase"), self.profiles.gate.split():
             record = self._pending_or_new(subject, request_id)
             if record.completed_at is not None:
                 return record
@@ -102,6 +103,7 @@ class PrivacyService:
                 "suppressed_identifiers": len(own_keys),
             }
             done = self.records.complete_erasure(record.erasure_id, counts, self._clock())
+            erasures.add(1)
         self.records.audit(self._clock(), caller, "erase", {"erasure_id": done.erasure_id, **counts})
         return done
 

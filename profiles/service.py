@@ -18,6 +18,7 @@ import msgspec
 from identity.errors import InvalidArgument
 from identity.identifiers import node_id, type_of
 from identity.model import ChannelEvent, SharedResolution, StitchResult
+from identity.observability import span
 from identity.service import MAX_EVENT_ID_BYTES, RESERVED_EVENT_ID_PREFIX, IdentityService, RawEvent
 from profiles.events import TRAITS_EVENT, EventFacts, TraitValue
 from profiles.fold import Folder
@@ -108,8 +109,10 @@ class ProfileService:
                 if result.outcome != "suppressed"
             ]
             if logged:
-                new = self.store.append(events=logged, merges=stitched.merges, folding=self.folder)
-                self._catch_up(stitched.results, new)
+                with span("idstitch.profile.fold", **{"idstitch.events": len(logged)}) as s:
+                    new = self.store.append(events=logged, merges=stitched.merges, folding=self.folder)
+                    s.set_attribute("idstitch.events.new", len(new))
+                    self._catch_up(stitched.results, new)
             return stitched.results
 
     def _catch_up(self, results: Sequence[StitchResult], new: set[str]) -> None:

@@ -26,6 +26,7 @@ from idstitch.v1 import profile_service_pb2 as profile_pb
 from idstitch.v1 import profile_service_pb2_grpc as profile_pb_grpc
 from profiles.privacy import PrivacyService
 from profiles.service import ProfileService
+from server import telemetry
 from server.admin_servicer import AdminServicer
 from server.auth import AuthInterceptor, ensure_admin_key
 from server.bootstrap import (
@@ -39,6 +40,7 @@ from server.errors import ErrorInterceptor
 from server.identity_servicer import IdentityServicer
 from server.privacy_servicer import PrivacyServicer
 from server.profile_servicer import ProfileServicer
+from server.telemetry import TracingInterceptor
 
 log = logging.getLogger("idstitch.server")
 
@@ -83,6 +85,7 @@ def create_server(settings: Settings) -> RunningServer:
         written = ensure_admin_key(records, settings.data_dir / settings.auth.admin_key_file)
         if written is not None:
             print(f"idstitch: first start: an admin key was written to {written} (owner-only)", flush=True)
+    interceptors.insert(0, TracingInterceptor())  # outermost: denials are traced and measured too
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=settings.max_workers, thread_name_prefix="idstitch-rpc"),
         interceptors=interceptors,
@@ -144,7 +147,10 @@ def _check_health(stores: list[Pingable], servicer: health.HealthServicer) -> No
 
 
 def serve(settings: Settings) -> None:
+    exporting = telemetry.configure_from_env()
     running = create_server(settings)
+    if exporting:
+        log.info("telemetry export on (OTEL_* settings)")
     log.info("idstitch listening on %s:%d (data in %s)", settings.host, running.port, settings.data_dir)
     print(f"idstitch listening on {settings.host}:{running.port} (data in {settings.data_dir})", flush=True)
     done = threading.Event()
@@ -157,4 +163,5 @@ def serve(settings: Settings) -> None:
     signal.signal(signal.SIGINT, _stop)
     done.wait()
     running.stop(settings.shutdown_grace_seconds)
+    telemetry.shutdown()
     print("idstitch stopped", flush=True)

@@ -7,9 +7,11 @@ import hashlib
 import hmac
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from identity.engine import StitchingEngine
 from identity.normalize import Normalizer
+from identity.observability import Instrumented
 from identity.ports import IdentityGraph
 from identity.privacy import PrivacyRecords
 from identity.service import IdentityService
@@ -17,8 +19,11 @@ from profiles.ports import ProfileStore
 from profiles.privacy import PrivacyService
 from profiles.service import ProfileService
 from resolvers.registry import build_resolvers
+from server import telemetry
 from server.config import Settings
 from server.secrets import hmac_secret
+
+S = TypeVar("S")
 
 
 def _in_data_dir(settings: Settings, file: str) -> Path:
@@ -26,7 +31,18 @@ def _in_data_dir(settings: Settings, file: str) -> Path:
     return path if path.is_absolute() else settings.data_dir / path
 
 
+def _observed(store: S, backend: str, kind: str) -> S:
+    """With telemetry on, every store call is a span and a latency measurement."""
+    if not telemetry.active():
+        return store
+    return Instrumented(store, backend, kind)  # type: ignore[return-value]
+
+
 def build_graph(settings: Settings) -> IdentityGraph:
+    return _observed(_build_graph(settings), settings.graph.type, "graph")
+
+
+def _build_graph(settings: Settings) -> IdentityGraph:
     backend = settings.graph
     if backend.type == "sqlite":
         from identity.stores.sqlite import SqliteIdentityGraph
@@ -50,7 +66,8 @@ def build_graph(settings: Settings) -> IdentityGraph:
 def build_privacy_records(settings: Settings) -> PrivacyRecords:
     from identity.stores.sqlite_privacy import SqlitePrivacyRecords
 
-    return SqlitePrivacyRecords(_in_data_dir(settings, settings.privacy.records_file))
+    records = SqlitePrivacyRecords(_in_data_dir(settings, settings.privacy.records_file))
+    return _observed(records, "sqlite", "privacy")
 
 
 def build_identity_service(
@@ -81,7 +98,7 @@ def build_profile_store(settings: Settings) -> ProfileStore:
     if backend.type == "sqlite":
         from profiles.stores.sqlite import SqliteProfileStore
 
-        return SqliteProfileStore(_in_data_dir(settings, backend.file))
+        return _observed(SqliteProfileStore(_in_data_dir(settings, backend.file)), "sqlite", "profiles")
     raise ValueError(f"unknown profiles backend {backend.type!r}")
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import sys
 from collections.abc import Iterator
@@ -99,6 +98,7 @@ def main(argv: list[str] | None = None) -> int:
 def _serve(args: argparse.Namespace) -> int:
     from server.app import serve
     from server.config import load_settings
+    from server.telemetry import configure_logging
 
     overrides: dict[str, object] = {}
     if args.port is not None:
@@ -106,7 +106,7 @@ def _serve(args: argparse.Namespace) -> int:
     if args.data_dir is not None:
         overrides["data_dir"] = args.data_dir
     settings = load_settings(args.config, **overrides)
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging(settings.log_level)
     serve(settings)
     return 0
 

@@ -1,0 +1,103 @@
+"""What the domain reports to operators: spans and metrics through the OpenTelemetry API.
+
+Only the API is used here. It does nothing until the server installs SDK providers (see
+server/telemetry.py), so the domain stays free of exporters and costs next to nothing when
+telemetry is off. Attributes carry counts, identifier *types*, rules and backends — never an
+identifier value, raw or hashed (a keyed hash is still personal data), and never a person id.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+from opentelemetry import metrics, trace
+
+tracer = trace.get_tracer("idstitch")
+_meter = metrics.get_meter("idstitch")
+
+events_ingested = _meter.create_counter(
+    "idstitch.events.ingested", unit="{event}", description="Events by channel and outcome"
+)
+persons_merged = _meter.create_counter(
+    "idstitch.persons.merged", unit="{person}", description="Persons merged away"
+)
+links_refused = _meter.create_counter(
+    "idstitch.links.refused", unit="{link}", description="Links the stitching rules refused, by rule"
+)
+identifiers_shared = _meter.create_counter(
+    "idstitch.identifiers.marked_shared", unit="{identifier}", description="Identifiers newly marked shared"
+)
+person_size = _meter.create_histogram(
+    "idstitch.person.identifiers",
+    unit="{identifier}",
+    description="Identifiers per person, for each person a batch touched",
+    explicit_bucket_boundaries_advisory=[1, 2, 3, 5, 8, 13, 21, 34, 55, 89],
+)
+erasures = _meter.create_counter("idstitch.erasures", unit="{erasure}", description="Completed erasures")
+events_suppressed = _meter.create_counter(
+    "idstitch.events.suppressed", unit="{event}", description="Events dropped: they predate an erasure"
+)
+store_duration = _meter.create_histogram(
+    "idstitch.store.duration", unit="ms", description="Store calls by backend, operation and outcome"
+)
+store_errors = _meter.create_counter(
+    "idstitch.store.errors", unit="{error}", description="Failed store calls"
+)
+
+R = TypeVar("R")
+
+
+@contextmanager
+def span(
+    name: str, *, kind: trace.SpanKind = trace.SpanKind.INTERNAL, **attributes: Any
+) -> Iterator[trace.Span]:
+    """A span that, on an exception, records its type only: exception messages (a driver's, say)
+    may quote a value, so neither they nor tracebacks go into telemetry."""
+    with tracer.start_as_current_span(
+        name, kind=kind, attributes=attributes, record_exception=False, set_status_on_exception=False
+    ) as s:
+        try:
+            yield s
+        except BaseException as e:
+            s.set_attribute("error.type", type(e).__name__)
+            s.set_status(trace.Status(trace.StatusCode.ERROR, type(e).__name__))
+            raise
+
+
+class Instrumented:
+    """Wraps a store so that every public call is a span and a latency measurement, labelled with
+    the backend and the operation (the method name) — never with arguments."""
+
+    def __init__(self, store: object, backend: str, kind: str) -> None:
+        self._store = store
+        self._backend = backend
+        self._kind = kind
+
+    def __getattr__(self, name: str) -> Any:
+        target = getattr(self._store, name)
+        if name.startswith("_") or not callable(target):
+            return target
+        return self._wrap(name, target)
+
+    def _wrap(self, name: str, fn: Callable[..., R]) -> Callable[..., R]:
+        labels = {"db.system": self._backend, "idstitch.store": self._kind, "db.operation": name}
+
+        def call(*args: Any, **kwargs: Any) -> R:
+            start = time.perf_counter()
+            outcome = "ok"
+            with span(f"{self._kind}.{name}", kind=trace.SpanKind.CLIENT, **labels):
+                try:
+                    return fn(*args, **kwargs)
+                except Exception as e:
+                    outcome = type(e).__name__
+                    store_errors.add(1, {**labels, "error.type": outcome})
+                    raise
+                finally:
+                    store_duration.record(
+                        (time.perf_counter() - start) * 1000, {**labels, "outcome": outcome}
+                    )
+
+        return call

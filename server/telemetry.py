@@ -1,0 +1,198 @@
+"""OpenTelemetry for the server: providers and exporters from the standard OTEL_* variables, a
+span and a latency measurement per RPC (with W3C trace context taken from the caller's metadata),
+and JSON log lines that carry the trace and span ids.
+
+Nothing is exported by default. OTEL_TRACES_EXPORTER / OTEL_METRICS_EXPORTER (`otlp`, `console`,
+`none`) or OTEL_EXPORTER_OTLP_ENDPOINT switch export on; OTEL_EXPORTER_OTLP_PROTOCOL picks `grpc`
+(default) or `http/protobuf`; OTEL_SERVICE_NAME names the service (default `idstitch`);
+OTEL_TRACES_SAMPLER / OTEL_TRACES_SAMPLER_ARG sample (read by the SDK itself).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import grpc
+from opentelemetry import metrics, propagate, trace
+
+_state = {"active": False}
+
+rpc_duration = metrics.get_meter("idstitch.rpc").create_histogram(
+    "rpc.server.duration", unit="ms", description="Duration of inbound RPCs"
+)
+
+
+def active() -> bool:
+    """Whether SDK providers are installed (then stores are wrapped for spans and latencies)."""
+    return _state["active"]
+
+
+def install(tracer_provider: Any | None, meter_provider: Any | None) -> None:
+    """Installs SDK providers as the process's global ones (once per process: OpenTelemetry ignores
+    a second installation)."""
+    if tracer_provider is not None:
+        trace.set_tracer_provider(tracer_provider)
+    if meter_provider is not None:
+        metrics.set_meter_provider(meter_provider)
+    _state["active"] = _state["active"] or tracer_provider is not None or meter_provider is not None
+
+
+def configure_from_env(env: Mapping[str, str] = os.environ) -> bool:
+    """Sets up export as the OTEL_* variables ask; returns whether anything is exported."""
+    if env.get("OTEL_SDK_DISABLED", "").lower() == "true":
+        return False
+    endpoint = bool(env.get("OTEL_EXPORTER_OTLP_ENDPOINT"))
+    traces = env.get("OTEL_TRACES_EXPORTER", "otlp" if endpoint else "none").lower()
+    metrics_kind = env.get("OTEL_METRICS_EXPORTER", "otlp" if endpoint else "none").lower()
+    if traces == "none" and metrics_kind == "none":
+        return False
+    from opentelemetry.sdk.resources import Resource
+
+    resource = Resource.create({"service.name": env.get("OTEL_SERVICE_NAME", "idstitch")})
+    tracer_provider = meter_provider = None
+    protocol = env.get("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc").lower()
+    if traces != "none":
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
+
+        tracer_provider = TracerProvider(resource=resource)  # sampler from OTEL_TRACES_SAMPLER
+        exporter = ConsoleSpanExporter() if traces == "console" else _otlp_spans(protocol)
+        tracer_provider.add_span_processor(BatchSpanProcessor(exporter))
+    if metrics_kind != "none":
+        from opentelemetry.sdk.metrics import MeterProvider
+        from opentelemetry.sdk.metrics.export import ConsoleMetricExporter, PeriodicExportingMetricReader
+
+        exporter_m = ConsoleMetricExporter() if metrics_kind == "console" else _otlp_metrics(protocol)
+        meter_provider = MeterProvider(
+            resource=resource, metric_readers=[PeriodicExportingMetricReader(exporter_m)]
+        )
+    install(tracer_provider, meter_provider)
+    return True
+
+
+def _otlp_spans(protocol: str) -> Any:
+    if protocol.startswith("http"):
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpSpans
+
+        return HttpSpans()
+    from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+
+    return OTLPSpanExporter()
+
+
+def _otlp_metrics(protocol: str) -> Any:
+    if protocol.startswith("http"):
+        from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter as HttpMetrics
+
+        return HttpMetrics()
+    from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
+
+    return OTLPMetricExporter()
+
+
+def shutdown() -> None:
+    """Flushes what is buffered (at server stop)."""
+    for provider in (trace.get_tracer_provider(), metrics.get_meter_provider()):
+        stop = getattr(provider, "shutdown", None)
+        if stop is not None:
+            stop()
+
+
+class TracingInterceptor(grpc.ServerInterceptor):
+    """One SERVER span and one `rpc.server.duration` measurement per RPC, named and labelled by
+    service, method and status code only — requests and metadata values are never recorded."""
+
+    def __init__(self) -> None:
+        self._tracer = trace.get_tracer("idstitch.rpc")
+
+    def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler | None],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler | None:
+        handler = continuation(handler_call_details)
+        if handler is None:
+            return None
+        full = handler_call_details.method.lstrip("/")
+        service, _, method = full.partition("/")
+        carrier = {
+            k: v
+            for k, v in (handler_call_details.invocation_metadata or ())
+            if k in ("traceparent", "tracestate")
+        }
+        labels = {"rpc.system": "grpc", "rpc.service": service, "rpc.method": method}
+        for kind in ("unary_unary", "unary_stream", "stream_unary", "stream_stream"):
+            behavior = getattr(handler, kind)
+            if behavior is not None:
+                return handler._replace(**{kind: self._traced(behavior, full, labels, carrier)})
+        return handler
+
+    def _traced(
+        self, behavior: Callable[..., Any], name: str, labels: dict[str, str], carrier: dict[str, Any]
+    ) -> Callable[..., Any]:
+        def traced(request: Any, context: grpc.ServicerContext) -> Any:
+            parent = propagate.extract(carrier)
+            start = time.perf_counter()
+            code = grpc.StatusCode.OK
+            with self._tracer.start_as_current_span(
+                name,
+                context=parent,
+                kind=trace.SpanKind.SERVER,
+                attributes=labels,
+                record_exception=False,  # messages may quote values; the status code says enough
+                set_status_on_exception=False,
+            ) as span:
+                try:
+                    return behavior(request, context)
+                except BaseException:
+                    code = _code_of(context)
+                    raise
+                finally:
+                    status = code.value[0]
+                    span.set_attribute("rpc.grpc.status_code", status)
+                    if code != grpc.StatusCode.OK:
+                        span.set_status(trace.Status(trace.StatusCode.ERROR, code.name))
+                    rpc_duration.record(
+                        (time.perf_counter() - start) * 1000, {**labels, "rpc.grpc.status_code": status}
+                    )
+
+        return traced
+
+
+def _code_of(context: grpc.ServicerContext) -> grpc.StatusCode:
+    code = context.code() if hasattr(context, "code") else None
+    return code if isinstance(code, grpc.StatusCode) else grpc.StatusCode.UNKNOWN
+
+
+class JsonLines(logging.Formatter):
+    """One JSON object per log line, with the current trace and span ids. Log messages in idstitch
+    are written without identifier values; this adds none."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        ctx = trace.get_current_span().get_span_context()
+        line = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if ctx.is_valid:
+            line["trace_id"] = format(ctx.trace_id, "032x")
+            line["span_id"] = format(ctx.span_id, "016x")
+        if record.exc_info and record.exc_info[0] is not None:
+            line["error_type"] = record.exc_info[0].__name__  # the type only: messages may quote values
+        return json.dumps(line)
+
+
+def configure_logging(level: str) -> None:
+    handler = logging.StreamHandler()
+    handler.setFormatter(JsonLines())
+    handler.formatter.converter = time.gmtime  # type: ignore[union-attr]
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
