@@ -34,7 +34,9 @@ from idstitch.v1 import profile_service_pb2_grpc as ppb_grpc
 from server.client import find_key, with_key
 
 
-def start_server(data_dir: str, graph_uri: str | None, *, auth: bool = True) -> tuple[subprocess.Popen, str]:
+def start_server(
+    data_dir: str, graph_uri: str | None, *, auth: bool = True, env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen, str]:
     config = os.path.join(data_dir, "idstitch.yaml")
     with open(config, "w") as f:
         if graph_uri:
@@ -55,7 +57,7 @@ def start_server(data_dir: str, graph_uri: str | None, *, auth: bool = True) -> 
         ],
         stdout=subprocess.PIPE,
         text=True,
-        env={**os.environ, "IDSTITCH_LOG_LEVEL": "WARNING"},
+        env={**os.environ, "IDSTITCH_LOG_LEVEL": "WARNING", **(env or {})},
     )
     line = ""
     while "listening on " not in line:  # the first start also reports where the admin key went

@@ -48,6 +48,13 @@ store_errors = _meter.create_counter(
 )
 
 R = TypeVar("R")
+READS = frozenset(
+    {
+        "resolve", "live_person", "person_graph", "get", "get_many", "events_of", "ping", "suppressed",
+        "has_suppressions", "key_by_hash", "erasure", "audit_log", "api_keys",
+    }
+)  # fmt: skip
+"""Store operations that only read: timed on sampled requests only (see Instrumented)."""
 
 
 @contextmanager
@@ -84,20 +91,28 @@ class Instrumented:
 
     def _wrap(self, name: str, fn: Callable[..., R]) -> Callable[..., R]:
         labels = {"db.system": self._backend, "idstitch.store": self._kind, "db.operation": name}
+        ok = {**labels, "outcome": "ok"}
+        span_name = f"{self._kind}.{name}"
+        read = name in READS
 
         def call(*args: Any, **kwargs: Any) -> R:
+            # Reads on the page-render path are timed when their request is sampled: an SDK
+            # histogram measurement costs more than a cached read. Writes and errors always count.
+            recording = trace.get_current_span().is_recording()
             start = time.perf_counter()
-            outcome = "ok"
-            with span(f"{self._kind}.{name}", kind=trace.SpanKind.CLIENT, **labels):
-                try:
-                    return fn(*args, **kwargs)
-                except Exception as e:
-                    outcome = type(e).__name__
-                    store_errors.add(1, {**labels, "error.type": outcome})
-                    raise
-                finally:
-                    store_duration.record(
-                        (time.perf_counter() - start) * 1000, {**labels, "outcome": outcome}
-                    )
+            try:
+                if recording:
+                    with span(span_name, kind=trace.SpanKind.CLIENT, **labels):
+                        result = fn(*args, **kwargs)
+                else:
+                    result = fn(*args, **kwargs)
+            except Exception as e:
+                outcome = type(e).__name__
+                store_errors.add(1, {**labels, "error.type": outcome})
+                store_duration.record((time.perf_counter() - start) * 1000, {**labels, "outcome": outcome})
+                raise
+            if recording or not read:
+                store_duration.record((time.perf_counter() - start) * 1000, ok)
+            return result
 
         return call

@@ -57,13 +57,19 @@ MIN_TIME = -(2**63)
 def _report(s: Span, stitched: Stitched) -> None:
     """Counts for the batch's span and the ingest metrics: outcomes by channel, refusals by rule."""
     outcomes: Counter[str] = Counter()
+    by_channel: Counter[tuple[str, str]] = Counter()
+    refusals: Counter[tuple[str, str]] = Counter()
     for ev, r in zip(stitched.events, stitched.results, strict=True):
         outcomes[r.outcome] += 1
-        events_ingested.add(1, {"idstitch.channel": ev.channel, "idstitch.outcome": r.outcome})
+        by_channel[(ev.channel, r.outcome)] += 1
         for refused in r.refused:
-            links_refused.add(1, {"idstitch.rule": refused.rule, "idstitch.action": refused.action})
-            if refused.action == "marked_shared":
-                identifiers_shared.add(1)
+            refusals[(refused.rule, refused.action)] += 1
+    for (channel, outcome), n in by_channel.items():
+        events_ingested.add(n, {"idstitch.channel": channel, "idstitch.outcome": outcome})
+    for (rule, action), n in refusals.items():
+        links_refused.add(n, {"idstitch.rule": rule, "idstitch.action": action})
+        if action == "marked_shared":
+            identifiers_shared.add(n)
     merged = len(stitched.merges)
     if merged:
         persons_merged.add(merged)

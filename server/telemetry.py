@@ -109,6 +109,8 @@ class TracingInterceptor(grpc.ServerInterceptor):
 
     def __init__(self) -> None:
         self._tracer = trace.get_tracer("idstitch.rpc")
+        self._attributes: dict[str, dict[int, dict[str, Any]]] = {}
+        """Metric attributes by method and status code, made once (this runs on every call)."""
 
     def intercept_service(
         self,
@@ -135,8 +137,10 @@ class TracingInterceptor(grpc.ServerInterceptor):
     def _traced(
         self, behavior: Callable[..., Any], name: str, labels: dict[str, str], carrier: dict[str, Any]
     ) -> Callable[..., Any]:
+        by_code = self._attributes.setdefault(name, {})
+
         def traced(request: Any, context: grpc.ServicerContext) -> Any:
-            parent = propagate.extract(carrier)
+            parent = propagate.extract(carrier) if carrier else None
             start = time.perf_counter()
             code = grpc.StatusCode.OK
             with self._tracer.start_as_current_span(
@@ -157,9 +161,10 @@ class TracingInterceptor(grpc.ServerInterceptor):
                     span.set_attribute("rpc.grpc.status_code", status)
                     if code != grpc.StatusCode.OK:
                         span.set_status(trace.Status(trace.StatusCode.ERROR, code.name))
-                    rpc_duration.record(
-                        (time.perf_counter() - start) * 1000, {**labels, "rpc.grpc.status_code": status}
-                    )
+                    attrs = by_code.get(status)
+                    if attrs is None:
+                        attrs = by_code[status] = {**labels, "rpc.grpc.status_code": status}
+                    rpc_duration.record((time.perf_counter() - start) * 1000, attrs)
 
         return traced
 
