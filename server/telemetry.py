@@ -20,10 +20,14 @@ from typing import Any
 import grpc
 from opentelemetry import metrics, propagate, trace
 
+from identity.observability import DeferredHistogram, flush_measurements
+
 _state = {"active": False}
 
-rpc_duration = metrics.get_meter("idstitch.rpc").create_histogram(
-    "rpc.server.duration", unit="ms", description="Duration of inbound RPCs"
+rpc_duration = DeferredHistogram(
+    metrics.get_meter("idstitch.rpc").create_histogram(
+        "rpc.server.duration", unit="ms", description="Duration of inbound RPCs"
+    )
 )
 
 
@@ -97,6 +101,7 @@ def _otlp_metrics(protocol: str) -> Any:
 
 def shutdown() -> None:
     """Flushes what is buffered (at server stop)."""
+    flush_measurements()
     for provider in (trace.get_tracer_provider(), metrics.get_meter_provider()):
         stop = getattr(provider, "shutdown", None)
         if stop is not None:

@@ -18,6 +18,7 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from identity.observability import flush_measurements
 from idstitch.v1 import event_pb2 as ev_pb
 from idstitch.v1 import identity_service_pb2 as pb
 from idstitch.v1 import identity_service_pb2_grpc as pb_grpc
@@ -68,6 +69,7 @@ def collected(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, ob
             ch = with_key(raw, (settings.data_dir / "admin.key").read_text().strip())
             _exercise(ch)
         keys = [running.service.key_of(t, v) for t, v in IDENTIFIERS]
+        flush_measurements()
     finally:
         running.stop(0)
         logging.getLogger().removeHandler(handler)
