@@ -81,7 +81,6 @@ def main() -> None:
     otlp = {
         "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{port}",
         "OTEL_EXPORTER_OTLP_INSECURE": "true",
-        "OTEL_METRIC_EXPORT_INTERVAL": "5000",
     }
     try:
         base = run("telemetry off", args, {}, batches, len(evs), known)

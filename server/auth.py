@@ -62,9 +62,10 @@ def create_key(records: PrivacyRecords, role: str, now_us: int) -> tuple[str, st
 
 
 def ensure_admin_key(records: PrivacyRecords, path: Path) -> Path | None:
-    """Zero configuration: on the first start (no key at all) an admin key is created and written to
-    `path`, readable by its owner only. Returns the path when it wrote one."""
-    if records.api_keys():
+    """Zero configuration: on the first start — or any start with no active admin key left — an
+    admin key is created and written to `path`, readable by its owner only (whoever can read the
+    data directory holds everything anyway). Returns the path when it wrote one."""
+    if any(k.role == "admin" and k.revoked_at is None for k in records.api_keys()):
         return None
     _, token = create_key(records, "admin", time.time_ns() // 1000)
     path.parent.mkdir(parents=True, exist_ok=True)
