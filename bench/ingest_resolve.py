@@ -203,11 +203,13 @@ def main() -> None:
     ap.add_argument("--ingest-clients", type=int, default=2)
     ap.add_argument("--calls", type=int, default=2000, help="calls per client for latency figures")
     ap.add_argument("--neo4j", action="store_true", help="also run against Neo4j started by scripts/neo4j")
+    ap.add_argument("--only-neo4j", action="store_true", help="the Neo4j run alone")
     ap.add_argument("--compare-auth", action="store_true", help="also ingest into a server with auth off")
     args = ap.parse_args()
 
-    run("sqlite", args, None)
-    if args.neo4j:
+    if not args.only_neo4j:
+        run("sqlite", args, None)
+    if args.neo4j or args.only_neo4j:
         home = tempfile.mkdtemp(prefix="idstitch-bench-neo4j-")
         script = os.path.join(os.path.dirname(__file__), "..", "scripts", "neo4j", "neo4j")
         uri = subprocess.run(
