@@ -52,6 +52,10 @@ class IdentityGraph(Protocol):
         """The person id holding `key`, the persons that shared it, or None when unknown."""
         ...
 
+    def resolve_person(self, key: str) -> PersonGraph | SharedResolution | None:
+        """`resolve` and `person_graph` in one read: the graph of the person holding `key`."""
+        ...
+
     def live_person(self, person_id: str) -> str | None:
         """The live person named by `person_id` or by it as an alias; None when unknown."""
         ...

@@ -250,15 +250,12 @@ class IdentityService:
         return self.resolve_key(ident.key)
 
     def resolve_key(self, key: str) -> Resolution:
-        found = self.graph.resolve(key)
+        found = self.graph.resolve_person(key)
         if found is None:
             raise NotFound("identifier not known")
         if isinstance(found, SharedResolution):
             return Resolution(None, found)
-        graph = self.graph.person_graph(found)
-        if graph is None:  # merged away between the two reads: look again
-            return self.resolve_key(key)
-        return Resolution(graph, None)
+        return Resolution(found, None)
 
     def person_of(self, type_name: str, value: str, *, field: str = "identifier") -> str:
         """The live person an identifier names. INVALID_ARGUMENT for a value that never resolves or

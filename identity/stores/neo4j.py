@@ -425,6 +425,13 @@ class Neo4jIdentityGraph:
     def person_graph(self, person_id: str) -> PersonGraph | None:
         return self._run(self._person_graph_tx, person_id, write=False)
 
+    def resolve_person(self, key: str) -> PersonGraph | SharedResolution | None:
+        def tx_fn(tx: Any) -> PersonGraph | SharedResolution | None:
+            found = self._resolve_tx(tx, key)
+            return self._person_graph_tx(tx, found) if isinstance(found, str) else found
+
+        return self._run(tx_fn, write=False)
+
     def _person_graph_tx(self, tx: Any, person_id: str) -> PersonGraph | None:
         # One round trip. Links are walked from the person's own identifiers (whose degree the
         # caps bound), never from a shared one, which may be linked to thousands.

@@ -213,7 +213,14 @@ class SqliteIdentityGraph:
     # -- reads -------------------------------------------------------------------------------
 
     def resolve(self, key: str) -> str | SharedResolution | None:
-        db = self._db.reader
+        return self._resolve(self._db.reader, key)
+
+    def resolve_person(self, key: str) -> PersonGraph | SharedResolution | None:
+        with self._db.read() as db:
+            found = self._resolve(db, key)
+            return self._person_graph(db, found) if isinstance(found, str) else found
+
+    def _resolve(self, db: sqlite3.Connection, key: str) -> str | SharedResolution | None:
         row = db.execute("SELECT person_id, shared FROM identifiers WHERE key = ?", (key,)).fetchone()
         if row is None:
             return None
@@ -234,39 +241,38 @@ class SqliteIdentityGraph:
 
     def person_graph(self, person_id: str) -> PersonGraph | None:
         with self._db.read() as db:
-            pid = self._canonical(db, person_id)
-            if pid is None:
-                return None
-            cols = "i.key, i.shared, i.first_seen, i.last_seen"
-            rows = db.execute(
-                f"SELECT {cols} FROM identifiers i WHERE i.person_id = ? ORDER BY i.key", (pid,)
+            return self._person_graph(db, person_id)
+
+    def _person_graph(self, db: sqlite3.Connection, person_id: str) -> PersonGraph | None:
+        pid = self._canonical(db, person_id)
+        if pid is None:
+            return None
+        cols = "i.key, i.shared, i.first_seen, i.last_seen"
+        rows = db.execute(f"SELECT {cols} FROM identifiers i WHERE i.person_id = ? ORDER BY i.key", (pid,))
+        shared = db.execute(
+            f"SELECT {cols} FROM shared_uses s JOIN identifiers i ON i.key = s.key "
+            "WHERE s.person_id = ? ORDER BY i.key",
+            (pid,),
+        )
+        nodes = [
+            PersonNode(k, type_of(k), display_of(k), bool(sh), fs, ls) for k, sh, fs, ls in [*rows, *shared]
+        ]
+        keys = {n.key for n in nodes}
+        edges = [
+            EdgeState(a, b, fs, ls, ch, rule, Strength(st), n)
+            for batch in chunked(
+                db,
+                "SELECT a, b, first_seen, last_seen, channel, rule, strength, "
+                "event_count FROM edges WHERE a IN ({}) ORDER BY a, b",
+                keys,
             )
-            shared = db.execute(
-                f"SELECT {cols} FROM shared_uses s JOIN identifiers i ON i.key = s.key "
-                "WHERE s.person_id = ? ORDER BY i.key",
-                (pid,),
-            )
-            nodes = [
-                PersonNode(k, type_of(k), display_of(k), bool(sh), fs, ls)
-                for k, sh, fs, ls in [*rows, *shared]
-            ]
-            keys = {n.key for n in nodes}
-            edges = [
-                EdgeState(a, b, fs, ls, ch, rule, Strength(st), n)
-                for batch in chunked(
-                    db,
-                    "SELECT a, b, first_seen, last_seen, channel, rule, strength, "
-                    "event_count FROM edges WHERE a IN ({}) ORDER BY a, b",
-                    keys,
-                )
-                for a, b, fs, ls, ch, rule, st, n in batch
-                if b in keys
-            ]
-            aliases = tuple(
-                a
-                for (a,) in db.execute("SELECT alias FROM aliases WHERE person_id = ? ORDER BY alias", (pid,))
-            )
-            return PersonGraph(pid, aliases, tuple(nodes), tuple(edges))
+            for a, b, fs, ls, ch, rule, st, n in batch
+            if b in keys
+        ]
+        aliases = tuple(
+            a for (a,) in db.execute("SELECT alias FROM aliases WHERE person_id = ? ORDER BY alias", (pid,))
+        )
+        return PersonGraph(pid, aliases, tuple(nodes), tuple(edges))
 
     def ping(self) -> None:
         self._db.ping()
