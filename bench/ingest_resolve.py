@@ -35,12 +35,17 @@ from server.client import find_key, with_key
 
 
 def start_server(
-    data_dir: str, graph_uri: str | None, *, auth: bool = True, env: dict[str, str] | None = None
+    data_dir: str,
+    graph_uri: str | None,
+    *,
+    auth: bool = True,
+    env: dict[str, str] | None = None,
+    namespace: str = "Bench",
 ) -> tuple[subprocess.Popen, str]:
     config = os.path.join(data_dir, "idstitch.yaml")
     with open(config, "w") as f:
         if graph_uri:
-            f.write(f"graph: {{type: neo4j, uri: '{graph_uri}', namespace: Bench}}\n")
+            f.write(f"graph: {{type: neo4j, uri: '{graph_uri}', namespace: {namespace}}}\n")
         f.write(f"auth: {{enabled: {str(auth).lower()}}}\n")
     proc = subprocess.Popen(
         [
@@ -125,9 +130,30 @@ def measure(
     return q[49] * 1000, q[98] * 1000
 
 
+def warm_up(graph_uri: str, count: int) -> None:
+    """A fresh Neo4j runs its first minute on a cold JIT and page cache; a server in production is
+    warm. This ingests `count` events of another population into a namespace of their own."""
+    warm = list(events(count // 5, 5, seed=99))
+    with tempfile.TemporaryDirectory(prefix="idstitch-bench-warm-") as data:
+        proc, target = start_server(data, graph_uri, namespace="Warmup")
+        try:
+            secs = ingest(
+                target, [pb.IngestRequest(events=warm[i : i + 500]) for i in range(0, len(warm), 500)], 2
+            )
+            print(
+                f"[neo4j] warm-up: {len(warm):,} events into another namespace "
+                f"({len(warm) / secs:,.0f} events/s)"
+            )
+        finally:
+            proc.terminate()
+            proc.wait()
+
+
 def run(label: str, args: argparse.Namespace, graph_uri: str | None) -> None:
     evs = list(events(args.persons, args.per_person))
     batches = [pb.IngestRequest(events=evs[i : i + 500]) for i in range(0, len(evs), 500)]
+    if graph_uri and args.warmup:
+        warm_up(graph_uri, args.warmup)
     with tempfile.TemporaryDirectory(prefix="idstitch-bench-") as data:
         proc, target = start_server(data, graph_uri)
         try:
@@ -204,6 +230,9 @@ def main() -> None:
     ap.add_argument("--calls", type=int, default=2000, help="calls per client for latency figures")
     ap.add_argument("--neo4j", action="store_true", help="also run against Neo4j started by scripts/neo4j")
     ap.add_argument("--only-neo4j", action="store_true", help="the Neo4j run alone")
+    ap.add_argument(
+        "--warmup", type=int, default=0, help="events ingested into Neo4j before the measured run"
+    )
     ap.add_argument("--compare-auth", action="store_true", help="also ingest into a server with auth off")
     args = ap.parse_args()
 
