@@ -58,6 +58,11 @@ class PrivacyRecords(Protocol):
         """Records an erasure as started; returns the existing record when the request id has one."""
         ...
 
+    def record_progress(self, erasure_id: str, counts: Mapping[str, int]) -> None:
+        """Keeps the counts of the steps done so far with an incomplete erasure, so that the receipt
+        of an erasure finished by a retry still counts what the first attempt removed."""
+        ...
+
     def complete_erasure(
         self, erasure_id: str, counts: Mapping[str, int], completed_at: int
     ) -> ErasureRecord: ...

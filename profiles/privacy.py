@@ -56,6 +56,9 @@ def consent_of(state: ProfileState) -> list[ConsentStatus]:
     return out
 
 
+GRAPH_COUNTS = ("identifiers", "links", "aliases", "shared_identifier_uses", "suppressed_identifiers")
+
+
 class PrivacyService:
     def __init__(
         self,
@@ -91,17 +94,23 @@ class PrivacyService:
             if own_keys:  # suppressed first: a crash after this point leaves nothing resurrectable
                 self.records.suppress({identity.suppression_hash(k) for k in own_keys}, record.started_at)
             erased = identity.graph.erase_person(pid, [e.facts.event_id for e in events])
+            counts = {name: 0 for name in GRAPH_COUNTS} | dict(record.counts)  # a first attempt's part
+            if erased is not None:
+                counts |= {
+                    "identifiers": len(erased.keys),
+                    "links": erased.links,
+                    "aliases": erased.aliases,
+                    "shared_identifier_uses": erased.shared_uses,
+                    "suppressed_identifiers": len(own_keys),
+                }
+                self.records.record_progress(record.erasure_id, counts)
             event_count, had_profile = store.erase(pid)
-            counts = {
-                "identifiers": len(erased.keys) if erased else 0,
-                "links": erased.links if erased else 0,
-                "aliases": erased.aliases if erased else 0,
-                "shared_identifier_uses": erased.shared_uses if erased else 0,
+            counts |= {
                 "events": event_count,
                 "profiles": int(had_profile),
                 "consent_records": sum(e.facts.type == CONSENT_EVENT for e in events),
-                "suppressed_identifiers": len(own_keys),
             }
+            counts["suppressed_identifiers"] = max(counts["suppressed_identifiers"], len(own_keys))
             done = self.records.complete_erasure(record.erasure_id, counts, self._clock())
             erasures.add(1)
         self.records.audit(self._clock(), caller, "erase", {"erasure_id": done.erasure_id, **counts})

@@ -70,6 +70,13 @@ class SqlitePrivacyRecords:
         assert found is not None
         return found
 
+    def record_progress(self, erasure_id: str, counts: Mapping[str, int]) -> None:
+        with self._db.write() as db:
+            db.execute(
+                "UPDATE erasures SET counts = ? WHERE erasure_id = ? AND completed_at IS NULL",
+                (json.dumps(dict(counts), sort_keys=True), erasure_id),
+            )
+
     def complete_erasure(
         self, erasure_id: str, counts: Mapping[str, int], completed_at: int
     ) -> ErasureRecord:
