@@ -17,25 +17,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from identity.errors import InvalidArgument, NotFound
-from identity.identifiers import node_id
 from identity.model import PersonGraph
 from identity.observability import erasures, span
 from identity.privacy import ErasureRecord, PrivacyRecords
-from identity.service import MAX_EVENT_ID_BYTES, RESERVED_EVENT_ID_PREFIX
 from profiles.events import CONSENT_EVENT, ConsentValue, EventFacts
 from profiles.ports import LoggedEvent
-from profiles.service import FoundProfile, ProfileKey, ProfileService
-from profiles.state import Decision, ProfileState
-
-
-@dataclass(frozen=True, slots=True)
-class ConsentStatus:
-    purpose: str
-    granted: bool
-    """Effective: False if any subject's latest decision denies it."""
-    conflict: bool
-    """The person's subjects disagree (persons with different decisions merged)."""
-    latest: Decision
+from profiles.service import FoundProfile, ProfileKey, ProfileService, check_request_id
+from profiles.view import ConsentStatus, consent_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,16 +32,6 @@ class Export:
     profile: FoundProfile
     consent: list[ConsentStatus]
     events: list[LoggedEvent]
-
-
-def consent_of(state: ProfileState) -> list[ConsentStatus]:
-    out = []
-    for purpose, by_subject in sorted(state.consent.items()):
-        decisions = list(by_subject.values())
-        latest = max(decisions, key=lambda d: (d.at, d.eid))
-        granted = all(d.granted for d in decisions)
-        out.append(ConsentStatus(purpose, granted, len({d.granted for d in decisions}) > 1, latest))
-    return out
 
 
 GRAPH_COUNTS = ("identifiers", "links", "aliases", "shared_identifier_uses", "suppressed_identifiers")
@@ -76,7 +54,7 @@ class PrivacyService:
     # -- erasure -----------------------------------------------------------------------------
 
     def erase(self, subject: ProfileKey, request_id: str, *, caller: str) -> ErasureRecord:
-        _check_request_id(request_id)
+        check_request_id(request_id)
         identity, store = self.profiles.identity, self.profiles.store
         with span("idstitch.erase"), self.profiles.gate.split():
             record = self._pending_or_new(subject, request_id)
@@ -161,39 +139,27 @@ class PrivacyService:
     ) -> tuple[str, bool]:
         """Records a consent decision as an event of the person, so it merges and splits with them.
         Returns the person id and whether the request was new."""
-        _check_request_id(request_id)
         if purpose not in self.purposes:
             raise InvalidArgument(
                 "purpose", f"unknown purpose {purpose!r} (known: {', '.join(self.purposes)})"
             )
         if not source.strip():
             raise InvalidArgument("source", "required")
-        pid = self.profiles.person_of(subject, field="subject")
-        keys: tuple[str, ...] = ()
-        through = ""
-        if subject.identifier is not None:
-            ident = self.profiles.identity.key_of(*subject.identifier, field="subject.identifier")
-            if not isinstance(ident, str):
-                keys, through = (ident.key,), node_id(ident.key)
         when = at if at is not None else self._clock()
-        facts = EventFacts(
-            event_id=f"{RESERVED_EVENT_ID_PREFIX}consent:{request_id}",
-            occurred_at=when,
-            channel="api",
-            type=CONSENT_EVENT,
-            consent={purpose: ConsentValue(granted, source, when, through)},
-        )
-        new = self.profiles.store.append(
-            events=[LoggedEvent(pid, keys, facts)], merges={}, folding=self.profiles.folder
+        pid, new = self.profiles.record_request(
+            subject,
+            CONSENT_EVENT,
+            request_id,
+            lambda eid, through: EventFacts(
+                eid,
+                when,
+                "api",
+                CONSENT_EVENT,
+                consent={purpose: ConsentValue(granted, source, when, through)},
+            ),
+            field="subject",
         )
         self.records.audit(
             self._clock(), caller, "set_consent", {"purpose": purpose, "granted": str(granted).lower()}
         )
-        return pid, bool(new)
-
-
-def _check_request_id(request_id: str) -> None:
-    if not request_id.strip():
-        raise InvalidArgument("request_id", "required")
-    if len(request_id.encode()) > MAX_EVENT_ID_BYTES:
-        raise InvalidArgument("request_id", f"longer than {MAX_EVENT_ID_BYTES} bytes")
+        return pid, new

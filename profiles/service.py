@@ -28,7 +28,7 @@ from profiles.rules import ProfileRules
 from profiles.segments import compile_segments
 from profiles.state import ProfileState
 from profiles.traits import check_trait
-from profiles.view import ProfileReading, read
+from profiles.view import ProfileReading, consent_of, read
 
 MAX_PROFILE_BATCH = 500
 PERSONALIZATION = "personalization"
@@ -180,7 +180,7 @@ class ProfileService:
 
     def _found(self, pid: str, state: ProfileState | None) -> FoundProfile:
         state = state if state is not None else ProfileState()
-        restricted = any(not d.granted for d in state.consent.get(PERSONALIZATION, {}).values())
+        restricted = any(c.purpose == PERSONALIZATION and not c.granted for c in consent_of(state))
         reading = read(state, folder=self.folder, segments=self._segments, now=self._clock())
         return FoundProfile(pid, state, reading, restricted)
 
@@ -191,10 +191,7 @@ class ProfileService:
     ) -> tuple[str, bool]:
         """Records the traits as an event of the person, so they merge and split with the person.
         Returns the person id and whether the request was new."""
-        if not request_id.strip():
-            raise InvalidArgument("request_id", "required")
-        if len(request_id.encode()) > MAX_EVENT_ID_BYTES:
-            raise InvalidArgument("request_id", f"longer than {MAX_EVENT_ID_BYTES} bytes")
+        check_request_id(request_id)
         if not traits:
             raise InvalidArgument("traits", "at least one trait is required")
         now = self._clock()
@@ -207,18 +204,36 @@ class ProfileService:
             if t.name in values:
                 raise InvalidArgument(f"{field}.name", f"trait {t.name!r} given twice")
             values[t.name] = TraitValue(value, t.source, t.updated_at if t.updated_at is not None else now)
-        pid = self.person_of(key)
-        keys: tuple[str, ...] = ()
-        if key.identifier is not None:
-            ident = self.identity.key_of(*key.identifier, field="key.identifier")
-            keys = () if isinstance(ident, str) else (ident.key,)
-        facts = EventFacts(
-            event_id=RESERVED_EVENT_ID_PREFIX + "traits:" + request_id,
-            occurred_at=max(v.at for v in values.values()),
-            channel="api",
-            type=TRAITS_EVENT,
-            traits=values,
+        at = max(v.at for v in values.values())
+        return self.record_request(
+            key,
+            TRAITS_EVENT,
+            request_id,
+            lambda eid, _: EventFacts(eid, at, "api", TRAITS_EVENT, traits=values),
         )
+
+    def record_request(
+        self,
+        key: ProfileKey,
+        kind: str,
+        request_id: str,
+        make: Callable[[str, str], EventFacts],
+        *,
+        field: str = "key",
+    ) -> tuple[str, bool]:
+        """Records an API request (traits, consent) as an event of the person `key` names, so it
+        merges and splits with the person; idempotent by request id. `make(event_id, subject)` builds
+        the facts, `subject` being the node id of the identifier it came through ("" for a person id).
+        Returns the person id and whether the request was new."""
+        check_request_id(request_id)
+        pid = self.person_of(key, field=field)
+        keys: tuple[str, ...] = ()
+        subject = ""
+        if key.identifier is not None:
+            ident = self.identity.key_of(*key.identifier, field=f"{field}.identifier")
+            if not isinstance(ident, str):
+                keys, subject = (ident.key,), node_id(ident.key)
+        facts = make(f"{RESERVED_EVENT_ID_PREFIX}{kind}:{request_id}", subject)
         new = self.store.append(events=[LoggedEvent(pid, keys, facts)], merges={}, folding=self.folder)
         return pid, bool(new)
 
@@ -258,3 +273,10 @@ class ProfileService:
             return e.person_id
 
         return self.store.reattribute(person_ids=person_ids, owner=owner, folding=self.folder)
+
+
+def check_request_id(request_id: str) -> None:
+    if not request_id.strip():
+        raise InvalidArgument("request_id", "required")
+    if len(request_id.encode()) > MAX_EVENT_ID_BYTES:
+        raise InvalidArgument("request_id", f"longer than {MAX_EVENT_ID_BYTES} bytes")

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from profiles.fold import MICROS_PER_DAY, Folder
 from profiles.segments import Rule, Value
-from profiles.state import ProfileState, Seen
+from profiles.state import Decision, ProfileState, Seen
 
 DISCOUNT_SEEKER_RATIO = 0.5
 DISCOUNT_SEEKER_MIN_ORDERS = 2
@@ -147,3 +147,23 @@ class _Lookup:
             case "affinity.discount_seeker":
                 return r.discount_seeker
         return None
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentStatus:
+    purpose: str
+    granted: bool
+    """Effective: False if any subject's latest decision denies it."""
+    conflict: bool
+    """The person's subjects disagree (persons with different decisions merged)."""
+    latest: Decision
+
+
+def consent_of(state: ProfileState) -> list[ConsentStatus]:
+    out = []
+    for purpose, by_subject in sorted(state.consent.items()):
+        decisions = list(by_subject.values())
+        latest = max(decisions, key=lambda d: (d.at, d.eid))
+        granted = all(d.granted for d in decisions)
+        out.append(ConsentStatus(purpose, granted, len({d.granted for d in decisions}) > 1, latest))
+    return out

@@ -10,10 +10,9 @@ from identity.errors import InvalidArgument
 from idstitch.v1 import event_pb2 as ev_pb
 from idstitch.v1 import profile_service_pb2 as pb
 from profiles.events import EventFacts, Item, Money, Order
-from profiles.privacy import consent_of
 from profiles.service import FoundProfile, ProfileKey, TraitInput
 from profiles.state import ProfileState, Seen
-from profiles.view import ProfileReading
+from profiles.view import ProfileReading, consent_of
 from server.convert import micros, timestamp
 
 CURRENCY = re.compile(r"[A-Z]{3}")
