@@ -32,12 +32,7 @@ links_refused = _meter.create_counter(
 identifiers_shared = _meter.create_counter(
     "idstitch.identifiers.marked_shared", unit="{identifier}", description="Identifiers newly marked shared"
 )
-person_size = _meter.create_histogram(
-    "idstitch.person.identifiers",
-    unit="{identifier}",
-    description="Identifiers per person, for each person a batch touched",
-    explicit_bucket_boundaries_advisory=[1, 2, 3, 5, 8, 13, 21, 34, 55, 89],
-)
+
 erasures = _meter.create_counter("idstitch.erasures", unit="{erasure}", description="Completed erasures")
 events_suppressed = _meter.create_counter(
     "idstitch.events.suppressed", unit="{event}", description="Events dropped: they predate an erasure"
@@ -83,6 +78,14 @@ def _drain_forever() -> None:
 
 threading.Thread(target=_drain_forever, name="idstitch-metrics-drain", daemon=True).start()
 
+person_size = DeferredHistogram(
+    _meter.create_histogram(
+        "idstitch.person.identifiers",
+        unit="{identifier}",
+        description="Identifiers per person, for each person a batch touched",
+        explicit_bucket_boundaries_advisory=[1, 2, 3, 5, 8, 13, 21, 34, 55, 89],
+    )
+)
 store_duration = DeferredHistogram(
     _meter.create_histogram(
         "idstitch.store.duration", unit="ms", description="Store calls by backend, operation and outcome"

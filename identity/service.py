@@ -52,6 +52,7 @@ class RawEvent:
 
 
 MIN_TIME = -(2**63)
+NO_ATTRIBUTES: dict[str, str] = {}
 
 
 def _report(s: Span, stitched: Stitched) -> None:
@@ -150,15 +151,15 @@ class IdentityService:
         ]
         if not batch:
             return Stitched([_suppressed_result(ev) for ev in prepared], prepared, {})
-        keys = {ident.key for ev in prepared for ident in ev.identifiers}
+        keys = {ident.key for ev, _ in batch for ident in ev.identifiers}
         pairs = {
             edge_key(ev.identifiers[link.a].key, ev.identifiers[link.b].key)
             for ev, evidence in batch
             for link in evidence.links
         }
-        event_ids = {ev.event_id for ev in prepared}
+        event_ids = {ev.event_id for ev, _ in batch}
 
-        def plan(snap: Snapshot) -> tuple[ChangeSet, tuple[list[StitchResult], dict[str, str]]]:
+        def plan(snap: Snapshot) -> tuple[ChangeSet, tuple[list[StitchResult], dict[str, str], list[int]]]:
             changes, results = self._engine.stitch(snap, batch)
             touched = {r.person_id for r in results if r.person_id}
             sizes = [sum(p.counts.values()) for pid, p in snap.persons.items() if pid in touched]
@@ -166,7 +167,7 @@ class IdentityService:
 
         stitched, merges, sizes = self.graph.stitch(keys=keys, pairs=pairs, event_ids=event_ids, plan=plan)
         for size in sizes:
-            person_size.record(size)
+            person_size.record(size, NO_ATTRIBUTES)
         if suppressed:
             done = iter(stitched)
             stitched = [
