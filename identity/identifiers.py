@@ -59,6 +59,11 @@ def display_of(key: str) -> str:
     return "#" + rest[:12] if sep == "#" else rest
 
 
+def is_hashed(key: str) -> bool:
+    """Whether the key holds a keyed hash (a personal type) rather than the value itself."""
+    return _split(key)[1] == "#"
+
+
 def type_of(key: str) -> str:
     return _split(key)[0]
 

@@ -10,7 +10,7 @@ import msgspec
 from google.protobuf import json_format
 
 from identity.errors import InvalidArgument
-from identity.identifiers import node_id
+from identity.identifiers import is_hashed, node_id
 from identity.privacy import ErasureRecord
 from idstitch.v1 import privacy_service_pb2 as pb
 from idstitch.v1 import privacy_service_pb2_grpc as pb_grpc
@@ -84,7 +84,7 @@ def export_document(x: Export) -> Iterator[str]:
             {
                 "type": n.type,
                 # Personal values are held only as a keyed hash: that is what we can give back.
-                ("hashed_value" if "#" in n.key.split(":", 1)[0] else "value"): n.display,
+                ("hashed_value" if is_hashed(n.key) else "value"): n.display,
                 "shared": n.shared,
                 "first_seen_us": n.first_seen,
                 "last_seen_us": n.last_seen,

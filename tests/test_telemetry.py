@@ -185,9 +185,37 @@ def test_metrics_cover_rpcs_ingest_merges_refusals_sharing_sizes_erasures_and_st
     assert {("sqlite", "graph"), ("sqlite", "profiles"), ("sqlite", "privacy")} <= stores
 
 
-def test_logs_are_json_lines_with_trace_ids(collected):
-    lines = [json.loads(line) for line in collected["logs"].splitlines() if line.strip()]
-    assert all({"time", "level", "logger", "message"} <= line.keys() for line in lines)
+def test_logs_are_json_lines_with_the_trace_and_span_ids_and_no_exception_message():
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(JsonLines())
+    log = logging.getLogger("idstitch.test")
+    log.addHandler(handler)
+    log.propagate = False
+    provider = TracerProvider()
+    try:
+        with provider.get_tracer("test").start_as_current_span("request") as span:
+            log.warning("outside a failure")
+            try:
+                raise ValueError("quoted value ann@example.com")
+            except ValueError:
+                log.exception("a failure")
+        log.warning("after the request")
+    finally:
+        log.removeHandler(handler)
+    inside, failure, after = (json.loads(line) for line in out.getvalue().splitlines())
+    ctx = span.get_span_context()
+    assert (inside["trace_id"], inside["span_id"]) == (
+        format(ctx.trace_id, "032x"),
+        format(ctx.span_id, "016x"),
+    )
+    assert (
+        inside["level"] == "WARNING"
+        and inside["message"] == "outside a failure"
+        and inside["time"].endswith("Z")
+    )
+    assert failure["error_type"] == "ValueError" and "ann@" not in out.getvalue()
+    assert "trace_id" not in after
 
 
 def test_no_identifier_value_raw_normalized_or_hashed_is_in_any_span_metric_or_log(collected):
