@@ -64,23 +64,24 @@ class SqliteProfileStore:
             alias = _aliases(db, person_ids)
             sources = {alias.get(p, p) for p in person_ids}
             moved: list[tuple[str | None, str]] = []
-            touched = set(sources)
+            by_person: dict[str, list[LoggedEvent]] = defaultdict(list)
             for e in _events(db, sources):
                 new = owner(e)
                 new = new and alias.get(new, new)
                 if new != e.person_id:
                     moved.append((new, e.facts.event_id))
-                    if new is not None:
-                        touched.add(new)
-            db.executemany("UPDATE profile_events SET person_id = ? WHERE event_id = ?", moved)
-            counts: dict[str, int] = {}
-            by_person: dict[str, list[LoggedEvent]] = defaultdict(list)
-            for e in _events(db, touched):
+                if new is not None:
+                    by_person[new].append(e)
+            gaining = set(by_person) - sources  # persons outside the split that gained events
+            for e in _events(db, gaining):  # their own events, read before the moved ones join them
                 assert e.person_id is not None
                 by_person[e.person_id].append(e)
+            db.executemany("UPDATE profile_events SET person_id = ? WHERE event_id = ?", moved)
+            touched = sources | gaining
+            counts: dict[str, int] = {}
             states = _Loaded(db)
             for pid in touched:
-                evs = by_person.get(pid, [])
+                evs = by_person.get(pid, [])  # fold order does not matter (profiles.fold)
                 counts[pid] = len(evs)
                 if evs:
                     states.put(pid, folding.fold(ProfileState(), (e.facts for e in evs)))
