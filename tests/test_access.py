@@ -45,9 +45,7 @@ def call(channel: grpc.Channel, service: str, method: str) -> grpc.StatusCode:
     """Calls the method with an empty request; the status code it ends with."""
     desc = MODULES[service].DESCRIPTOR.services_by_name[service].methods_by_name[method]
     path = f"/idstitch.v1.{service}/{method}"
-    request_type = getattr(MODULES[service], desc.input_type.name, None)
-    if request_type is None:  # a request message defined in another file
-        request_type = {"Event": ev_pb.Event}[desc.input_type.name]
+    request_type = getattr(MODULES[service], desc.input_type.name)
     response_type = getattr(MODULES[service], desc.output_type.name)
     ser, de = request_type.SerializeToString, response_type.FromString
     try:
