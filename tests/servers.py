@@ -14,35 +14,65 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).parents[1]
-_neo4j: dict[str, str] = {}
+
+
+class LocalServer:
+    """A server started by `scripts/NAME/NAME start DIR` on first use, stopped at session end."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.script = str(ROOT / f"scripts/{name}/{name}")
+        self._address: str | None = None
+        self._error: str | None = None
+        self._home: str | None = None
+
+    def address(self) -> str:
+        """What the start script printed (a URI or host:port)."""
+        if self._address is not None:
+            return self._address
+        if self._error is None:
+            self._error = self._start()
+        if self._error is not None:
+            _unavailable(self._error)
+        assert self._address is not None
+        return self._address
+
+    def _start(self) -> str | None:
+        missing = [tool for tool in ("java", "mvn") if shutil.which(tool) is None]
+        if missing:
+            return f"{self.name} tests need {' and '.join(missing)} (Java 17 and Maven) to run {self.script}"
+        self._home = tempfile.mkdtemp(prefix=f"idstitch-{self.name}-")
+        out = subprocess.run([self.script, "start", self._home], capture_output=True, text=True)
+        if out.returncode != 0:
+            return f"{self.script} start failed: {out.stderr[-2000:]}"
+        self._address = out.stdout.strip().splitlines()[-1]
+        return None
+
+    def stop(self) -> None:
+        if self._home is not None:
+            subprocess.run([self.script, "stop", self._home], check=False)
+            shutil.rmtree(self._home, ignore_errors=True)
+            self._home = self._address = None
+
+
+NEO4J = LocalServer("neo4j")
+CASSANDRA = LocalServer("cassandra")
 
 
 def neo4j_uri() -> str:
     """The bolt URI of the session's Neo4j, started on first use."""
-    if "uri" in _neo4j:
-        return _neo4j["uri"]
-    if "error" in _neo4j:
-        _unavailable(_neo4j["error"])
-    missing = [tool for tool in ("java", "mvn") if shutil.which(tool) is None]
-    if missing:
-        _neo4j["error"] = (
-            f"Neo4j tests need {' and '.join(missing)} (Java 17+ and Maven) to run scripts/neo4j/neo4j"
-        )
-        _unavailable(_neo4j["error"])
-    home = tempfile.mkdtemp(prefix="idstitch-neo4j-")
-    out = subprocess.run([str(ROOT / "scripts/neo4j/neo4j"), "start", home], capture_output=True, text=True)
-    if out.returncode != 0:
-        _neo4j["error"] = f"scripts/neo4j/neo4j start failed: {out.stderr[-2000:]}"
-        _unavailable(_neo4j["error"])
-    _neo4j.update(uri=out.stdout.strip().splitlines()[-1], home=home)
-    return _neo4j["uri"]
+    return NEO4J.address()
 
 
-def stop_neo4j() -> None:
-    if "home" in _neo4j:
-        subprocess.run([str(ROOT / "scripts/neo4j/neo4j"), "stop", _neo4j["home"]], check=False)
-        shutil.rmtree(_neo4j["home"], ignore_errors=True)
-        _neo4j.clear()
+def cassandra_address() -> tuple[str, int]:
+    """Host and native-protocol port of the session's Cassandra node, started on first use."""
+    host, port = CASSANDRA.address().rsplit(":", 1)
+    return host, int(port)
+
+
+def stop_servers() -> None:
+    NEO4J.stop()
+    CASSANDRA.stop()
 
 
 def _unavailable(reason: str) -> None:

@@ -1,0 +1,155 @@
+"""Talking to Cassandra: the connection, the schema, the prepared statements, and the one place
+driver failures become StoreUnavailable (gRPC UNAVAILABLE, retryable).
+
+Only keyspace names and the replication map are written into CQL text — they come from the
+operator's configuration and are checked against strict patterns here; every value the service
+handles (person ids, event ids, facts, states) travels as a bound parameter of a prepared statement.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, ParamSpec, TypeVar
+
+from identity.errors import StoreUnavailable
+
+NAME = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
+REPLICATION_WORD = re.compile(r"^[A-Za-z0-9_.]{1,100}$")
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def unavailable_on_driver_errors(fn: Callable[P, R]) -> Callable[P, R]:
+    """Turns a node that is down, slow or unreachable into StoreUnavailable. A write that timed
+    out may or may not have been applied; every write of the store is safe to retry."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        from cassandra import DriverException, RequestExecutionException
+        from cassandra.cluster import NoHostAvailable
+
+        try:
+            return fn(*args, **kwargs)
+        except (NoHostAvailable, RequestExecutionException, DriverException) as e:
+            raise StoreUnavailable(f"cassandra unavailable: {e.__class__.__name__}") from e
+
+    return wrapper
+
+
+@dataclass(frozen=True, slots=True)
+class CassandraEndpoint:
+    contact_points: tuple[str, ...] = ("127.0.0.1",)
+    port: int = 9042
+    local_datacenter: str | None = None
+    username: str | None = None
+    password: str | None = None
+    consistency: str = "LOCAL_QUORUM"
+    serial_consistency: str = "LOCAL_SERIAL"
+    connect_timeout: float = 5.0
+    request_timeout: float = 5.0
+
+
+class CassandraConnection:
+    """One driver Cluster and Session, shared by every store of the process that names the same
+    endpoint (the driver keeps a connection pool per node; one is enough)."""
+
+    _shared: ClassVar[dict[CassandraEndpoint, tuple[CassandraConnection, int]]] = {}
+    _lock: ClassVar[threading.Lock] = threading.Lock()
+
+    def __init__(self, endpoint: CassandraEndpoint) -> None:
+        from cassandra import ConsistencyLevel, ProtocolVersion
+        from cassandra.auth import PlainTextAuthProvider
+        from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
+        from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
+
+        profile = ExecutionProfile(
+            # Token-aware: each statement goes straight to a replica of its partition.
+            load_balancing_policy=TokenAwarePolicy(
+                DCAwareRoundRobinPolicy(local_dc=endpoint.local_datacenter)
+            ),
+            consistency_level=ConsistencyLevel.name_to_value[endpoint.consistency],
+            serial_consistency_level=ConsistencyLevel.name_to_value[endpoint.serial_consistency],
+            request_timeout=endpoint.request_timeout,
+        )
+        auth = (
+            PlainTextAuthProvider(endpoint.username, endpoint.password or "") if endpoint.username else None
+        )
+        self.endpoint = endpoint
+        self.cluster = Cluster(
+            list(endpoint.contact_points),
+            port=endpoint.port,
+            auth_provider=auth,
+            execution_profiles={EXEC_PROFILE_DEFAULT: profile},
+            protocol_version=ProtocolVersion.V5,
+            connect_timeout=endpoint.connect_timeout,
+            # A node that went away is retried every second, so service resumes soon after it is back.
+            reconnection_policy=_quick_reconnection(),
+        )
+        self.session = self.cluster.connect()
+        self._prepared: dict[str, Any] = {}
+        self._schemas: set[str] = set()
+
+    @classmethod
+    @unavailable_on_driver_errors
+    def open(cls, endpoint: CassandraEndpoint) -> CassandraConnection:
+        with cls._lock:
+            conn, users = cls._shared.get(endpoint, (None, 0))
+            if conn is None:
+                conn = cls(endpoint)
+            cls._shared[endpoint] = (conn, users + 1)
+            return conn
+
+    def release(self) -> None:
+        with self._lock:
+            conn, users = self._shared[self.endpoint]
+            if users > 1:
+                self._shared[self.endpoint] = (conn, users - 1)
+                return
+            del self._shared[self.endpoint]
+        self.cluster.shutdown()
+
+    def ensure_schema(
+        self, keyspace: str, replication: Mapping[str, str | int], tables: Iterable[str]
+    ) -> None:
+        """Creates the keyspace and tables if missing (idempotent; once per process and keyspace)."""
+        if not NAME.match(keyspace):
+            raise ValueError("keyspace: lower-case letters, digits and underscores, starting with a letter")
+        if keyspace in self._schemas:
+            return
+        self.session.execute(
+            f"CREATE KEYSPACE IF NOT EXISTS {keyspace} WITH replication = {replication_literal(replication)}"
+        )
+        for table in tables:
+            self.session.execute(table.format(ks=keyspace))
+        self._schemas.add(keyspace)
+
+    def prepare(self, cql: str) -> Any:
+        stmt = self._prepared.get(cql)
+        if stmt is None:
+            stmt = self._prepared[cql] = self.session.prepare(cql)
+        return stmt
+
+    def run_all(self, statements: Sequence[tuple[Any, Sequence[Any]]]) -> list[Any]:
+        """Runs the statements concurrently and returns their result sets, in order."""
+        futures = [self.session.execute_async(stmt, params) for stmt, params in statements]
+        return [f.result() for f in futures]
+
+
+def replication_literal(replication: Mapping[str, str | int]) -> str:
+    items = []
+    for key, value in replication.items():
+        if not REPLICATION_WORD.match(key) or not REPLICATION_WORD.match(str(value)):
+            raise ValueError(f"replication: {key!r}: {value!r} is not a plain word or number")
+        items.append(f"'{key}': '{value}'")
+    return "{" + ", ".join(items) + "}"
+
+
+def _quick_reconnection() -> Any:
+    from cassandra.policies import ConstantReconnectionPolicy
+
+    return ConstantReconnectionPolicy(delay=1.0, max_attempts=None)
