@@ -92,6 +92,7 @@ class PrivacyService:
             done = self.records.complete_erasure(record.erasure_id, counts, self._clock())
             erasures.add(1)
         self.records.audit(self._clock(), caller, "erase", {"erasure_id": done.erasure_id, **counts})
+        self.profiles.after_settling("erasure", lambda: store.erase(pid))
         return done
 
     def _pending_or_new(self, subject: ProfileKey, request_id: str) -> ErasureRecord:

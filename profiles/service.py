@@ -9,6 +9,8 @@ so a batch retried after a failure between the two commits completes its profile
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -30,6 +32,7 @@ from profiles.state import ProfileState
 from profiles.traits import check_trait
 from profiles.view import ProfileReading, consent_of, read
 
+log = logging.getLogger(__name__)
 MAX_PROFILE_BATCH = 500
 PERSONALIZATION = "personalization"
 """The consent purpose that covers reading a person's behavior for personalization."""
@@ -86,6 +89,7 @@ class ProfileService:
         rules: ProfileRules,
         shared_device_types: Sequence[str],
         clock: Callable[[], int] = lambda: time.time_ns() // 1000,
+        settle_seconds: float = 0.0,
     ) -> None:
         self.identity = identity
         self.store = store
@@ -95,6 +99,9 @@ class ProfileService:
         self._shared_device_types = frozenset(shared_device_types)
         self._clock = clock
         self.gate = SplitGate()
+        self.settle_seconds = settle_seconds
+        """With a profile store shared by several servers: how long after a split (or an erasure)
+        to sweep again (see `after_settling`)."""
 
     # -- ingest ------------------------------------------------------------------------------
 
@@ -244,7 +251,9 @@ class ProfileService:
         so the detached part's events leave the person's profile. An admin change: audited."""
         with self.gate.split():
             left, new = self.identity.detach(type_name, value, to_new_person=to_new_person, now=self._clock())
-            counts = self.refold_after_split([left] if new is None else [left, new])
+            parts = [left] if new is None else [left, new]
+            counts = self.refold_after_split(parts)
+        self.after_settling("split", lambda: self.refold_after_split(parts))
         done = Detached(left, new, counts.get(left, 0), counts.get(new, 0) if new else 0)
         if self.identity.privacy is not None:
             detail = {"mode": "new_person" if new else "shared", "person_events": done.person_events,
@@ -252,9 +261,35 @@ class ProfileService:
             self.identity.privacy.audit(self._clock(), caller, "detach_identifier", detail)
         return done
 
+    def after_settling(self, what: str, sweep: Callable[[], object]) -> None:
+        """Runs `sweep` again once batches in flight on other servers have landed. The gate keeps
+        this server's batches out of a split, but another server may have stitched a batch before
+        the split and append it to the profile store after the split moved the events: that batch
+        lands in the old person. Splits and erasures are idempotent, so running them again once
+        `settle_seconds` have passed (longer than a batch takes) moves such stragglers too. A server
+        that stops within that time skips the sweep; the split or erasure itself is complete."""
+        if self.settle_seconds <= 0:
+            return
+
+        def run() -> None:
+            try:
+                with self.gate.split():
+                    sweep()
+            except Exception as e:
+                log.warning("the settle sweep after a %s failed: %s", what, e.__class__.__name__)
+
+        timer = threading.Timer(self.settle_seconds, run)
+        timer.daemon = True
+        timer.start()
+
     def refold_after_split(self, person_ids: Sequence[str]) -> dict[str, int]:
-        """Gives each event of these persons to the person holding its highest-priority identifier
-        now (the rule that picked its person at ingest) and refolds every person involved."""
+        """Gives each event of these persons to its owner (owner_rule) and refolds every person
+        involved."""
+        return self.store.reattribute(person_ids=person_ids, owner=self.owner_rule(), folding=self.folder)
+
+    def owner_rule(self) -> Callable[[LoggedEvent], str | None]:
+        """Who an event belongs to now: the person holding its highest-priority identifier (the
+        rule that picked its person at ingest), else the person it has."""
         types = self.identity.types
         cache: dict[str, str | None] = {}
 
@@ -272,7 +307,7 @@ class ProfileService:
                     return pid
             return e.person_id
 
-        return self.store.reattribute(person_ids=person_ids, owner=owner, folding=self.folder)
+        return owner
 
 
 def check_request_id(request_id: str) -> None:

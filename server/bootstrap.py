@@ -99,6 +99,29 @@ def build_profile_store(settings: Settings) -> ProfileStore:
         from profiles.stores.sqlite import SqliteProfileStore
 
         return _observed(SqliteProfileStore(_in_data_dir(settings, backend.file)), "sqlite", "profiles")
+    if backend.type == "cassandra":
+        from profiles.stores.cassandra import CassandraProfileStore
+        from profiles.stores.cassandra_cql import CassandraEndpoint
+
+        endpoint = CassandraEndpoint(
+            contact_points=tuple(backend.contact_points),
+            port=backend.port,
+            local_datacenter=backend.local_datacenter,
+            username=backend.username,
+            password=backend.password.get_secret_value() if backend.password else None,
+            consistency=backend.consistency,
+            serial_consistency=backend.serial_consistency,
+            connect_timeout=backend.connect_timeout_seconds,
+            request_timeout=backend.request_timeout_seconds,
+        )
+        store = CassandraProfileStore(
+            endpoint,
+            keyspace=backend.keyspace,
+            replication=backend.replication,
+            namespace=backend.namespace,
+            event_ttl_seconds=backend.event_ttl_seconds,
+        )
+        return _observed(store, "cassandra", "profiles")
     raise ValueError(f"unknown profiles backend {backend.type!r}")
 
 
@@ -115,6 +138,7 @@ def build_profile_service(
         store=store or build_profile_store(settings),
         rules=settings.profile_rules,
         shared_device_types=settings.stitching.shared_device_types,
+        settle_seconds=getattr(settings.profiles, "split_settle_seconds", 0.0),
         **({"clock": clock} if clock is not None else {}),
     )
 

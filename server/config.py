@@ -65,6 +65,43 @@ class SqliteProfiles(BaseModel):
     """File name inside `data_dir` (or an absolute path)."""
 
 
+class CassandraProfiles(BaseModel):
+    """Profiles and their event logs in Apache Cassandra (5.0, or 4.x with protocol v5), shared
+    by any number of idstitch servers."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["cassandra"] = "cassandra"
+    contact_points: list[str] = Field(default_factory=lambda: ["127.0.0.1"])
+    port: int = 9042
+    local_datacenter: str | None = None
+    """The datacenter whose replicas serve this server (LOCAL_* consistency levels count in it).
+    None: the datacenter of the first contact point."""
+    keyspace: str = "idstitch"
+    replication: dict[str, str | int] = Field(
+        default_factory=lambda: {"class": "SimpleStrategy", "replication_factor": 1}
+    )
+    """Used only when idstitch creates the keyspace; for production create it yourself, e.g.
+    {class: NetworkTopologyStrategy, dc1: 3}."""
+    namespace: str = "main"
+    """Part of every partition key, so several deployments (or tests) can share one keyspace."""
+    username: str | None = None
+    password: SecretStr | None = None
+    consistency: Literal["ONE", "LOCAL_ONE", "QUORUM", "LOCAL_QUORUM", "EACH_QUORUM", "ALL"] = "LOCAL_QUORUM"
+    serial_consistency: Literal["SERIAL", "LOCAL_SERIAL"] = "LOCAL_SERIAL"
+    """For the lightweight transactions every profile write is."""
+    event_ttl_seconds: int | None = Field(default=None, gt=0)
+    """Expire raw events (and their claims) after this long; the folded profiles stay."""
+    connect_timeout_seconds: float = 5.0
+    request_timeout_seconds: float = 5.0
+    split_settle_seconds: float = Field(default=30.0, ge=0)
+    """After a split or an erasure, sweep again this much later, for batches another server
+    stitched before it and stored after it (ProfileService.after_settling). 0: no sweep."""
+
+
+ProfilesBackend = Annotated[SqliteProfiles | CassandraProfiles, Field(discriminator="type")]
+
+
 class PrivacySettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -122,7 +159,7 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     graph: GraphBackend = Field(default_factory=SqliteGraph)
     stitching: StitchingRules = Field(default_factory=StitchingRules)
-    profiles: SqliteProfiles = Field(default_factory=SqliteProfiles)
+    profiles: ProfilesBackend = Field(default_factory=SqliteProfiles)
     profile_rules: ProfileRules = Field(default_factory=ProfileRules)
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
