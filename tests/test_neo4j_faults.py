@@ -5,7 +5,6 @@ uninterrupted run gives. Uses a Neo4j of its own, stopped and started by scripts
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import tempfile
 import threading
@@ -14,25 +13,18 @@ from pathlib import Path
 
 import grpc
 import pytest
-from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1 import health_pb2
 
 from identity.stores.neo4j import Neo4jIdentityGraph
-from idstitch.v1 import identity_service_pb2 as pb
-from idstitch.v1 import identity_service_pb2_grpc as pb_grpc
 from server.bootstrap import build_identity_service
 from server.client import with_key
 from server.config import load_settings
+from tests.faults import free_port, health_status, send_retrying, wait_for_status
 from tests.helpers import state
 from tests.servers import ROOT, IdstitchProcess, neo4j_uri
 from tests.test_neo4j_concurrency import SECRET, graph_invariants, population, replay, universe
 
 SCRIPT = str(ROOT / "scripts/neo4j/neo4j")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.mark.e2e
@@ -51,44 +43,19 @@ def test_neo4j_going_away_mid_ingest_is_unavailable_then_recovers_to_the_same_gr
     server = IdstitchProcess(cfg)
     failures: list[grpc.StatusCode] = []
     health_seen: list[int] = []
-    done_batches = threading.Event()
+    started = threading.Event()
     try:
         with grpc.insecure_channel(server.target) as raw:
             ch = with_key(raw, server.key)
-            stub, health = pb_grpc.IdentityServiceStub(ch), health_pb2_grpc.HealthStub(ch)
-
-            def status() -> int:
-                return health.Check(health_pb2.HealthCheckRequest(service=""), timeout=5).status
-
-            def send() -> None:
-                for n, batch in enumerate(batches):
-                    while True:
-                        try:
-                            stub.Ingest(pb.IngestRequest(events=batch), timeout=30)
-                            break
-                        except grpc.RpcError as e:
-                            failures.append(e.code())
-                            if e.code() != grpc.StatusCode.UNAVAILABLE:
-                                raise
-                            time.sleep(0.5)  # the retry a client makes: same batch, same event ids
-                    if n == 3:
-                        done_batches.set()
-                    time.sleep(0.05)
-
-            sender = threading.Thread(target=send)
+            status = health_status(ch)
+            sender = threading.Thread(target=send_retrying, args=(ch, batches, failures, started))
             sender.start()
-            done_batches.wait(60)
+            started.wait(60)
             subprocess.run([SCRIPT, "stop", home], check=True)
-            deadline = time.time() + 20
-            while time.time() < deadline and status() != health_pb2.HealthCheckResponse.NOT_SERVING:
-                time.sleep(0.3)
-            health_seen.append(status())
+            health_seen.append(wait_for_status(status, health_pb2.HealthCheckResponse.NOT_SERVING, 20))
             time.sleep(2)
             subprocess.run([SCRIPT, "start", home, str(port)], check=True, capture_output=True)
-            deadline = time.time() + 30
-            while time.time() < deadline and status() != health_pb2.HealthCheckResponse.SERVING:
-                time.sleep(0.3)
-            health_seen.append(status())
+            health_seen.append(wait_for_status(status, health_pb2.HealthCheckResponse.SERVING, 30))
             sender.join(120)
             assert not sender.is_alive()
     finally:

@@ -1,0 +1,102 @@
+"""Cassandra stopped in the middle of an ingest: callers get UNAVAILABLE, health turns
+NOT_SERVING, service resumes by itself when the node is back, and the retried batches give the
+very profiles an uninterrupted run gives. Uses a node of its own, stopped and started by
+scripts/cassandra."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2
+
+from idstitch.v1 import identity_service_pb2 as pb
+from idstitch.v1 import identity_service_pb2_grpc as pb_grpc
+from profiles.stores.cassandra import CassandraProfileStore
+from profiles.stores.cassandra_cql import CassandraEndpoint
+from server.app import create_server
+from server.bootstrap import build_identity_service, build_profile_service
+from server.client import with_key
+from server.config import load_settings
+from tests.faults import free_port, health_status, send_retrying, wait_for_status
+from tests.helpers import state
+from tests.profile_data import assert_same_profile
+from tests.servers import ROOT, IdstitchProcess, cassandra_address
+from tests.test_cassandra_concurrency import shopping
+from tests.test_neo4j_concurrency import SECRET, universe
+
+SCRIPT = str(ROOT / "scripts/cassandra/cassandra")
+
+
+@pytest.mark.e2e
+def test_cassandra_going_away_mid_ingest_is_unavailable_then_recovers_to_the_same_profiles(tmp_path: Path):
+    cassandra_address()  # skips (or fails under CI) when no Cassandra can run here
+    home, port = tempfile.mkdtemp(prefix="idstitch-cassandra-fault-"), free_port()
+    subprocess.run([SCRIPT, "start", home, str(port)], check=True, capture_output=True)
+    events = shopping(60)
+    batches = [events[i : i + 20] for i in range(0, len(events), 20)]
+    cfg = tmp_path / "idstitch.yaml"
+    cfg.write_text(
+        f"data_dir: {tmp_path / 'data'}\nhmac_secret: {SECRET}\n"
+        f"profiles: {{type: cassandra, port: {port}, keyspace: fault, "
+        "connect_timeout_seconds: 1, request_timeout_seconds: 1}\n"
+    )
+    server = IdstitchProcess(cfg)
+    failures: list[grpc.StatusCode] = []
+    health_seen: list[int] = []
+    started = threading.Event()
+    try:
+        with grpc.insecure_channel(server.target) as raw:
+            ch = with_key(raw, server.key)
+            status = health_status(ch)
+            sender = threading.Thread(target=send_retrying, args=(ch, batches, failures, started))
+            sender.start()
+            started.wait(60)
+            subprocess.run([SCRIPT, "stop", home], check=True)
+            health_seen.append(wait_for_status(status, health_pb2.HealthCheckResponse.NOT_SERVING, 20))
+            time.sleep(2)
+            subprocess.run([SCRIPT, "start", home, str(port)], check=True, capture_output=True)
+            health_seen.append(wait_for_status(status, health_pb2.HealthCheckResponse.SERVING, 30))
+            sender.join(120)
+            assert not sender.is_alive()
+    finally:
+        server.stop()
+
+    try:
+        assert health_seen == [
+            health_pb2.HealthCheckResponse.NOT_SERVING,
+            health_pb2.HealthCheckResponse.SERVING,
+        ]
+        assert failures and set(failures) == {grpc.StatusCode.UNAVAILABLE}
+        settings = load_settings(data_dir=tmp_path / "data", hmac_secret=SECRET)
+        store = CassandraProfileStore(CassandraEndpoint(port=port), keyspace="fault")
+        got = build_profile_service(settings, build_identity_service(settings), store)
+        uninterrupted = create_server(load_settings(data_dir=tmp_path / "ref", hmac_secret=SECRET, port=0))
+        try:
+            with grpc.insecure_channel(f"127.0.0.1:{uninterrupted.port}") as raw:
+                stub = pb_grpc.IdentityServiceStub(
+                    with_key(raw, (tmp_path / "ref/admin.key").read_text().strip())
+                )
+                for batch in batches:
+                    stub.Ingest(pb.IngestRequest(events=batch))
+            ids = universe(events)
+            assert state(got.identity, ids) == state(uninterrupted.service, ids)
+            persons = {p for p in state(got.identity, ids).values() if isinstance(p, str) and p != "shared"}
+            assert len(persons) == 60
+            for pid in persons:
+                ours, theirs = got.store.events_of(pid), uninterrupted.profiles.store.events_of(pid)
+                assert [e.facts for e in ours] == [e.facts for e in theirs]  # nothing lost, nothing twice
+                assert_same_profile(got.store.get(pid), uninterrupted.profiles.store.get(pid))  # type: ignore[arg-type]
+        finally:
+            uninterrupted.stop(0)
+            got.identity.graph.close()
+            store.close()
+    finally:
+        subprocess.run([SCRIPT, "stop", home], check=False)
+        shutil.rmtree(home, ignore_errors=True)
