@@ -2,8 +2,10 @@
 on the embedded stores, then Resolve and GetProfile p50/p99 at 8 concurrent clients beside the
 same server's health-check floor, and the size of the profile of a person with 10,000 events.
 
-Run: .venv/bin/python -m bench.ingest_resolve [--persons 20000] [--per-person 5] [--neo4j]
-With --neo4j the same run is repeated against a Neo4j started by scripts/neo4j/neo4j.
+Run: .venv/bin/python -m bench.ingest_resolve [--persons 20000] [--per-person 5] [--neo4j] [--cassandra]
+With --neo4j the same run is repeated against a Neo4j started by scripts/neo4j/neo4j; with
+--cassandra, with profiles in a Cassandra node started by scripts/cassandra/cassandra (and the graph
+embedded, or in that Neo4j too with --neo4j).
 The server runs in its own process; clients run in other processes. Figures are printed only.
 """
 
@@ -20,7 +22,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -41,11 +45,19 @@ def start_server(
     auth: bool = True,
     env: dict[str, str] | None = None,
     namespace: str = "Bench",
+    profiles: str = "",
 ) -> tuple[subprocess.Popen, str]:
+    """`profiles`: host:port of a Cassandra node for the profiles ("" : embedded)."""
     config = os.path.join(data_dir, "idstitch.yaml")
     with open(config, "w") as f:
         if graph_uri:
             f.write(f"graph: {{type: neo4j, uri: '{graph_uri}', namespace: {namespace}}}\n")
+        if profiles:
+            host, port = profiles.rsplit(":", 1)
+            f.write(
+                f"profiles: {{type: cassandra, contact_points: ['{host}'], port: {port}, "
+                f"namespace: b{random.getrandbits(48):x}}}\n"
+            )
         f.write(f"auth: {{enabled: {str(auth).lower()}}}\n")
     proc = subprocess.Popen(
         [
@@ -149,13 +161,13 @@ def warm_up(graph_uri: str, count: int) -> None:
             proc.wait()
 
 
-def run(label: str, args: argparse.Namespace, graph_uri: str | None) -> None:
+def run(label: str, args: argparse.Namespace, graph_uri: str | None, profiles: str = "") -> None:
     evs = list(events(args.persons, args.per_person))
     batches = [pb.IngestRequest(events=evs[i : i + 500]) for i in range(0, len(evs), 500)]
     if graph_uri and args.warmup:
         warm_up(graph_uri, args.warmup)
     with tempfile.TemporaryDirectory(prefix="idstitch-bench-") as data:
-        proc, target = start_server(data, graph_uri)
+        proc, target = start_server(data, graph_uri, profiles=profiles)
         try:
             secs = ingest(target, batches, args.ingest_clients)
             if args.compare_auth:
@@ -233,22 +245,36 @@ def main() -> None:
     ap.add_argument(
         "--warmup", type=int, default=0, help="events ingested into Neo4j before the measured run"
     )
+    ap.add_argument(
+        "--cassandra", action="store_true", help="also run with profiles in Cassandra (scripts/cassandra)"
+    )
     ap.add_argument("--compare-auth", action="store_true", help="also ingest into a server with auth off")
     args = ap.parse_args()
 
-    if not args.only_neo4j:
-        run("sqlite", args, None)
-    if args.neo4j or args.only_neo4j:
-        home = tempfile.mkdtemp(prefix="idstitch-bench-neo4j-")
-        script = os.path.join(os.path.dirname(__file__), "..", "scripts", "neo4j", "neo4j")
-        uri = subprocess.run(
-            [script, "start", home], check=True, capture_output=True, text=True
-        ).stdout.split()[-1]
-        try:
+    with ExitStack() as servers:
+        uri = servers.enter_context(local_server("neo4j")) if args.neo4j or args.only_neo4j else None
+        cassandra = servers.enter_context(local_server("cassandra")) if args.cassandra else ""
+        if not args.only_neo4j:
+            run("sqlite", args, None)
+        if uri:
             run("neo4j", args, uri)
-        finally:
-            subprocess.run([script, "stop", home], check=False)
-            shutil.rmtree(home, ignore_errors=True)
+        if cassandra:
+            run("sqlite+cassandra", args, None, cassandra)
+            if uri:
+                run("neo4j+cassandra", args, uri, cassandra)
+
+
+@contextmanager
+def local_server(name: str) -> Iterator[str]:
+    """A server started by scripts/NAME/NAME in a temporary directory; yields what it printed."""
+    home = tempfile.mkdtemp(prefix=f"idstitch-bench-{name}-")
+    script = os.path.join(os.path.dirname(__file__), "..", "scripts", name, name)
+    out = subprocess.run([script, "start", home], check=True, capture_output=True, text=True)
+    try:
+        yield out.stdout.split()[-1]
+    finally:
+        subprocess.run([script, "stop", home], check=False)
+        shutil.rmtree(home, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -67,6 +67,7 @@ from profiles.stores.cassandra_cql import (
     NAME,
     CassandraConnection,
     CassandraEndpoint,
+    column,
     unavailable_on_driver_errors,
 )
 
@@ -133,7 +134,11 @@ class CassandraProfileStore:
         q = self._conn.prepare
         log, claims = f"{keyspace}.person_log", f"{keyspace}.event_claims"
         where = "WHERE ns = ? AND person_id = ?"
-        self._head_q = q(f"SELECT version, state, merged_into, pending, absorbed FROM {log} {where} LIMIT 1")
+        # DISTINCT reads the static columns alone, not the first event row with them.
+        self._head_q = q(
+            "SELECT DISTINCT ns, person_id, version, state, merged_into, pending, absorbed "
+            f"FROM {log} {where}"
+        )
         self._present_q = q(f"SELECT event_id FROM {log} {where} AND event_id IN ?")
         self._rows_q = q(
             f"SELECT person_id, event_id, occurred_at, keys, facts FROM {log} WHERE ns = ? AND person_id IN ?"
@@ -168,18 +173,13 @@ class CassandraProfileStore:
         heads = {}
         for pid, rs in zip(ids, results, strict=True):
             row = rs.one()
-            heads[pid] = (
-                _Head(pid)
-                if row is None
-                else _Head(
-                    pid,
-                    row.version,
-                    row.state,
-                    row.merged_into,
-                    frozenset(row.pending or ()),
-                    frozenset(row.absorbed or ()),
+            if row is None:
+                heads[pid] = _Head(pid)
+            else:
+                _, _, version, state, merged_into, pending, absorbed = row
+                heads[pid] = _Head(
+                    pid, version, state, merged_into, frozenset(pending or ()), frozenset(absorbed or ())
                 )
-            )
         return heads
 
     def _head(self, person_id: str) -> _Head:
@@ -252,14 +252,13 @@ class CassandraProfileStore:
         unsure: dict[str, list[LoggedEvent]] = defaultdict(list)  # claimed before: fold if missing
         new: set[str] = set()
         for (eid, e), rs in zip(first.items(), claims, strict=True):
-            row = rs.one()
-            if row.applied:
+            if rs.was_applied:
                 if e.person_id is None:
                     new.add(eid)  # recorded for no one
                 else:
                     claimed[live[e.person_id].person_id].append(e)
-            elif row.person_id is not None:
-                unsure[row.person_id].append(e)
+            elif (holder := column(rs, rs.one(), "person_id")) is not None:
+                unsure[holder].append(e)
         known = {h.person_id: h for h in live.values()}
         return new | self._fold(claimed, unsure, known, folding)
 
@@ -293,7 +292,7 @@ class CassandraProfileStore:
             redirected: dict[str, list[LoggedEvent]] = defaultdict(list)
             for pid, evs in todo.items():
                 head = known[pid]
-                held = {r.event_id for r in present[pid]} if pid in present else set()
+                held = {r[0] for r in present[pid]} if pid in present else set()
                 fresh = [e for e in evs if e.facts.event_id not in held]
                 if not fresh:
                     continue
@@ -338,8 +337,7 @@ class CassandraProfileStore:
             [(self._reclaim, (target, self._ns, e.facts.event_id, frozen)) for e in events]
         )
         for e, rs in zip(events, results, strict=True):
-            row = rs.one()
-            holder = target if row.applied else row.person_id
+            holder = target if rs.was_applied else column(rs, rs.one(), "person_id")
             if holder is not None:
                 out[holder].append(e)
         return out
@@ -447,9 +445,9 @@ class CassandraProfileStore:
             return []
         rows = self._conn.session.execute(self._rows_q, (self._ns, list(owner_of)))
         return [
-            (r.person_id, LoggedEvent(owner_of[r.person_id], tuple(r.keys or ()), decode_facts(r.facts)))
-            for r in rows
-            if r.event_id is not None
+            (part, LoggedEvent(owner_of[part], tuple(keys or ()), decode_facts(facts)))
+            for part, event_id, _, keys, facts in rows
+            if event_id is not None
         ]
 
     def _move_rows(self, moves: Sequence[tuple[str, str | None, LoggedEvent]]) -> None:
@@ -471,7 +469,7 @@ class CassandraProfileStore:
         head = self._live_erasable(person_id)
         parts = self._scope(head)
         rows = self._conn.session.execute(self._rows_q, (self._ns, list(parts)))
-        event_ids = {r.event_id for r in rows if r.event_id is not None}
+        event_ids = {r[1] for r in rows if r[1] is not None}
         self._conn.run_all([(self._drop_claim, (self._ns, eid)) for eid in event_ids])
         self._conn.run_all([(self._delete_partition, (self._ns, p)) for p in parts])
         return len(event_ids), head.state is not None
