@@ -8,8 +8,6 @@ from __future__ import annotations
 import shutil
 import subprocess
 import tempfile
-import threading
-import time
 from pathlib import Path
 
 import grpc
@@ -24,7 +22,7 @@ from server.app import create_server
 from server.bootstrap import build_identity_service, build_profile_service
 from server.client import with_key
 from server.config import load_settings
-from tests.faults import free_port, health_status, send_retrying, wait_for_status
+from tests.faults import free_port, outage_during_ingest
 from tests.helpers import state
 from tests.profile_data import assert_same_profile
 from tests.servers import ROOT, IdstitchProcess, cassandra_address
@@ -48,23 +46,8 @@ def test_cassandra_going_away_mid_ingest_is_unavailable_then_recovers_to_the_sam
         "connect_timeout_seconds: 1, request_timeout_seconds: 1}\n"
     )
     server = IdstitchProcess(cfg)
-    failures: list[grpc.StatusCode] = []
-    health_seen: list[int] = []
-    started = threading.Event()
     try:
-        with grpc.insecure_channel(server.target) as raw:
-            ch = with_key(raw, server.key)
-            status = health_status(ch)
-            sender = threading.Thread(target=send_retrying, args=(ch, batches, failures, started))
-            sender.start()
-            started.wait(60)
-            subprocess.run([SCRIPT, "stop", home], check=True)
-            health_seen.append(wait_for_status(status, health_pb2.HealthCheckResponse.NOT_SERVING, 20))
-            time.sleep(2)
-            subprocess.run([SCRIPT, "start", home, str(port)], check=True, capture_output=True)
-            health_seen.append(wait_for_status(status, health_pb2.HealthCheckResponse.SERVING, 30))
-            sender.join(120)
-            assert not sender.is_alive()
+        failures, health_seen = outage_during_ingest(server, batches, SCRIPT, home, port)
     finally:
         server.stop()
 

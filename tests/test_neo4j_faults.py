@@ -7,8 +7,6 @@ from __future__ import annotations
 import shutil
 import subprocess
 import tempfile
-import threading
-import time
 from pathlib import Path
 
 import grpc
@@ -17,9 +15,8 @@ from grpc_health.v1 import health_pb2
 
 from identity.stores.neo4j import Neo4jIdentityGraph
 from server.bootstrap import build_identity_service
-from server.client import with_key
 from server.config import load_settings
-from tests.faults import free_port, health_status, send_retrying, wait_for_status
+from tests.faults import free_port, outage_during_ingest
 from tests.helpers import state
 from tests.servers import ROOT, IdstitchProcess, neo4j_uri
 from tests.test_neo4j_concurrency import SECRET, graph_invariants, population, replay, universe
@@ -41,23 +38,8 @@ def test_neo4j_going_away_mid_ingest_is_unavailable_then_recovers_to_the_same_gr
         "connection_timeout_seconds: 1, max_transaction_retry_seconds: 1}\n"
     )
     server = IdstitchProcess(cfg)
-    failures: list[grpc.StatusCode] = []
-    health_seen: list[int] = []
-    started = threading.Event()
     try:
-        with grpc.insecure_channel(server.target) as raw:
-            ch = with_key(raw, server.key)
-            status = health_status(ch)
-            sender = threading.Thread(target=send_retrying, args=(ch, batches, failures, started))
-            sender.start()
-            started.wait(60)
-            subprocess.run([SCRIPT, "stop", home], check=True)
-            health_seen.append(wait_for_status(status, health_pb2.HealthCheckResponse.NOT_SERVING, 20))
-            time.sleep(2)
-            subprocess.run([SCRIPT, "start", home, str(port)], check=True, capture_output=True)
-            health_seen.append(wait_for_status(status, health_pb2.HealthCheckResponse.SERVING, 30))
-            sender.join(120)
-            assert not sender.is_alive()
+        failures, health_seen = outage_during_ingest(server, batches, SCRIPT, home, port)
     finally:
         server.stop()
         subprocess.run([SCRIPT, "stop", home], check=False)
