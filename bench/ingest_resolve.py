@@ -25,6 +25,7 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -123,7 +124,10 @@ def _latencies(args: tuple[str, str, int, int, list[tuple[str, str]]]) -> list[f
         for _ in range(calls):
             req = make()
             t = time.perf_counter()
-            call(req)
+            try:
+                call(req)
+            except grpc.RpcError as e:  # gRPC's error does not pickle back to the parent
+                raise RuntimeError(f"{kind}: {e.code().name}: {e.details()}") from None
             out.append(time.perf_counter() - t)
     return out
 
@@ -161,15 +165,26 @@ def warm_up(graph_uri: str, count: int) -> None:
             proc.wait()
 
 
-def run(label: str, args: argparse.Namespace, graph_uri: str | None, profiles: str = "") -> None:
+def run(
+    label: str,
+    args: argparse.Namespace,
+    graph_uri: str | None,
+    profiles: LocalServer | None = None,
+    namespace: str = "Bench",
+) -> None:
     evs = list(events(args.persons, args.per_person))
     batches = [pb.IngestRequest(events=evs[i : i + 500]) for i in range(0, len(evs), 500)]
     if graph_uri and args.warmup:
         warm_up(graph_uri, args.warmup)
     with tempfile.TemporaryDirectory(prefix="idstitch-bench-") as data:
-        proc, target = start_server(data, graph_uri, profiles=profiles)
+        proc, target = start_server(
+            data, graph_uri, profiles=profiles.address if profiles else "", namespace=namespace
+        )
         try:
             secs = ingest(target, batches, args.ingest_clients)
+            if profiles:
+                waited = profiles.wait_idle()
+                print(f"[{label}] waited {waited:.0f} s for Cassandra to finish compacting after the ingest")
             if args.compare_auth:
                 with tempfile.TemporaryDirectory(prefix="idstitch-bench-noauth-") as bare:
                     proc2, target2 = start_server(bare, graph_uri, auth=False)
@@ -252,8 +267,9 @@ def main() -> None:
     args = ap.parse_args()
 
     with ExitStack() as servers:
-        uri = servers.enter_context(local_server("neo4j")) if args.neo4j or args.only_neo4j else None
-        cassandra = servers.enter_context(local_server("cassandra")) if args.cassandra else ""
+        neo4j = servers.enter_context(local_server("neo4j")) if args.neo4j or args.only_neo4j else None
+        uri = neo4j.address if neo4j else None
+        cassandra = servers.enter_context(local_server("cassandra")) if args.cassandra else None
         if not args.only_neo4j:
             run("sqlite", args, None)
         if uri:
@@ -261,17 +277,43 @@ def main() -> None:
         if cassandra:
             run("sqlite+cassandra", args, None, cassandra)
             if uri:
-                run("neo4j+cassandra", args, uri, cassandra)
+                run("neo4j+cassandra", args, uri, cassandra, namespace="BenchC")
+
+
+@dataclass(frozen=True)
+class LocalServer:
+    address: str
+    """What its start script printed: a URI or host:port."""
+    pid: int
+
+    def wait_idle(self, limit: float = 120.0) -> float:
+        """Waits until the server's process uses under a tenth of a core over a second (the
+        compactions an ingest leaves behind are done); returns the seconds waited."""
+        start = time.monotonic()
+        ticks = os.sysconf("SC_CLK_TCK")
+        while time.monotonic() - start < limit:
+            before = _cpu_ticks(self.pid)
+            time.sleep(1.0)
+            if (_cpu_ticks(self.pid) - before) / ticks < 0.1:
+                break
+        return time.monotonic() - start
+
+
+def _cpu_ticks(pid: int) -> int:
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime + stime
 
 
 @contextmanager
-def local_server(name: str) -> Iterator[str]:
-    """A server started by scripts/NAME/NAME in a temporary directory; yields what it printed."""
+def local_server(name: str) -> Iterator[LocalServer]:
+    """A server started by scripts/NAME/NAME in a temporary directory."""
     home = tempfile.mkdtemp(prefix=f"idstitch-bench-{name}-")
     script = os.path.join(os.path.dirname(__file__), "..", "scripts", name, name)
     out = subprocess.run([script, "start", home], check=True, capture_output=True, text=True)
     try:
-        yield out.stdout.split()[-1]
+        with open(os.path.join(home, "pid")) as f:
+            yield LocalServer(out.stdout.split()[-1], int(f.read().strip()))
     finally:
         subprocess.run([script, "stop", home], check=False)
         shutil.rmtree(home, ignore_errors=True)
