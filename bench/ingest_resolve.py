@@ -292,14 +292,14 @@ class LocalServer:
         start = time.monotonic()
         ticks = os.sysconf("SC_CLK_TCK")
         while time.monotonic() - start < limit:
-            before = _cpu_ticks(self.pid)
+            before = cpu_ticks(self.pid)
             time.sleep(1.0)
-            if (_cpu_ticks(self.pid) - before) / ticks < 0.1:
+            if (cpu_ticks(self.pid) - before) / ticks < 0.1:
                 break
         return time.monotonic() - start
 
 
-def _cpu_ticks(pid: int) -> int:
+def cpu_ticks(pid: int) -> int:
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return int(fields[11]) + int(fields[12])  # utime + stime

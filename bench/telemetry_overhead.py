@@ -4,15 +4,24 @@ with OTLP export (gRPC) of traces and metrics to a local collector stand-in, sam
 The stand-in is an OTLP receiver in this process that accepts and discards what it is sent (and
 counts spans, to show export really happened). Figures are printed only.
 
-Run: .venv/bin/python -m bench.telemetry_overhead [--persons 10000] [--calls 1000]
+The three servers run side by side and their Resolve measurements are interleaved over several
+rounds; the median p99 of each is printed with the rounds, and the server's CPU time per call, a
+steadier measure of the cost than a tail latency on a busy 2-core machine.
+
+Run: .venv/bin/python -m bench.telemetry_overhead [--persons 10000] [--calls 1000] [--rounds 3]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import statistics
+import subprocess
 import tempfile
 import threading
 from concurrent import futures
+from contextlib import ExitStack
+from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
@@ -21,7 +30,7 @@ from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2_grpc as
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2 as tpb
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc as tgrpc
 
-from bench.ingest_resolve import ingest, measure, start_server
+from bench.ingest_resolve import cpu_ticks, ingest, measure, start_server
 from bench.population import events
 from idstitch.v1 import identity_service_pb2 as pb
 
@@ -55,24 +64,43 @@ def collector() -> tuple[grpc.Server, int, _Collector]:
     return server, port, sink
 
 
-def run(label: str, args: argparse.Namespace, env: dict[str, str], batches: list[pb.IngestRequest], n: int,
-        known: list[tuple[str, str]]) -> tuple[float, float]:  # fmt: skip
-    with tempfile.TemporaryDirectory(prefix="idstitch-bench-otel-") as data:
-        proc, target = start_server(data, None, env=env)
-        try:
-            secs = ingest(target, batches, 2)
-            _, r99 = measure(target, "resolve", 8, args.calls, known)
-        finally:
-            proc.terminate()
-            proc.wait()
-    print(f"{label:<34} ingest {n / secs:8,.0f} events/s   resolve p99 {r99:6.2f} ms")
-    return n / secs, r99
+@dataclass
+class Config:
+    """One server under test and what was measured on it."""
+
+    label: str
+    env: dict[str, str]
+    proc: subprocess.Popen | None = None
+    target: str = ""
+    key: str = ""
+    ingest_rate: float = 0.0
+    p99s: list[float] = field(default_factory=list)
+    cpu_us: list[float] = field(default_factory=list)
+    """Server CPU time per Resolve call (all its threads, exporters included), per round."""
+
+
+def start(config: Config, data: str, batches: list[pb.IngestRequest], n: int) -> None:
+    config.proc, config.target = start_server(data, None, env=config.env)
+    config.key = os.environ.get("IDSTITCH_API_KEY", "")
+    config.ingest_rate = n / ingest(config.target, batches, 2)
+
+
+def measure_resolve(config: Config, calls: int, known: list[tuple[str, str]]) -> None:
+    assert config.proc is not None
+    os.environ["IDSTITCH_API_KEY"] = config.key  # the client processes take it from here
+    ticks = os.sysconf("SC_CLK_TCK")
+    before = cpu_ticks(config.proc.pid)
+    _, r99 = measure(config.target, "resolve", 8, calls, known)
+    used = (cpu_ticks(config.proc.pid) - before) / ticks
+    config.p99s.append(r99)
+    config.cpu_us.append(used / (8 * (calls + 50)) * 1e6)  # measure() also makes 50 warm-up calls
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--persons", type=int, default=10000)
     ap.add_argument("--calls", type=int, default=1000)
+    ap.add_argument("--rounds", type=int, default=3, help="Resolve measurements per server, interleaved")
     args = ap.parse_args()
     evs = list(events(args.persons, 5))
     batches = [pb.IngestRequest(events=evs[i : i + 500]) for i in range(0, len(evs), 500)]
@@ -81,23 +109,45 @@ def main() -> None:
     otlp = {
         "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{port}",
         "OTEL_EXPORTER_OTLP_INSECURE": "true",
+        "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
     }
-    try:
-        base = run("telemetry off", args, {}, batches, len(evs), known)
-        for ratio in ("1.0", "0.1"):
-            before = sink.spans
-            env = {
-                **otlp,
-                "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
-                "OTEL_TRACES_SAMPLER_ARG": ratio,
-            }
-            on = run(f"OTLP export, sampling {float(ratio):.0%}", args, env, batches, len(evs), known)
-            print(
-                f"{'':<34} ingest {on[0] / base[0] - 1:+.1%}, resolve p99 {on[1] / base[1] - 1:+.1%} "
-                f"vs off; {sink.spans - before:,} spans received by the collector"
+    configs = [
+        Config("telemetry off", {}),
+        Config("OTLP export, sampling 100%", {**otlp, "OTEL_TRACES_SAMPLER_ARG": "1.0"}),
+        Config("OTLP export, sampling 10%", {**otlp, "OTEL_TRACES_SAMPLER_ARG": "0.1"}),
+    ]
+    with ExitStack() as stack:
+        stack.callback(server.stop, 0)
+        for c in configs:
+            start(
+                c,
+                stack.enter_context(tempfile.TemporaryDirectory(prefix="idstitch-bench-otel-")),
+                batches,
+                len(evs),
             )
-    finally:
-        server.stop(0)
+            stack.callback(_stop, c)
+        # Rounds interleave the servers, so a slow spell of this machine hits all of them alike.
+        for _ in range(args.rounds):
+            for c in configs:
+                measure_resolve(c, args.calls, known)
+    base = configs[0]
+    base_p99, base_cpu = statistics.median(base.p99s), statistics.median(base.cpu_us)
+    for c in configs:
+        p99, cpu = statistics.median(c.p99s), statistics.median(c.cpu_us)
+        rate = c.ingest_rate
+        print(
+            f"{c.label:<28} ingest {rate:7,.0f} events/s ({rate / base.ingest_rate - 1:+.1%})  "
+            f"resolve p99 median {p99:6.2f} ms ({p99 / base_p99 - 1:+.1%}; rounds "
+            + ", ".join(f"{x:.1f}" for x in c.p99s)
+            + f")  server CPU {cpu:5.0f} us/call ({cpu / base_cpu - 1:+.1%})"
+        )
+    print(f"spans received by the collector: {sink.spans:,}")
+
+
+def _stop(config: Config) -> None:
+    if config.proc is not None:
+        config.proc.terminate()
+        config.proc.wait()
 
 
 if __name__ == "__main__":
