@@ -14,6 +14,7 @@ from pathlib import Path
 import grpc
 from google.protobuf import json_format
 
+from identity.errors import StoreUnavailable
 from idstitch.v1 import admin_service_pb2 as admin_pb
 from idstitch.v1 import admin_service_pb2_grpc as admin_pb_grpc
 from idstitch.v1 import event_pb2 as ev_pb
@@ -107,7 +108,11 @@ def _serve(args: argparse.Namespace) -> int:
         overrides["data_dir"] = args.data_dir
     settings = load_settings(args.config, **overrides)
     configure_logging(settings.log_level)
-    serve(settings)
+    try:
+        serve(settings)
+    except StoreUnavailable as e:  # a backend that is down at start: say so, without a traceback
+        print(f"idstitch: cannot start: {e}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -114,3 +114,22 @@ def test_serve_ingest_resolve_graph_profile_and_graceful_stop(tmp_path: Path):
         out, _ = proc.communicate(timeout=30)
     assert proc.returncode == 0
     assert "idstitch stopped" in out
+
+
+def test_serve_with_a_backend_that_is_down_says_so_and_exits(tmp_path: Path):
+    from tests.faults import free_port
+
+    config = tmp_path / "idstitch.yaml"
+    config.write_text(
+        f"data_dir: {tmp_path / 'data'}\n"
+        f"profiles: {{type: cassandra, port: {free_port()}, connect_timeout_seconds: 1}}\n"
+    )
+    out = subprocess.run(
+        [*idstitch(), "serve", "--config", str(config), "--port", "0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 1
+    assert "idstitch: cannot start: cassandra unavailable" in out.stderr
+    assert "Traceback" not in out.stderr
