@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -12,7 +11,6 @@ from identity.service import IdentityService
 from profiles.ports import ProfileStore
 from profiles.privacy import PrivacyService
 from profiles.service import ProfileService
-from profiles.stores.cassandra_cql import CassandraConnection, CassandraEndpoint
 from server.app import RunningServer, create_server
 from server.bootstrap import (
     build_identity_service,
@@ -22,7 +20,7 @@ from server.bootstrap import (
 )
 from server.client import with_key
 from server.config import Settings, load_settings
-from tests.servers import cassandra_address, neo4j_uri, stop_servers
+from tests.servers import cassandra_endpoint, fresh_namespace, neo4j_uri, stop_servers
 
 
 def _sqlite_graph(settings: Settings, slot: int) -> IdentityGraph:
@@ -62,23 +60,6 @@ def _cassandra_profiles(settings: Settings, slot: int) -> ProfileStore:
     return CassandraProfileStore(cassandra_endpoint(), keyspace="idstitch_test", namespace=fresh_namespace())
 
 
-def cassandra_endpoint() -> CassandraEndpoint:
-    from profiles.stores.cassandra_cql import CassandraConnection, CassandraEndpoint
-
-    host, port = cassandra_address()
-    endpoint = CassandraEndpoint(contact_points=(host,), port=port)
-    if not _held:  # one driver connection for the session, not one per test
-        _held.append(CassandraConnection.open(endpoint))
-    return endpoint
-
-
-_held: list[CassandraConnection] = []
-
-
-def fresh_namespace() -> str:
-    return f"t{uuid.uuid4().hex[:16]}"
-
-
 # Every profile store backend the profile contract suite runs against (same shape as above).
 PROFILE_BACKENDS: dict[str, Callable[[Settings, int], ProfileStore]] = {
     "sqlite": _sqlite_profiles,
@@ -89,8 +70,6 @@ PROFILE_BACKENDS: dict[str, Callable[[Settings, int], ProfileStore]] = {
 @pytest.fixture(scope="session", autouse=True)
 def _stop_servers() -> Iterator[None]:
     yield
-    for conn in _held:
-        conn.release()
     stop_servers()
 
 

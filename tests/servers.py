@@ -9,9 +9,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import uuid
 from pathlib import Path
 
 import pytest
+
+from profiles.stores.cassandra_cql import CassandraConnection, CassandraEndpoint
 
 ROOT = Path(__file__).parents[1]
 
@@ -70,7 +73,30 @@ def cassandra_address() -> tuple[str, int]:
     return host, int(port)
 
 
+def cassandra_endpoint() -> CassandraEndpoint:
+    """The session's Cassandra as a store endpoint. One driver connection is held open for the
+    session, so stores made and closed by each test do not reconnect."""
+    from profiles.stores.cassandra_cql import CassandraConnection, CassandraEndpoint
+
+    host, port = cassandra_address()
+    endpoint = CassandraEndpoint(contact_points=(host,), port=port)
+    if not _held:
+        _held.append(CassandraConnection.open(endpoint))
+    return endpoint
+
+
+_held: list[CassandraConnection] = []
+
+
+def fresh_namespace() -> str:
+    """A profile store namespace no other test uses (no DDL per test)."""
+    return f"t{uuid.uuid4().hex[:16]}"
+
+
 def stop_servers() -> None:
+    for conn in _held:
+        conn.release()
+    _held.clear()
     NEO4J.stop()
     CASSANDRA.stop()
 

@@ -21,9 +21,8 @@ from profiles.stores.cassandra import CassandraProfileStore
 from server.bootstrap import build_identity_service, build_profile_service
 from server.client import with_key
 from server.config import load_settings
-from tests.conftest import cassandra_endpoint, fresh_namespace
 from tests.profile_data import assert_same_profile
-from tests.servers import IdstitchProcess, cassandra_address, neo4j_uri
+from tests.servers import IdstitchProcess, cassandra_address, cassandra_endpoint, fresh_namespace, neo4j_uri
 from tests.test_neo4j_concurrency import SECRET, committed_order, graph_invariants, interleaving, population
 
 SPLIT = [f"p{p}@x.io" for p in range(0, 60, 6)]
