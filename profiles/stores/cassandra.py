@@ -25,10 +25,14 @@ Merges span two partitions, so they are a small protocol of single-partition tra
 idempotent, whose intermediate states any writer can finish: (1) the survivor records the loser in
 `pending`; (2) the loser is frozen (`merged_into`), after which nothing folds into it; (3) the
 survivor merges the loser's final state into its own, moves it from `pending` to `absorbed` — one
-transaction. A server that dies between steps leaves a `pending` entry that the next write to that
-person completes. The loser's event rows stay where they are: a person's events are its partition
-plus the `absorbed` ones (one multi-partition read when a split or an export needs them). A frozen
-partition's unfolded claims are moved to the survivor with a conditional update.
+transaction. A server that dies between steps leaves a `pending` entry that the next write to the
+survivor (or through the frozen loser, or the batch's retry) completes; until then the merge is not
+yet visible — each side reads as before it, except that a read through a frozen loser's id shows
+the survivor without the loser's part. Nothing folded into either side is lost
+(tests/test_cassandra_store.py stops a merge after each step). The loser's event rows stay where
+they are: a person's events are its partition plus the `absorbed` ones (one multi-partition read
+when a split or an export needs them). A frozen partition's unfolded claims are moved to the
+survivor with a conditional update.
 
 Splits (`reattribute`) move rows to their new owners, then set each touched person's refolded state
 `IF version = <read>`; if any person changed meanwhile the whole split is recomputed from where the
