@@ -88,8 +88,28 @@ TABLES = (
 )
 MAX_ROUNDS = 60
 """Attempts of one write under contention before the caller gets UNAVAILABLE (and retries)."""
+HEADS_PER_READ = 100
+"""Partitions per multi-partition head read."""
 MAX_CHAIN = 1000
 """Merged-into hops followed before a chain is declared broken (a chain is never this long)."""
+
+
+def _connected(merges: Mapping[str, str]) -> list[list[tuple[str, str]]]:
+    """The merges grouped by the persons they touch (union-find), each group in the given order."""
+    parent: dict[str, str] = {}
+
+    def root(p: str) -> str:
+        while parent.setdefault(p, p) != p:
+            parent[p] = parent[parent[p]]
+            p = parent[p]
+        return p
+
+    for loser, survivor in merges.items():
+        parent[root(loser)] = root(survivor)
+    groups: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    for pair in merges.items():
+        groups[root(pair[0])].append(pair)
+    return list(groups.values())
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +163,10 @@ class CassandraProfileStore:
             "SELECT DISTINCT ns, person_id, version, state, merged_into, pending, absorbed "
             f"FROM {log} {where}"
         )
+        self._heads_q = q(
+            "SELECT DISTINCT ns, person_id, version, state, merged_into, pending, absorbed "
+            f"FROM {log} WHERE ns = ? AND person_id IN ?"
+        )
         self._present_q = q(f"SELECT event_id FROM {log} {where} AND event_id IN ?")
         self._rows_q = q(
             f"SELECT person_id, event_id, occurred_at, keys, facts FROM {log} WHERE ns = ? AND person_id IN ?"
@@ -172,15 +196,19 @@ class CassandraProfileStore:
     # -- partitions --------------------------------------------------------------------------
 
     def _heads(self, person_ids: Collection[str]) -> dict[str, _Head]:
+        """Heads of many partitions in few requests (IN lists of HEADS_PER_READ): a batch's
+        persons cost the driver a handful of requests rather than one each."""
         ids = list(dict.fromkeys(person_ids))
-        results = self._conn.run_all([(self._head_q, (self._ns, p)) for p in ids])
-        heads = {}
-        for pid, rs in zip(ids, results, strict=True):
-            row = rs.one()
-            if row is None:
-                heads[pid] = _Head(pid)
-            else:
-                _, _, version, state, merged_into, pending, absorbed = row
+        if len(ids) == 1:  # the page-render path: one single-partition read, routed by token
+            statements = [(self._head_q, (self._ns, ids[0]))]
+        else:
+            statements = [
+                (self._heads_q, (self._ns, ids[i : i + HEADS_PER_READ]))
+                for i in range(0, len(ids), HEADS_PER_READ)
+            ]
+        heads = {pid: _Head(pid) for pid in ids}
+        for rs in self._conn.run_all(statements):
+            for _, pid, version, state, merged_into, pending, absorbed in rs:
                 heads[pid] = _Head(
                     pid, version, state, merged_into, frozenset(pending or ()), frozenset(absorbed or ())
                 )
@@ -238,8 +266,7 @@ class CassandraProfileStore:
     def append(
         self, *, events: Sequence[LoggedEvent], merges: Mapping[str, str], folding: Folding
     ) -> set[str]:
-        for loser, survivor in merges.items():
-            self._merge(loser, survivor, folding)
+        self._merge_all(merges, folding)
         first: dict[str, LoggedEvent] = {}
         for e in events:
             first.setdefault(e.facts.event_id, e)
@@ -345,6 +372,22 @@ class CassandraProfileStore:
             if holder is not None:
                 out[holder].append(e)
         return out
+
+    def _merge_all(self, merges: Mapping[str, str], folding: Folding) -> None:
+        """Runs a batch's merges: those that share no person side by side (each merge is several
+        round trips), those that do one after the other, in the order given."""
+        groups = _connected(merges)
+        if len(groups) <= 1:
+            for loser, survivor in merges.items():
+                self._merge(loser, survivor, folding)
+            return
+
+        def run(group: list[tuple[str, str]]) -> None:
+            for loser, survivor in group:
+                self._merge(loser, survivor, folding)
+
+        for f in [self._conn.pool.submit(run, g) for g in groups]:
+            f.result()
 
     def _merge(self, loser: str, survivor: str, folding: Folding) -> None:
         for _ in range(MAX_ROUNDS):
