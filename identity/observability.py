@@ -143,7 +143,9 @@ class Instrumented:
         target = getattr(self._store, name)
         if name.startswith("_") or not callable(target):
             return target
-        return self._wrap(name, target)
+        wrapped = self._wrap(name, target)
+        setattr(self, name, wrapped)  # built once: later calls find it without __getattr__
+        return wrapped
 
     def _wrap(self, name: str, fn: Callable[..., R]) -> Callable[..., R]:
         labels = {"db.system": self._backend, "idstitch.store": self._kind, "db.operation": name}
