@@ -38,9 +38,9 @@ def rows_left(store: CassandraProfileStore) -> dict[str, int]:
 def stop_after(store: CassandraProfileStore, steps: int, loser: str, survivor: str) -> None:
     """The first `steps` steps of a merge, as a writer that then died would leave them."""
     kept = store._head(survivor)
-    assert store._cas([(store._add_pending, ({loser}, *store._next(kept)))])
+    assert store._cas(store._add_pending, ({loser}, *store._next(kept)))
     if steps >= 2:
-        assert store._cas([(store._freeze, (survivor, *store._next(store._head(loser))))])
+        assert store._cas(store._freeze, (survivor, *store._next(store._head(loser))))
 
 
 @pytest.mark.parametrize("steps", [1, 2])

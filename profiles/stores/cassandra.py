@@ -159,14 +159,10 @@ class CassandraProfileStore:
         log, claims = f"{keyspace}.person_log", f"{keyspace}.event_claims"
         where = "WHERE ns = ? AND person_id = ?"
         # DISTINCT reads the static columns alone, not the first event row with them.
-        self._head_q = q(
-            "SELECT DISTINCT ns, person_id, version, state, merged_into, pending, absorbed "
-            f"FROM {log} {where}"
-        )
-        self._heads_q = q(
-            "SELECT DISTINCT ns, person_id, version, state, merged_into, pending, absorbed "
-            f"FROM {log} WHERE ns = ? AND person_id IN ?"
-        )
+        head = f"SELECT DISTINCT ns, person_id, version, state, merged_into, pending, absorbed FROM {log}"
+        self._head_q = q(f"{head} {where}")
+        self._heads_q = q(f"{head} WHERE ns = ? AND person_id IN ?")
+        self._event_ids_q = q(f"SELECT event_id FROM {log} WHERE ns = ? AND person_id IN ?")
         self._present_q = q(f"SELECT event_id FROM {log} {where} AND event_id IN ?")
         self._rows_q = q(
             f"SELECT person_id, event_id, occurred_at, keys, facts FROM {log} WHERE ns = ? AND person_id IN ?"
@@ -234,15 +230,9 @@ class CassandraProfileStore:
                 return head
         raise StoreUnavailable("cassandra: a merge chain does not end")
 
-    def _cas(self, statements: Sequence[tuple[Any, Sequence[Any]]]) -> bool:
-        """Runs statements on one partition as one conditional batch; True when it applied."""
-        if len(statements) == 1:
-            stmt, params = statements[0]
-            return bool(self._conn.session.execute(stmt, params).was_applied)
-        batch = BatchStatement(batch_type=BatchType.UNLOGGED)
-        for stmt, params in statements:
-            batch.add(stmt, params)
-        return bool(self._conn.session.execute(batch).was_applied)
+    def _cas(self, stmt: Any, params: Sequence[Any]) -> bool:
+        """Runs one conditional statement; True when it applied."""
+        return bool(self._conn.session.execute(stmt, params).was_applied)
 
     def _next(self, head: _Head) -> tuple[int, str, str, int | None]:
         """The bound tail of a conditional static update: new version, partition, expected version."""
@@ -395,7 +385,7 @@ class CassandraProfileStore:
             if lost.person_id == kept.person_id:
                 return
             if lost.person_id in kept.pending or self._cas(
-                [(self._add_pending, ({lost.person_id}, *self._next(kept)))]
+                self._add_pending, ({lost.person_id}, *self._next(kept))
             ):
                 self._complete_merge(kept.person_id, lost.person_id, folding)
                 return
@@ -413,14 +403,14 @@ class CassandraProfileStore:
                 lost = self._head(loser)
                 if lost.pending or lost.merged_into is not None:
                     continue
-                if not self._cas([(self._freeze, (survivor, *self._next(lost)))]):
+                if not self._cas(self._freeze, (survivor, *self._next(lost))):
                     continue
                 lost = self._head(loser)
             kept = self._head(survivor)
             if loser not in kept.pending:
                 return  # another writer finished it
             if lost.merged_into != survivor:  # the loser went elsewhere meanwhile: follow it
-                if self._cas([(self._drop_pending, ({loser}, *self._next(kept)))]):
+                if self._cas(self._drop_pending, ({loser}, *self._next(kept))):
                     self._merge(loser, survivor, folding)
                     return
                 continue
@@ -428,7 +418,7 @@ class CassandraProfileStore:
             state = theirs if ours is None else ours if theirs is None else folding.merge(ours, theirs)
             blob = None if state is None else encode_state(state)
             absorbed = {loser} | set(lost.absorbed)
-            if self._cas([(self._absorb, (blob, {loser}, absorbed, *self._next(kept)))]):
+            if self._cas(self._absorb, (blob, {loser}, absorbed, *self._next(kept))):
                 return
         raise StoreUnavailable("cassandra: too much contention on the same persons")
 
@@ -515,8 +505,8 @@ class CassandraProfileStore:
     def erase(self, person_id: str) -> tuple[int, bool]:
         head = self._live_erasable(person_id)
         parts = self._scope(head)
-        rows = self._conn.session.execute(self._rows_q, (self._ns, list(parts)))
-        event_ids = {r[1] for r in rows if r[1] is not None}
+        rows = self._conn.session.execute(self._event_ids_q, (self._ns, list(parts)))
+        event_ids = {eid for (eid,) in rows if eid is not None}
         self._conn.run_all([(self._drop_claim, (self._ns, eid)) for eid in event_ids])
         self._conn.run_all([(self._delete_partition, (self._ns, p)) for p in parts])
         return len(event_ids), head.state is not None
