@@ -6,7 +6,8 @@ Run: .venv/bin/python -m bench.ingest_resolve [--persons 20000] [--per-person 5]
 With --neo4j the same run is repeated against a Neo4j started by scripts/neo4j/neo4j; with
 --cassandra, with profiles in a Cassandra node started by scripts/cassandra/cassandra (and the graph
 embedded, or in that Neo4j too with --neo4j).
-The server runs in its own process; clients run in other processes. Figures are printed only.
+The server runs in its own process; clients run in other processes: ghz (scripts/ghz) measures
+latency unless --load python asks for Python client processes. Figures are printed only.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from dataclasses import dataclass
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from bench.ghz_load import measure_ghz
 from bench.population import events, heavy_person
 from idstitch.v1 import event_pb2 as ev_pb
 from idstitch.v1 import identity_service_pb2 as pb
@@ -136,9 +138,17 @@ def _ident(pair: tuple[str, str]) -> ev_pb.Identifier:
     return ev_pb.Identifier(type=pair[0], value=pair[1])
 
 
+LOAD_GENERATORS = ("ghz", "python")
+load_generator = "ghz"
+"""Which clients measure latency: ghz (bench/ghz_load.py), or Python client processes."""
+
+
 def measure(
     target: str, kind: str, clients: int, calls: int, known: list[tuple[str, str]] | None = None
 ) -> tuple[float, float]:
+    """p50 and p99 in ms of `clients` concurrent clients making `calls` calls each."""
+    if load_generator == "ghz":
+        return measure_ghz(target, kind, clients, calls, known, find_key() or "")
     jobs = [(target, kind, calls, i, known or []) for i in range(clients)]
     with mp.get_context("spawn").Pool(clients) as pool:
         lat = [x for part in pool.map(_latencies, jobs) for x in part]
@@ -263,8 +273,10 @@ def main() -> None:
     ap.add_argument(
         "--cassandra", action="store_true", help="also run with profiles in Cassandra (scripts/cassandra)"
     )
+    add_load_option(ap)
     ap.add_argument("--compare-auth", action="store_true", help="also ingest into a server with auth off")
     args = ap.parse_args()
+    use_load_option(args)
 
     with ExitStack() as servers:
         neo4j = servers.enter_context(local_server("neo4j")) if args.neo4j or args.only_neo4j else None
@@ -278,6 +290,21 @@ def main() -> None:
             run("sqlite+cassandra", args, None, cassandra)
             if uri:
                 run("neo4j+cassandra", args, uri, cassandra, namespace="BenchC")
+
+
+def add_load_option(ap: argparse.ArgumentParser) -> None:
+    ap.add_argument(
+        "--load",
+        choices=LOAD_GENERATORS,
+        default="ghz",
+        help="latency clients: ghz (built by scripts/ghz; needs Go) or Python client processes",
+    )
+
+
+def use_load_option(args: argparse.Namespace) -> None:
+    global load_generator
+    load_generator = args.load
+    print(f"latency measured by {args.load} clients")
 
 
 @dataclass(frozen=True)

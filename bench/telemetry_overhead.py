@@ -15,50 +15,66 @@ from __future__ import annotations
 
 import argparse
 import os
+import random
 import statistics
 import subprocess
 import tempfile
 import threading
+import time
 from concurrent import futures
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from typing import Any
 
 import grpc
-from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2 as mpb
-from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2_grpc as mgrpc
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2 as tpb
-from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc as tgrpc
 
-from bench.ingest_resolve import cpu_ticks, ingest, measure, start_server
+from bench.ingest_resolve import add_load_option, cpu_ticks, ingest, measure, start_server, use_load_option
 from bench.population import events
 from idstitch.v1 import identity_service_pb2 as pb
 
 
-class _Collector(tgrpc.TraceServiceServicer, mgrpc.MetricsServiceServicer):
+class _Collector:
+    """Keeps each export request's bytes and parses them only when asked: a stand-in that decoded
+    spans as they came would take CPU from the server being measured, which a real collector on
+    another machine does not."""
+
     def __init__(self) -> None:
-        self.spans = 0
+        self._requests: list[bytes] = []
         self._lock = threading.Lock()
 
-    def Export(self, request: Any, context: grpc.ServicerContext) -> Any:
-        if isinstance(request, tpb.ExportTraceServiceRequest):
-            n = sum(len(ss.spans) for rs in request.resource_spans for ss in rs.scope_spans)
-            with self._lock:
-                self.spans += n
-            return tpb.ExportTraceServiceResponse()
-        return mpb.ExportMetricsServiceResponse()
+    def keep_spans(self, request: bytes, context: grpc.ServicerContext) -> bytes:
+        with self._lock:
+            self._requests.append(request)
+        return b""  # an empty ExportTraceServiceResponse
 
+    def drop_metrics(self, request: bytes, context: grpc.ServicerContext) -> bytes:
+        return b""
 
-class _Metrics(mgrpc.MetricsServiceServicer):
-    def Export(self, request: Any, context: grpc.ServicerContext) -> Any:
-        return mpb.ExportMetricsServiceResponse()
+    def spans(self) -> int:
+        with self._lock:
+            kept = list(self._requests)
+        count = 0
+        for raw in kept:
+            req = tpb.ExportTraceServiceRequest.FromString(raw)
+            count += sum(len(ss.spans) for rs in req.resource_spans for ss in rs.scope_spans)
+        return count
 
 
 def collector() -> tuple[grpc.Server, int, _Collector]:
+    """An OTLP/gRPC receiver for traces and metrics that answers every export with success."""
     server = grpc.server(futures.ThreadPoolExecutor(4))
     sink = _Collector()
-    tgrpc.add_TraceServiceServicer_to_server(sink, server)
-    mgrpc.add_MetricsServiceServicer_to_server(_Metrics(), server)
+    services = {
+        "opentelemetry.proto.collector.trace.v1.TraceService": sink.keep_spans,
+        "opentelemetry.proto.collector.metrics.v1.MetricsService": sink.drop_metrics,
+    }
+    server.add_generic_rpc_handlers(
+        tuple(
+            # No (de)serializers: the handler gets and returns raw bytes.
+            grpc.method_handlers_generic_handler(name, {"Export": grpc.unary_unary_rpc_method_handler(fn)})
+            for name, fn in services.items()
+        )
+    )
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()
     return server, port, sink
@@ -101,7 +117,9 @@ def main() -> None:
     ap.add_argument("--persons", type=int, default=10000)
     ap.add_argument("--calls", type=int, default=1000)
     ap.add_argument("--rounds", type=int, default=3, help="Resolve measurements per server, interleaved")
+    add_load_option(ap)
     args = ap.parse_args()
+    use_load_option(args)
     evs = list(events(args.persons, 5))
     batches = [pb.IngestRequest(events=evs[i : i + 500]) for i in range(0, len(evs), 500)]
     known = sorted({(i.type, i.value) for e in evs[::7] for i in e.identifiers if i.type == "customer_id"})
@@ -126,9 +144,13 @@ def main() -> None:
                 len(evs),
             )
             stack.callback(_stop, c)
-        # Rounds interleave the servers, so a slow spell of this machine hits all of them alike.
+        # Rounds interleave the servers in a new order each time, so a slow spell of this machine
+        # hits all of them alike; each measurement starts once every server is quiet (a server
+        # that sampled everything goes on exporting after its round).
+        order = random.Random(7)
         for _ in range(args.rounds):
-            for c in configs:
+            for c in order.sample(configs, len(configs)):
+                quiet(configs)
                 measure_resolve(c, args.calls, known)
     base = configs[0]
     base_p99, base_cpu = statistics.median(base.p99s), statistics.median(base.cpu_us)
@@ -139,9 +161,23 @@ def main() -> None:
             f"{c.label:<28} ingest {rate:7,.0f} events/s ({rate / base.ingest_rate - 1:+.1%})  "
             f"resolve p99 median {p99:6.2f} ms ({p99 / base_p99 - 1:+.1%}; rounds "
             + ", ".join(f"{x:.1f}" for x in c.p99s)
-            + f")  server CPU {cpu:5.0f} us/call ({cpu / base_cpu - 1:+.1%})"
+            + f")  server CPU {cpu:5.0f} us/call ({cpu / base_cpu - 1:+.1%}; rounds "
+            + ", ".join(f"{x:.0f}" for x in c.cpu_us)
+            + ")"
         )
-    print(f"spans received by the collector: {sink.spans:,}")
+    print(f"spans received by the collector: {sink.spans():,}")
+
+
+def quiet(configs: list[Config], limit: float = 30.0) -> None:
+    """Waits until no server uses more than 5% of a core over half a second."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    start = time.monotonic()
+    while time.monotonic() - start < limit:
+        before = [cpu_ticks(c.proc.pid) for c in configs if c.proc is not None]
+        time.sleep(0.5)
+        after = [cpu_ticks(c.proc.pid) for c in configs if c.proc is not None]
+        if max(b - a for a, b in zip(before, after, strict=True)) / ticks < 0.025:
+            return
 
 
 def _stop(config: Config) -> None:
