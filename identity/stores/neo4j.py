@@ -12,7 +12,8 @@ graphs (tenants, tests) can share one database.
 Serializable stitching without split brains. A batch is one managed write transaction that
 first *locks* everything its decision reads, in a fixed order — the persons its identifiers
 belong to, sorted (a write to each Person), then its event ids (MERGE on a unique constraint),
-then its identifier keys, sorted (MERGE, then a write to each node) — and only then reads them.
+then its identifier keys, sorted (a write to each key's (:IdentifierLock {key}) node, MERGEd) —
+and only then reads them.
 Only a transaction holding a person's lock changes that person's members, aliases or events, and
 a merge needs both persons' locks: a second server merging the same person waits until the first
 commits, then reads the merged state, so two merges can never each see half of the other. Where
@@ -21,6 +22,14 @@ locks) a deadlock is possible; Neo4j detects it and the driver retries the trans
 start with a fresh snapshot (the plan is a pure function of the snapshot). So every committed
 batch saw the state left by the batches committed before it: the result equals some sequential
 run, and the commit stamps on the events record which one.
+
+Why a key is locked through a node of its own rather than its Identifier. In Neo4j 5, while a
+transaction waits for a node's lock, the holder cannot create a relationship to that node: Neo4j
+reports a deadlock (reproduced with two transactions, for sparse and dense nodes alike). Batches
+that waited for a kiosk's Identifier killed the batch ahead of them whenever it linked to the
+kiosk — 20 to 59 deadlocks in 80 batches with two ingest clients. Lock nodes never carry
+relationships, so waiting on them is harmless (none in the same runs). They hold the key, so
+erasure deletes them with the identifiers.
 """
 
 from __future__ import annotations
@@ -79,7 +88,8 @@ class Neo4jIdentityGraph:
         self._max_retry = max_transaction_retry_time
         # Labels cannot be parameters; the namespace is validated above and is the only text spliced.
         self._labels = {
-            name: f"{namespace}{name}" for name in ("Identifier", "Person", "Alias", "SharedUse", "Event")
+            name: f"{namespace}{name}"
+            for name in ("Identifier", "IdentifierLock", "Person", "Alias", "SharedUse", "Event")
         }
         self._run(self._create_schema)
 
@@ -121,6 +131,8 @@ class Neo4jIdentityGraph:
     def _create_schema(self, tx: Any) -> None:
         for cypher in (
             "CREATE CONSTRAINT {Identifier}_key IF NOT EXISTS FOR (n:{Identifier}) REQUIRE n.key IS UNIQUE",
+            "CREATE CONSTRAINT {IdentifierLock}_key IF NOT EXISTS "
+            "FOR (n:{IdentifierLock}) REQUIRE n.key IS UNIQUE",
             "CREATE CONSTRAINT {Person}_id IF NOT EXISTS FOR (n:{Person}) REQUIRE n.id IS UNIQUE",
             "CREATE CONSTRAINT {Alias}_alias IF NOT EXISTS FOR (n:{Alias}) REQUIRE n.alias IS UNIQUE",
             "CREATE CONSTRAINT {SharedUse}_uid IF NOT EXISTS FOR (n:{SharedUse}) REQUIRE n.uid IS UNIQUE",
@@ -185,7 +197,8 @@ class Neo4jIdentityGraph:
         idents: dict[str, IdentifierState] = {}
         for r in tx.run(
             self._q(
-                "UNWIND $keys AS k MERGE (i:{Identifier} {{key: k}}) SET i.lock = coalesce(i.lock, 0) + 1 "
+                "UNWIND $keys AS k MERGE (l:{IdentifierLock} {{key: k}}) SET l.n = coalesce(l.n, 0) + 1 "
+                "MERGE (i:{Identifier} {{key: k}}) "
                 "WITH i WHERE i.type IS NOT NULL "
                 "RETURN i.key AS key, i.type AS type, i.person_id AS pid, i.shared AS shared, "
                 "i.first_seen AS fs, i.last_seen AS ls"
@@ -282,7 +295,8 @@ class Neo4jIdentityGraph:
         unsighted = [k for k in keys if k not in ch.identifiers]
         if unsighted:
             run(
-                "UNWIND $keys AS k MATCH (i:{Identifier} {{key: k}}) WHERE i.type IS NULL DETACH DELETE i",
+                "UNWIND $keys AS k MATCH (i:{Identifier} {{key: k}}) WHERE i.type IS NULL DETACH DELETE i "
+                "WITH k MATCH (l:{IdentifierLock} {{key: k}}) DELETE l",
                 keys=unsighted,
             )
         run(
@@ -378,6 +392,9 @@ class Neo4jIdentityGraph:
             keys=keys,
         )["n"]
         one("MATCH (i:{Identifier} {{person_id: $p}}) DETACH DELETE i RETURN count(*) AS n", p=pid)
+        one(
+            "UNWIND $keys AS k MATCH (l:{IdentifierLock} {{key: k}}) DELETE l RETURN count(*) AS n", keys=keys
+        )
         shared = one("MATCH (s:{SharedUse} {{person_id: $p}}) DELETE s RETURN count(*) AS n", p=pid)["n"]
         aliases = one("MATCH (a:{Alias} {{person_id: $p}}) DELETE a RETURN count(*) AS n", p=pid)["n"]
         one("MATCH (p:{Person} {{id: $p}}) DELETE p RETURN count(*) AS n", p=pid)

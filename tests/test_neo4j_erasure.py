@@ -1,0 +1,51 @@
+"""Erasure in Neo4j leaves no node that holds one of the person's identifier keys: neither the
+identifiers nor the lock nodes stitching serializes on (identity/stores/neo4j.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from identity.stores.neo4j import Neo4jIdentityGraph
+from server.bootstrap import build_identity_service
+from server.config import load_settings
+from tests.helpers import ev, login, person_of
+from tests.servers import neo4j_uri
+
+NAMESPACE = "Erasure"
+
+
+def _holding(graph: Neo4jIdentityGraph, keys: list[str]) -> dict[str, int]:
+    """Nodes of the namespace whose `key` is one of `keys`, counted by label."""
+    with graph._driver.session() as session:
+        rows = session.run(
+            "MATCH (n) WHERE n.key IN $keys UNWIND labels(n) AS label WITH label "
+            "WHERE label STARTS WITH $ns RETURN label, count(*) AS n",
+            keys=keys,
+            ns=NAMESPACE,
+        )
+        return {r["label"][len(NAMESPACE) :]: r["n"] for r in rows}
+
+
+def test_an_erased_person_leaves_no_node_with_one_of_their_keys(tmp_path: Path) -> None:
+    graph = Neo4jIdentityGraph(uri=neo4j_uri(), namespace=NAMESPACE)
+    graph.clear()
+    svc = build_identity_service(load_settings(data_dir=tmp_path, hmac_secret="test-secret"), graph)
+    try:
+        ann = [
+            login("C-ANN", ("email", "ann@example.com")),
+            ev("app", ("customer_id", "C-ANN"), ("device_id", "dev-ann-phone")),
+        ]
+        svc.stitch(ann)
+        svc.stitch([login("C-BOB", ("email", "bob@example.com"))])
+        ann_pid, bob_pid = person_of(svc, "customer_id", "C-ANN"), person_of(svc, "customer_id", "C-BOB")
+        assert ann_pid and bob_pid
+        ann_keys = [n.key for n in graph.person_graph(ann_pid).nodes]  # type: ignore[union-attr]
+        bob_keys = [n.key for n in graph.person_graph(bob_pid).nodes]  # type: ignore[union-attr]
+        assert _holding(graph, ann_keys) == {"Identifier": 3, "IdentifierLock": 3}
+
+        graph.erase_person(ann_pid, [e.event_id for e in ann])
+
+        assert _holding(graph, ann_keys) == {}
+        assert _holding(graph, bob_keys) == {"Identifier": 2, "IdentifierLock": 2}
+    finally:
+        graph.close()
