@@ -314,16 +314,22 @@ class LocalServer:
     pid: int
 
     def wait_idle(self, limit: float = 120.0) -> float:
-        """Waits until the server's process uses under a tenth of a core over a second (the
-        compactions an ingest leaves behind are done); returns the seconds waited."""
-        start = time.monotonic()
-        ticks = os.sysconf("SC_CLK_TCK")
-        while time.monotonic() - start < limit:
-            before = cpu_ticks(self.pid)
-            time.sleep(1.0)
-            if (cpu_ticks(self.pid) - before) / ticks < 0.1:
-                break
-        return time.monotonic() - start
+        """Waits until the compactions an ingest leaves behind are done; returns the seconds waited."""
+        return wait_quiet([self.pid], share=0.1, window=1.0, limit=limit)
+
+
+def wait_quiet(pids: list[int], *, share: float, window: float, limit: float) -> float:
+    """Waits (at most `limit` seconds) until none of the processes uses more than `share` of a
+    core over `window` seconds; returns the seconds waited."""
+    start = time.monotonic()
+    ticks = os.sysconf("SC_CLK_TCK")
+    while time.monotonic() - start < limit:
+        before = [cpu_ticks(p) for p in pids]
+        time.sleep(window)
+        used = [cpu_ticks(p) - b for p, b in zip(pids, before, strict=True)]
+        if max(used) / ticks < share * window:
+            break
+    return time.monotonic() - start
 
 
 def cpu_ticks(pid: int) -> int:

@@ -20,7 +20,6 @@ import statistics
 import subprocess
 import tempfile
 import threading
-import time
 from concurrent import futures
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -28,7 +27,15 @@ from dataclasses import dataclass, field
 import grpc
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2 as tpb
 
-from bench.ingest_resolve import add_load_option, cpu_ticks, ingest, measure, start_server, use_load_option
+from bench.ingest_resolve import (
+    add_load_option,
+    cpu_ticks,
+    ingest,
+    measure,
+    start_server,
+    use_load_option,
+    wait_quiet,
+)
 from bench.population import events
 from idstitch.v1 import identity_service_pb2 as pb
 
@@ -150,7 +157,8 @@ def main() -> None:
         order = random.Random(7)
         for _ in range(args.rounds):
             for c in order.sample(configs, len(configs)):
-                quiet(configs)
+                # Until no server uses more than 5% of a core over half a second.
+                wait_quiet([x.proc.pid for x in configs if x.proc], share=0.05, window=0.5, limit=30)
                 measure_resolve(c, args.calls, known)
     base = configs[0]
     base_p99, base_cpu = statistics.median(base.p99s), statistics.median(base.cpu_us)
@@ -166,18 +174,6 @@ def main() -> None:
             + ")"
         )
     print(f"spans received by the collector: {sink.spans():,}")
-
-
-def quiet(configs: list[Config], limit: float = 30.0) -> None:
-    """Waits until no server uses more than 5% of a core over half a second."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    start = time.monotonic()
-    while time.monotonic() - start < limit:
-        before = [cpu_ticks(c.proc.pid) for c in configs if c.proc is not None]
-        time.sleep(0.5)
-        after = [cpu_ticks(c.proc.pid) for c in configs if c.proc is not None]
-        if max(b - a for a, b in zip(before, after, strict=True)) / ticks < 0.025:
-            return
 
 
 def _stop(config: Config) -> None:
