@@ -1,5 +1,6 @@
-"""Erasure in Neo4j leaves no node that holds one of the person's identifier keys: neither the
-identifiers nor the lock nodes stitching serializes on (identity/stores/neo4j.py)."""
+"""Neo4j keeps no node holding a key it no longer needs — after an erasure, or for a retried
+event's never-seen identifiers: neither the identifiers nor the lock nodes stitching serializes
+on (identity/stores/neo4j.py)."""
 
 from __future__ import annotations
 
@@ -47,5 +48,24 @@ def test_an_erased_person_leaves_no_node_with_one_of_their_keys(tmp_path: Path) 
 
         assert _holding(graph, ann_keys) == {}
         assert _holding(graph, bob_keys) == {"Identifier": 2, "IdentifierLock": 2}
+    finally:
+        graph.close()
+
+
+def test_a_retried_event_with_new_identifiers_leaves_no_node_for_them(tmp_path: Path) -> None:
+    """A duplicate event's identifiers that were never seen before are locked, then dropped
+    unsighted: neither their placeholder nor their lock node may stay (each holds the key)."""
+    graph = Neo4jIdentityGraph(uri=neo4j_uri(), namespace=NAMESPACE)
+    graph.clear()
+    svc = build_identity_service(load_settings(data_dir=tmp_path, hmac_secret="test-secret"), graph)
+    try:
+        svc.stitch([login("C-CAT", ("email", "cat@example.com"), event_id="ev-cat-1")])
+        svc.stitch([login("C-CAT", ("email", "cat.new@example.com"), event_id="ev-cat-1")])  # a duplicate
+        new = svc.key_of("email", "cat.new@example.com")
+        old = svc.key_of("email", "cat@example.com")
+        assert not isinstance(new, str) and not isinstance(old, str)
+
+        assert _holding(graph, [new.key]) == {}
+        assert _holding(graph, [old.key]) == {"Identifier": 1, "IdentifierLock": 1}
     finally:
         graph.close()
