@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Literal
 
+import msgspec
 from pydantic import BaseModel, ConfigDict
 
 Normalizer = Literal["plain", "lower", "email", "phone"]
@@ -74,9 +75,11 @@ def _split(key: str) -> tuple[str, str, str]:
     return key[:at], key[at], key[at + 1 :]
 
 
-@dataclass(frozen=True, slots=True)
-class NormalizedIdentifier:
-    """An identifier after normalization: `key` is its stored form."""
+class NormalizedIdentifier(msgspec.Struct, frozen=True, gc=False):
+    """An identifier after normalization: `key` is its stored form.
+
+    The normalizer caches up to 262,144 of these; as objects the garbage collector tracked, every
+    full collection walked them all. Two strings cannot form a cycle, so the collector skips them."""
 
     type: str
     key: str

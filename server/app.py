@@ -37,6 +37,7 @@ from server.bootstrap import (
 )
 from server.config import Settings
 from server.errors import ErrorInterceptor
+from server.heap import settle_heap
 from server.identity_servicer import IdentityServicer
 from server.privacy_servicer import PrivacyServicer
 from server.profile_servicer import ProfileServicer
@@ -149,6 +150,7 @@ def _check_health(stores: list[Pingable], servicer: health.HealthServicer) -> No
 def serve(settings: Settings) -> None:
     exporting = telemetry.configure_from_env()
     running = create_server(settings)
+    settle_heap()
     if exporting:
         log.info("telemetry export on (OTEL_* settings)")
     log.info("idstitch listening on %s:%d (data in %s)", settings.host, running.port, settings.data_dir)

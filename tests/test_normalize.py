@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import gc
+
 import pytest
 
 from identity.identifiers import BUILTIN_TYPES, NormalizedIdentifier, display_of, node_id
@@ -63,3 +65,11 @@ def test_display_form_of_personal_keys_is_a_short_hash_tag(norm):
     assert display_of(email.key) == "#" + email.key.split("#")[1][:12]
     assert node_id(email.key) == "email" + display_of(email.key)
     assert display_of(cookie.key) == "k#1:x" and node_id(cookie.key) == "cookie:k#1:x"
+
+
+def test_cached_identifiers_stay_out_of_the_garbage_collectors_walks(norm):
+    """The normalizer's cache holds up to 262,144 of them for the life of the server; as tracked
+    objects each full collection walked them all (server.heap)."""
+    ident = norm.normalize("email", "ann.smith@example.com")
+    assert isinstance(ident, NormalizedIdentifier)
+    assert not gc.is_tracked(ident)
