@@ -65,6 +65,29 @@ LIVE_PERSON = (
     "OPTIONAL MATCH (p:{Person} {{id: $id}}) OPTIONAL MATCH (al:{Alias} {{alias: $id}}) "
     "RETURN coalesce(p.id, al.person_id) AS pid"
 )
+PERSON_BY_ID = (
+    "OPTIONAL MATCH (p:{Person} {{id: $id}}) OPTIONAL MATCH (al:{Alias} {{alias: $id}}) "
+    "WITH coalesce(p.id, al.person_id) AS pid WHERE pid IS NOT NULL "
+)
+PERSON_GRAPH = (
+    # The graph of the person `pid`, in one statement. Links are walked from the person's own
+    # identifiers (whose degree the caps bound), never from a shared one, which may be linked to
+    # thousands. With `pid` null every part is empty.
+    "CALL (pid) {{ MATCH (i:{Identifier} {{person_id: pid}}) "
+    "  RETURN collect(i {{.key, .shared, .first_seen, .last_seen}}) AS members }} "
+    "CALL (pid) {{ MATCH (s:{SharedUse} {{person_id: pid}}) "
+    "  MATCH (i:{Identifier} {{key: s.key}}) "
+    "  RETURN collect(i {{.key, .shared, .first_seen, .last_seen}}) AS shared }} "
+    "CALL (pid) {{ MATCH (a:{Alias} {{person_id: pid}}) RETURN collect(a.alias) AS aliases }} "
+    "CALL (members, shared) {{ "
+    "  WITH [m IN members | m.key] AS own, "
+    "    [m IN members | m.key] + [x IN shared | x.key] AS keys "
+    "  UNWIND own AS k MATCH (a:{Identifier} {{key: k}})-[l:LINK]-(b:{Identifier}) "
+    "  WHERE b.key IN keys AND (a.key < b.key OR b.shared) "
+    "  RETURN collect(l {{a: startNode(l).key, b: endNode(l).key, .first_seen, .last_seen, "
+    "    .channel, .rule, .strength, .event_count}}) AS links }} "
+    "RETURN pid, members, shared, aliases, links"
+)
 NAMESPACE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,40}$|^$")
 
 
@@ -427,13 +450,6 @@ class Neo4jIdentityGraph:
 
     def resolve(self, key: str) -> str | SharedResolution | None:
         rec = self._read(RESOLVE, k=key)
-        return self._resolution(key, rec)
-
-    def _resolve_tx(self, tx: Any, key: str) -> str | SharedResolution | None:
-        return self._resolution(key, tx.run(self._q(RESOLVE), k=key).single())
-
-    @staticmethod
-    def _resolution(key: str, rec: Any) -> str | SharedResolution | None:
         if rec is None:
             return None
         if rec["sh"]:
@@ -449,41 +465,27 @@ class Neo4jIdentityGraph:
         return None if rec is None else rec["pid"]
 
     def person_graph(self, person_id: str) -> PersonGraph | None:
-        return self._run(self._person_graph_tx, person_id, write=False, auto=True)
+        rec = self._read(PERSON_BY_ID + PERSON_GRAPH, id=person_id)
+        return None if rec is None else self._person_graph(rec)
 
     def resolve_person(self, key: str) -> PersonGraph | SharedResolution | None:
-        def tx_fn(tx: Any) -> PersonGraph | SharedResolution | None:
-            found = self._resolve_tx(tx, key)
-            return self._person_graph_tx(tx, found) if isinstance(found, str) else found
-
-        return self._run(tx_fn, write=False)
-
-    def _person_graph_tx(self, tx: Any, person_id: str) -> PersonGraph | None:
-        # One round trip. Links are walked from the person's own identifiers (whose degree the
-        # caps bound), never from a shared one, which may be linked to thousands.
-        rec = tx.run(
-            self._q(
-                "OPTIONAL MATCH (p:{Person} {{id: $id}}) OPTIONAL MATCH (al:{Alias} {{alias: $id}}) "
-                "WITH coalesce(p.id, al.person_id) AS pid WHERE pid IS NOT NULL "
-                "CALL (pid) {{ MATCH (i:{Identifier} {{person_id: pid}}) "
-                "  RETURN collect(i {{.key, .shared, .first_seen, .last_seen}}) AS members }} "
-                "CALL (pid) {{ MATCH (s:{SharedUse} {{person_id: pid}}) "
-                "  MATCH (i:{Identifier} {{key: s.key}}) "
-                "  RETURN collect(i {{.key, .shared, .first_seen, .last_seen}}) AS shared }} "
-                "CALL (pid) {{ MATCH (a:{Alias} {{person_id: pid}}) RETURN collect(a.alias) AS aliases }} "
-                "CALL (members, shared) {{ "
-                "  WITH [m IN members | m.key] AS own, "
-                "    [m IN members | m.key] + [x IN shared | x.key] AS keys "
-                "  UNWIND own AS k MATCH (a:{Identifier} {{key: k}})-[l:LINK]-(b:{Identifier}) "
-                "  WHERE b.key IN keys AND (a.key < b.key OR b.shared) "
-                "  RETURN collect(l {{a: startNode(l).key, b: endNode(l).key, .first_seen, .last_seen, "
-                "    .channel, .rule, .strength, .event_count}}) AS links }} "
-                "RETURN pid, members, shared, aliases, links"
-            ),
-            id=person_id,
-        ).single()
+        """One statement (Resolve's path): the identifier, then its person's graph."""
+        rec = self._read(
+            "MATCH (i:{Identifier} {{key: $k}}) WHERE i.type IS NOT NULL "
+            "OPTIONAL MATCH (s:{SharedUse} {{key: $k}}) WHERE i.shared "
+            "WITH i, collect(s.person_id) AS users "
+            "WITH i.shared AS sh, users, CASE WHEN i.shared THEN null ELSE i.person_id END AS pid "
+            + PERSON_GRAPH
+            + ", sh, users",
+            k=key,
+        )
         if rec is None:
             return None
+        if rec["sh"]:
+            return SharedResolution(key, tuple(sorted(rec["users"])))
+        return None if rec["pid"] is None else self._person_graph(rec)
+
+    def _person_graph(self, rec: Any) -> PersonGraph:
         rows = sorted(rec["members"], key=lambda r: r["key"]) + sorted(rec["shared"], key=lambda r: r["key"])
         nodes = tuple(
             PersonNode(

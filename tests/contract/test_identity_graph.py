@@ -281,3 +281,17 @@ def test_an_identifier_cannot_be_detached_from_itself_nor_when_unknown_or_shared
     svc.detach("cookie", "alone", to_new_person=False, now=1)
     with pytest.raises(FailedPrecondition):
         svc.detach("cookie", "alone", to_new_person=False, now=1)
+
+
+def test_resolving_any_member_returns_the_whole_person_as_reading_it_by_id_does(svc):
+    """Resolve reads the person's graph from the identifier in one go; it must be the same graph
+    (members, shared identifiers used, aliases, links) as reading the person by any of its ids."""
+    first = svc.ingest([login("ANN", ("cookie", "tablet"), ("cookie", "ann-laptop"))])[0].person_id
+    svc.ingest([login("BOB", ("cookie", "tablet"))])  # the tablet becomes shared
+    second = svc.ingest([ev("app", ("device_id", "ann-phone"), ("email", "ann@example.com"))])[0].person_id
+    svc.ingest([login("ANN", ("device_id", "ann-phone"))])  # merges the second into the first
+    by_id = svc.person(second)
+    assert by_id.person_id == first and by_id.aliases == (second,)
+    assert "cookie:tablet" in {n.key for n in by_id.nodes} and len(by_id.edges) >= 3
+    for t, v in (("customer_id", "ANN"), ("cookie", "ann-laptop"), ("email", "ann@example.com")):
+        assert svc.resolve(t, v).person == by_id
