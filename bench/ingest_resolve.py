@@ -268,7 +268,10 @@ def main() -> None:
     ap.add_argument("--neo4j", action="store_true", help="also run against Neo4j started by scripts/neo4j")
     ap.add_argument("--only-neo4j", action="store_true", help="the Neo4j run alone")
     ap.add_argument(
-        "--warmup", type=int, default=0, help="events ingested into Neo4j before the measured run"
+        "--warmup",
+        type=int,
+        default=20000,
+        help="events ingested into Neo4j before the measured run (0: measure a cold node)",
     )
     ap.add_argument(
         "--cassandra", action="store_true", help="also run with profiles in Cassandra (scripts/cassandra)"
