@@ -5,8 +5,9 @@ The stand-in is an OTLP receiver in this process that accepts and discards what 
 counts spans, to show export really happened). Figures are printed only.
 
 The three servers run side by side and their Resolve measurements are interleaved over several
-rounds; the median p99 of each is printed with the rounds, and the server's CPU time per call, a
-steadier measure of the cost than a tail latency on a busy 2-core machine.
+rounds. Each round's p99 and server CPU time per call (a steadier measure of the cost than a tail
+latency on a busy 2-core machine) are compared with telemetry off's in the same round; the median
+of those ratios is printed, with the rounds.
 
 Run: .venv/bin/python -m bench.telemetry_overhead [--persons 10000] [--calls 1000] [--rounds 3]
 """
@@ -161,19 +162,26 @@ def main() -> None:
                 wait_quiet([x.proc.pid for x in configs if x.proc], share=0.05, window=0.5, limit=30)
                 measure_resolve(c, args.calls, known)
     base = configs[0]
-    base_p99, base_cpu = statistics.median(base.p99s), statistics.median(base.cpu_us)
     for c in configs:
-        p99, cpu = statistics.median(c.p99s), statistics.median(c.cpu_us)
         rate = c.ingest_rate
         print(
             f"{c.label:<28} ingest {rate:7,.0f} events/s ({rate / base.ingest_rate - 1:+.1%})  "
-            f"resolve p99 median {p99:6.2f} ms ({p99 / base_p99 - 1:+.1%}; rounds "
+            f"resolve p99 {_paired(c.p99s, base.p99s)} (ms by round: "
             + ", ".join(f"{x:.1f}" for x in c.p99s)
-            + f")  server CPU {cpu:5.0f} us/call ({cpu / base_cpu - 1:+.1%}; rounds "
+            + f")  server CPU/call {_paired(c.cpu_us, base.cpu_us)} (us by round: "
             + ", ".join(f"{x:.0f}" for x in c.cpu_us)
             + ")"
         )
     print(f"spans received by the collector: {sink.spans():,}")
+
+
+def _paired(values: list[float], base: list[float]) -> str:
+    """The median of a configuration's rounds against telemetry off in the same round. A round
+    measures every server within a minute or two, so a slow spell of the machine (one
+    configuration's rounds differed by up to 24% in one run) cancels out of each ratio."""
+    ratios = sorted(v / b - 1 for v, b in zip(values, base, strict=True))
+    spread = f"rounds {ratios[0]:+.1%} to {ratios[-1]:+.1%}"
+    return f"{statistics.median(ratios):+.1%} (median of {len(ratios)} {spread})"
 
 
 def _stop(config: Config) -> None:
