@@ -66,9 +66,11 @@ def measure_ghz(
     calls: int,
     known: list[tuple[str, str]] | None = None,
     key: str = "",
+    rps: int = 0,
 ) -> tuple[float, float]:
     """p50 and p99 in ms of `clients` workers (one connection each) making `calls` calls each,
-    after 50 warm-up calls per worker that are not counted."""
+    after 50 warm-up calls per worker that are not counted; with `rps`, at that many calls per
+    second in all, else as fast as the server answers."""
     rng = random.Random(0)
     pool = known or [("", "")]
     data = [{} if kind == "health" else _request(kind, rng.choice(pool)) for _ in range(4096)]
@@ -89,6 +91,8 @@ def measure_ghz(
             "--data-file", data_file,
             "--format", "json",
         ]  # fmt: skip
+        if rps:
+            cmd += ["--rps", str(rps)]
         if key:
             cmd += ["--metadata", json.dumps({"authorization": f"Bearer {key}"})]
         run = subprocess.run([*cmd, target], capture_output=True, text=True)

@@ -144,11 +144,19 @@ load_generator = "ghz"
 
 
 def measure(
-    target: str, kind: str, clients: int, calls: int, known: list[tuple[str, str]] | None = None
+    target: str,
+    kind: str,
+    clients: int,
+    calls: int,
+    known: list[tuple[str, str]] | None = None,
+    rps: int = 0,
 ) -> tuple[float, float]:
-    """p50 and p99 in ms of `clients` concurrent clients making `calls` calls each."""
+    """p50 and p99 in ms of `clients` concurrent clients making `calls` calls each (with `rps`, at
+    that rate in all; ghz only)."""
     if load_generator == "ghz":
-        return measure_ghz(target, kind, clients, calls, known, find_key() or "")
+        return measure_ghz(target, kind, clients, calls, known, find_key() or "", rps)
+    if rps:
+        raise ValueError("a fixed call rate needs --load ghz")
     jobs = [(target, kind, calls, i, known or []) for i in range(clients)]
     with mp.get_context("spawn").Pool(clients) as pool:
         lat = [x for part in pool.map(_latencies, jobs) for x in part]

@@ -10,6 +10,10 @@ latency on a busy 2-core machine) are compared with telemetry off's in the same 
 of those ratios is printed, with the rounds.
 
 Run: .venv/bin/python -m bench.telemetry_overhead [--persons 10000] [--calls 1000] [--rounds 3]
+     [--rps 500]
+Without --rps the 8 clients call as fast as each server answers: both cores stay busy and the p99
+is mostly queueing, which magnifies any change in CPU per call and the machine's own drift. With
+--rps they call at that rate in all, below saturation, as a page-render path is served.
 """
 
 from __future__ import annotations
@@ -109,12 +113,12 @@ def start(config: Config, data: str, batches: list[pb.IngestRequest], n: int) ->
     config.ingest_rate = n / ingest(config.target, batches, 2)
 
 
-def measure_resolve(config: Config, calls: int, known: list[tuple[str, str]]) -> None:
+def measure_resolve(config: Config, calls: int, known: list[tuple[str, str]], rps: int) -> None:
     assert config.proc is not None
     os.environ["IDSTITCH_API_KEY"] = config.key  # the client processes take it from here
     ticks = os.sysconf("SC_CLK_TCK")
     before = cpu_ticks(config.proc.pid)
-    _, r99 = measure(config.target, "resolve", 8, calls, known)
+    _, r99 = measure(config.target, "resolve", 8, calls, known, rps)
     used = (cpu_ticks(config.proc.pid) - before) / ticks
     config.p99s.append(r99)
     config.cpu_us.append(used / (8 * (calls + 50)) * 1e6)  # measure() also makes 50 warm-up calls
@@ -125,6 +129,12 @@ def main() -> None:
     ap.add_argument("--persons", type=int, default=10000)
     ap.add_argument("--calls", type=int, default=1000)
     ap.add_argument("--rounds", type=int, default=3, help="Resolve measurements per server, interleaved")
+    ap.add_argument(
+        "--rps",
+        type=int,
+        default=0,
+        help="Resolve calls per second in all (0: as fast as each server answers, which saturates it)",
+    )
     add_load_option(ap)
     args = ap.parse_args()
     use_load_option(args)
@@ -160,7 +170,7 @@ def main() -> None:
             for c in order.sample(configs, len(configs)):
                 # Until no server uses more than 5% of a core over half a second.
                 wait_quiet([x.proc.pid for x in configs if x.proc], share=0.05, window=0.5, limit=30)
-                measure_resolve(c, args.calls, known)
+                measure_resolve(c, args.calls, known, args.rps)
     base = configs[0]
     for c in configs:
         rate = c.ingest_rate
