@@ -56,19 +56,19 @@ from identity.model import (
 )
 
 R = TypeVar("R")
-RESOLVE = (
+IDENTIFIER = (
+    # A sighted identifier and, when it is shared, the persons who used it.
     "MATCH (i:{Identifier} {{key: $k}}) WHERE i.type IS NOT NULL "
     "OPTIONAL MATCH (s:{SharedUse} {{key: $k}}) WHERE i.shared "
-    "RETURN i.person_id AS pid, i.shared AS sh, collect(s.person_id) AS users"
+    "WITH i, collect(s.person_id) AS users "
 )
-LIVE_PERSON = (
+RESOLVE = IDENTIFIER + "RETURN i.person_id AS pid, i.shared AS sh, users"
+PERSON = (
+    # The live person an id names: itself, or the survivor of its merge.
     "OPTIONAL MATCH (p:{Person} {{id: $id}}) OPTIONAL MATCH (al:{Alias} {{alias: $id}}) "
-    "RETURN coalesce(p.id, al.person_id) AS pid"
+    "WITH coalesce(p.id, al.person_id) AS pid "
 )
-PERSON_BY_ID = (
-    "OPTIONAL MATCH (p:{Person} {{id: $id}}) OPTIONAL MATCH (al:{Alias} {{alias: $id}}) "
-    "WITH coalesce(p.id, al.person_id) AS pid WHERE pid IS NOT NULL "
-)
+LIVE_PERSON = PERSON + "RETURN pid"
 PERSON_GRAPH = (
     # The graph of the person `pid`, in one statement. Links are walked from the person's own
     # identifiers (whose degree the caps bound), never from a shared one, which may be linked to
@@ -450,10 +450,8 @@ class Neo4jIdentityGraph:
 
     def resolve(self, key: str) -> str | SharedResolution | None:
         rec = self._read(RESOLVE, k=key)
-        if rec is None:
-            return None
-        if rec["sh"]:
-            return SharedResolution(key, tuple(sorted(rec["users"])))
+        if rec is None or rec["sh"]:
+            return _shared(key, rec)
         return rec["pid"]
 
     def live_person(self, person_id: str) -> str | None:
@@ -465,24 +463,20 @@ class Neo4jIdentityGraph:
         return None if rec is None else rec["pid"]
 
     def person_graph(self, person_id: str) -> PersonGraph | None:
-        rec = self._read(PERSON_BY_ID + PERSON_GRAPH, id=person_id)
+        rec = self._read(PERSON + "WHERE pid IS NOT NULL " + PERSON_GRAPH, id=person_id)
         return None if rec is None else self._person_graph(rec)
 
     def resolve_person(self, key: str) -> PersonGraph | SharedResolution | None:
         """One statement (Resolve's path): the identifier, then its person's graph."""
         rec = self._read(
-            "MATCH (i:{Identifier} {{key: $k}}) WHERE i.type IS NOT NULL "
-            "OPTIONAL MATCH (s:{SharedUse} {{key: $k}}) WHERE i.shared "
-            "WITH i, collect(s.person_id) AS users "
-            "WITH i.shared AS sh, users, CASE WHEN i.shared THEN null ELSE i.person_id END AS pid "
+            IDENTIFIER
+            + "WITH i.shared AS sh, users, CASE WHEN i.shared THEN null ELSE i.person_id END AS pid "
             + PERSON_GRAPH
             + ", sh, users",
             k=key,
         )
-        if rec is None:
-            return None
-        if rec["sh"]:
-            return SharedResolution(key, tuple(sorted(rec["users"])))
+        if rec is None or rec["sh"]:
+            return _shared(key, rec)
         return None if rec["pid"] is None else self._person_graph(rec)
 
     def _person_graph(self, rec: Any) -> PersonGraph:
@@ -526,3 +520,8 @@ class Neo4jIdentityGraph:
 
     def close(self) -> None:
         self._driver.close()
+
+
+def _shared(key: str, rec: Any) -> SharedResolution | None:
+    """What resolving `key` gives when it is unknown (no record) or shared."""
+    return None if rec is None else SharedResolution(key, tuple(sorted(rec["users"])))
