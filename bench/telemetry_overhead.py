@@ -104,7 +104,10 @@ class Config:
     ingest_rate: float = 0.0
     p99s: list[float] = field(default_factory=list)
     cpu_us: list[float] = field(default_factory=list)
-    """Server CPU time per Resolve call (all its threads, exporters included), per round."""
+    """Server CPU time per Resolve call (all its threads and its telemetry exporter process), per
+    round."""
+    exporter_us: list[float] = field(default_factory=list)
+    """Of which the exporter process's."""
 
 
 def start(config: Config, data: str, batches: list[pb.IngestRequest], n: int) -> None:
@@ -117,11 +120,30 @@ def measure_resolve(config: Config, calls: int, known: list[tuple[str, str]], rp
     assert config.proc is not None
     os.environ["IDSTITCH_API_KEY"] = config.key  # the client processes take it from here
     ticks = os.sysconf("SC_CLK_TCK")
-    before = cpu_ticks(config.proc.pid)
+    helpers = children(config.proc.pid)
+    before, before_helpers = cpu_ticks(config.proc.pid), sum(cpu_ticks(p) for p in helpers)
     _, r99 = measure(config.target, "resolve", 8, calls, known, rps)
-    used = (cpu_ticks(config.proc.pid) - before) / ticks
+    helpers_used = (sum(cpu_ticks(p) for p in helpers) - before_helpers) / ticks
+    used = (cpu_ticks(config.proc.pid) - before) / ticks + helpers_used
     config.p99s.append(r99)
-    config.cpu_us.append(used / (8 * (calls + 50)) * 1e6)  # measure() also makes 50 warm-up calls
+    n = 8 * (calls + 50)  # measure() also makes 50 warm-up calls
+    config.cpu_us.append(used / n * 1e6)
+    config.exporter_us.append(helpers_used / n * 1e6)
+
+
+def children(pid: int) -> list[int]:
+    """The processes `pid` started (a server's telemetry exporter)."""
+    out = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    parent = int(f.read().rsplit(")", 1)[1].split()[1])
+            except OSError:
+                continue
+            if parent == pid:
+                out.append(int(entry))
+    return out
 
 
 def main() -> None:
@@ -169,7 +191,8 @@ def main() -> None:
         for _ in range(args.rounds):
             for c in order.sample(configs, len(configs)):
                 # Until no server uses more than 5% of a core over half a second.
-                wait_quiet([x.proc.pid for x in configs if x.proc], share=0.05, window=0.5, limit=30)
+                pids = [x.proc.pid for x in configs if x.proc]
+                wait_quiet(pids + [c for p in pids for c in children(p)], share=0.05, window=0.5, limit=30)
                 measure_resolve(c, args.calls, known, args.rps)
     base = configs[0]
     for c in configs:
@@ -180,7 +203,7 @@ def main() -> None:
             + ", ".join(f"{x:.1f}" for x in c.p99s)
             + f")  server CPU/call {_paired(c.cpu_us, base.cpu_us)} (us by round: "
             + ", ".join(f"{x:.0f}" for x in c.cpu_us)
-            + ")"
+            + f"; exporter process {statistics.median(c.exporter_us):.0f})"
         )
     print(f"spans received by the collector: {sink.spans():,}")
 

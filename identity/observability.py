@@ -8,10 +8,8 @@ identifier value, raw or hashed (a keyed hash is still personal data), and never
 
 from __future__ import annotations
 
-import threading
 import time
-from collections import deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
@@ -39,65 +37,14 @@ events_suppressed = _meter.create_counter(
 )
 
 
-class DeferredHistogram:
-    """A histogram whose measurements are handed to the SDK by a background thread. Recording
-    one through the SDK costs tens of microseconds (attribute hashing, locks) — as much as a cached
-    read — so on the request path a measurement is only appended to a queue."""
-
-    def __init__(self, histogram: metrics.Histogram) -> None:
-        self._histogram = histogram
-        self._queue: deque[tuple[float, Mapping[str, Any]]] = deque()
-        _deferred.append(self)
-
-    def record(self, value: float, attributes: Mapping[str, Any]) -> None:
-        self._queue.append((value, attributes))
-        if len(self._queue) > 100_000:  # nobody is draining (a test without the thread): do it here
-            self.drain()
-
-    def drain(self, chunk: int | None = None) -> None:
-        """Records the queued measurements; with `chunk`, lets other threads run between chunks."""
-        queue, record = self._queue, self._histogram.record
-        done = 0
-        while queue:
-            value, attributes = queue.popleft()
-            record(value, attributes)
-            done += 1
-            if chunk and done % chunk == 0:
-                time.sleep(0)  # give the GIL back: a long drain would stall requests behind it
-
-
-_deferred: list[DeferredHistogram] = []
-
-
-def flush_measurements() -> None:
-    """Hands every queued measurement to the SDK."""
-    for h in _deferred:
-        h.drain()
-
-
-def _drain_forever() -> None:
-    """Drains often and in short chunks: a drain every half second took several milliseconds of
-    GIL at a time, which showed in request tail latencies (bench/telemetry_overhead.py)."""
-    while True:
-        time.sleep(0.02)
-        for h in _deferred:
-            h.drain(chunk=16)
-
-
-threading.Thread(target=_drain_forever, name="idstitch-metrics-drain", daemon=True).start()
-
-person_size = DeferredHistogram(
-    _meter.create_histogram(
-        "idstitch.person.identifiers",
-        unit="{identifier}",
-        description="Identifiers per person, for each person a batch touched",
-        explicit_bucket_boundaries_advisory=[1, 2, 3, 5, 8, 13, 21, 34, 55, 89],
-    )
+person_size = _meter.create_histogram(
+    "idstitch.person.identifiers",
+    unit="{identifier}",
+    description="Identifiers per person, for each person a batch touched",
+    explicit_bucket_boundaries_advisory=[1, 2, 3, 5, 8, 13, 21, 34, 55, 89],
 )
-store_duration = DeferredHistogram(
-    _meter.create_histogram(
-        "idstitch.store.duration", unit="ms", description="Store calls by backend, operation and outcome"
-    )
+store_duration = _meter.create_histogram(
+    "idstitch.store.duration", unit="ms", description="Store calls by backend, operation and outcome"
 )
 store_errors = _meter.create_counter(
     "idstitch.store.errors", unit="{error}", description="Failed store calls"
@@ -154,8 +101,9 @@ class Instrumented:
         read = name in READS
 
         def call(*args: Any, **kwargs: Any) -> R:
-            # Reads on the page-render path are timed when their request is sampled: an SDK
-            # histogram measurement costs more than a cached read. Writes and errors always count.
+            # Reads on the page-render path are timed when their request is sampled: that sample
+            # describes their latency, and timing every one would double the measurements a lookup
+            # hands to the exporter. Writes and errors always count.
             recording = trace.get_current_span().is_recording()
             start = time.perf_counter()
             try:

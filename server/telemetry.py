@@ -5,7 +5,9 @@ and JSON log lines that carry the trace and span ids.
 Nothing is exported by default. OTEL_TRACES_EXPORTER / OTEL_METRICS_EXPORTER (`otlp`, `console`,
 `none`) or OTEL_EXPORTER_OTLP_ENDPOINT switch export on; OTEL_EXPORTER_OTLP_PROTOCOL picks `grpc`
 (default) or `http/protobuf`; OTEL_SERVICE_NAME names the service (default `idstitch`);
-OTEL_TRACES_SAMPLER / OTEL_TRACES_SAMPLER_ARG sample (read by the SDK itself).
+OTEL_TRACES_SAMPLER / OTEL_TRACES_SAMPLER_ARG sample (read by the SDK itself). Spans are made in
+the server; they and the metric measurements are exported by a separate process
+(server/telemetry_handoff.py, server/telemetry_exporter.py).
 """
 
 from __future__ import annotations
@@ -20,29 +22,20 @@ from typing import Any
 import grpc
 from opentelemetry import metrics, propagate, trace
 
-from identity.observability import DeferredHistogram, flush_measurements
+_state: dict[str, Any] = {"active": False, "handoff": None}
 
-_state = {"active": False}
-
-EXPORT_BATCH = 64
-"""Spans per OTLP export unless OTEL_BSP_MAX_EXPORT_BATCH_SIZE says otherwise. Encoding a span
-holds the GIL for ~25 us; the SDK's default batch of 512 stalled every request in flight for
-~12 ms each time it was encoded, which showed in Resolve p99 (bench/telemetry_overhead.py)."""
-
-rpc_duration = DeferredHistogram(
-    metrics.get_meter("idstitch.rpc").create_histogram(
-        "rpc.server.duration", unit="ms", description="Duration of inbound RPCs"
-    )
+rpc_duration = metrics.get_meter("idstitch.rpc").create_histogram(
+    "rpc.server.duration", unit="ms", description="Duration of inbound RPCs"
 )
 
 
 def active() -> bool:
     """Whether SDK providers are installed (then stores are wrapped for spans and latencies)."""
-    return _state["active"]
+    return bool(_state["active"])
 
 
 def install(tracer_provider: Any | None, meter_provider: Any | None) -> None:
-    """Installs SDK providers as the process's global ones (once per process: OpenTelemetry ignores
+    """Installs providers as the process's global ones (once per process: OpenTelemetry ignores
     a second installation)."""
     if tracer_provider is not None:
         trace.set_tracer_provider(tracer_provider)
@@ -52,66 +45,35 @@ def install(tracer_provider: Any | None, meter_provider: Any | None) -> None:
 
 
 def configure_from_env(env: Mapping[str, str] = os.environ) -> bool:
-    """Sets up export as the OTEL_* variables ask; returns whether anything is exported."""
-    if env.get("OTEL_SDK_DISABLED", "").lower() == "true":
-        return False
-    endpoint = bool(env.get("OTEL_EXPORTER_OTLP_ENDPOINT"))
-    traces = env.get("OTEL_TRACES_EXPORTER", "otlp" if endpoint else "none").lower()
-    metrics_kind = env.get("OTEL_METRICS_EXPORTER", "otlp" if endpoint else "none").lower()
+    """Sets up export as the OTEL_* variables ask; returns whether anything is exported. Spans are
+    made here (sampling, ids, context) and exported by a separate process (server/telemetry_handoff.py
+    says why)."""
+    from server.telemetry_handoff import Handoff, HandoffMeterProvider, HandoffSpanProcessor, exporters_wanted
+
+    traces, metrics_kind = exporters_wanted(env)
     if traces == "none" and metrics_kind == "none":
         return False
-    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
 
-    resource = Resource.create({"service.name": env.get("OTEL_SERVICE_NAME", "idstitch")})
-    tracer_provider = meter_provider = None
-    protocol = env.get("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc").lower()
+    handoff = Handoff({**os.environ, **env})
+    _state["handoff"] = handoff
+    tracer_provider = None
     if traces != "none":
-        from opentelemetry.sdk.trace import TracerProvider
-        from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
-
-        tracer_provider = TracerProvider(resource=resource)  # sampler from OTEL_TRACES_SAMPLER
-        exporter = ConsoleSpanExporter() if traces == "console" else _otlp_spans(protocol)
-        batch = {} if env.get("OTEL_BSP_MAX_EXPORT_BATCH_SIZE") else {"max_export_batch_size": EXPORT_BATCH}
-        tracer_provider.add_span_processor(BatchSpanProcessor(exporter, **batch))
-    if metrics_kind != "none":
-        from opentelemetry.sdk.metrics import MeterProvider
-        from opentelemetry.sdk.metrics.export import ConsoleMetricExporter, PeriodicExportingMetricReader
-
-        exporter_m = ConsoleMetricExporter() if metrics_kind == "console" else _otlp_metrics(protocol)
-        meter_provider = MeterProvider(
-            resource=resource, metric_readers=[PeriodicExportingMetricReader(exporter_m)]
-        )
-    install(tracer_provider, meter_provider)
+        tracer_provider = TracerProvider()  # sampler from OTEL_TRACES_SAMPLER; the exporter sets the resource
+        tracer_provider.add_span_processor(HandoffSpanProcessor(handoff))
+    install(tracer_provider, HandoffMeterProvider(handoff) if metrics_kind != "none" else None)
     return True
 
 
-def _otlp_spans(protocol: str) -> Any:
-    if protocol.startswith("http"):
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpSpans
-
-        return HttpSpans()
-    from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
-
-    return OTLPSpanExporter()
-
-
-def _otlp_metrics(protocol: str) -> Any:
-    if protocol.startswith("http"):
-        from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter as HttpMetrics
-
-        return HttpMetrics()
-    from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
-
-    return OTLPMetricExporter()
-
-
 def shutdown() -> None:
-    """Flushes what is buffered (at server stop)."""
-    flush_measurements()
+    """Exports what is buffered (at server stop)."""
     for provider in (trace.get_tracer_provider(), metrics.get_meter_provider()):
         stop = getattr(provider, "shutdown", None)
         if stop is not None:
             stop()
+    handoff = _state["handoff"]
+    if handoff is not None:
+        handoff.close()
 
 
 class TracingInterceptor(grpc.ServerInterceptor):

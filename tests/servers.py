@@ -10,6 +10,7 @@ import subprocess
 import sys
 import tempfile
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -110,14 +111,14 @@ def _unavailable(reason: str) -> None:
 class IdstitchProcess:
     """`idstitch serve` as its own process, configured by a YAML file, on a free port."""
 
-    def __init__(self, config: Path) -> None:
+    def __init__(self, config: Path, env: Mapping[str, str] | None = None) -> None:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "server.cli", "serve", "--config", str(config), "--port", "0"],
             cwd=ROOT,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
-            env={**os.environ, "IDSTITCH_LOG_LEVEL": "WARNING"},
+            env={**os.environ, "IDSTITCH_LOG_LEVEL": "WARNING", **(env or {})},
         )
         assert self.proc.stdout is not None
         self.key: str | None = None

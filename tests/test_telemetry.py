@@ -11,41 +11,20 @@ from collections.abc import Iterator
 
 import grpc
 import pytest
-from google.protobuf.timestamp_pb2 import Timestamp
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from identity.observability import flush_measurements
-from idstitch.v1 import event_pb2 as ev_pb
-from idstitch.v1 import identity_service_pb2 as pb
-from idstitch.v1 import identity_service_pb2_grpc as pb_grpc
-from idstitch.v1 import privacy_service_pb2 as priv
-from idstitch.v1 import privacy_service_pb2_grpc as priv_grpc
-from idstitch.v1 import profile_service_pb2 as ppb
-from idstitch.v1 import profile_service_pb2_grpc as ppb_grpc
 from server import telemetry
 from server.app import create_server
 from server.client import with_key
 from server.config import load_settings
 from server.telemetry import JsonLines
+from tests.telemetry_workload import IDENTIFIERS, TRACE_ID, exercise
 
 pytestmark = pytest.mark.e2e
-
-IDENTIFIERS = [
-    ("customer_id", "CUST-Telemetry-001"),
-    ("email", "Tele.Metry@Example.org"),
-    ("phone", "+1 (415) 555-0199"),
-    ("cookie", "ck-telemetry-aa"),
-    ("cookie", "ck-telemetry-bb"),
-    ("device_id", "DEV-TELEMETRY-77"),
-    ("loyalty_number", "LOY-TELEMETRY-5"),
-    ("card_token", "tok-telemetry-9"),
-    ("customer_id", "CUST-Telemetry-002"),
-]
-TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 
 
 @pytest.fixture(scope="module")
@@ -67,9 +46,8 @@ def collected(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, ob
     try:
         with grpc.insecure_channel(f"127.0.0.1:{running.port}") as raw:
             ch = with_key(raw, (settings.data_dir / "admin.key").read_text().strip())
-            _exercise(ch)
+            exercise(ch)
         keys = [running.service.key_of(t, v) for t, v in IDENTIFIERS]
-        flush_measurements()
     finally:
         running.stop(0)
         logging.getLogger().removeHandler(handler)
@@ -78,57 +56,6 @@ def collected(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, ob
     yield {"spans": spans.get_finished_spans(), "metrics": reader.get_metrics_data(), "logs": logs.getvalue(),
            "keys": [k.key for k in keys if not isinstance(k, str)]}  # fmt: skip
     meter_provider.shutdown()
-
-
-def _event(n: int, *ids: tuple[str, str], channel: str = "web", type: str = "login") -> ev_pb.Event:
-    return ev_pb.Event(
-        event_id=f"t{n}", occurred_at=Timestamp(seconds=1_700_000_000 + n), channel=channel, type=type,
-        identifiers=[ev_pb.Identifier(type=t, value=v) for t, v in ids],
-        product=ev_pb.Product(sku="s1", category="grills"),
-    )  # fmt: skip
-
-
-def _exercise(ch: grpc.Channel) -> None:
-    ingest, profiles, privacy = (
-        pb_grpc.IdentityServiceStub(ch),
-        ppb_grpc.ProfileServiceStub(ch),
-        priv_grpc.PrivacyServiceStub(ch),
-    )
-    c1, email, phone, ck_a, ck_b, dev, loyalty, card, c2 = IDENTIFIERS
-    events = [
-        _event(1, c1, ck_a, email),
-        _event(2, dev, channel="app", type="product_view"),
-        _event(3, c1, dev, channel="app"),
-        _event(4, loyalty, card, phone, channel="pos", type="purchase"),
-        _event(5, c1, loyalty, channel="pos"),
-        _event(6, c2, ck_a),  # a second login on Ann's cookie: shared
-        _event(7, ck_b, ("cookie", "undefined"), type="page_view"),
-        _event(8, email, ck_b, channel="email", type="email_click"),
-    ]
-    traceparent = (("traceparent", f"00-{TRACE_ID}-00f067aa0ba902b7-01"),)
-    ingest.Ingest(pb.IngestRequest(events=events), metadata=traceparent)
-    ident = lambda t, v: ev_pb.Identifier(type=t, value=v)  # noqa: E731
-    ingest.Resolve(pb.ResolveRequest(identifier=ident(*email)))
-    ingest.BatchResolve(
-        pb.BatchResolveRequest(identifiers=[ident(*phone), ident(*card), ident("cookie", "nope")])
-    )
-    key = ppb.ProfileKey(identifier=ident(*c1))
-    profiles.GetProfile(ppb.GetProfileRequest(key=key))
-    with pytest.raises(grpc.RpcError):
-        profiles.GetProfile(
-            ppb.GetProfileRequest(key=ppb.ProfileKey(identifier=ident("cookie", "missing-x")))
-        )
-    profiles.UpdateTraits(ppb.UpdateTraitsRequest(key=key, request_id="r1", traits=[
-        ppb.TraitUpdate(name="loyalty_tier", value=ppb.TraitValue(text="gold"), source="crm")]))  # fmt: skip
-    granted = priv.CONSENT_DECISION_GRANTED
-    privacy.SetConsent(
-        priv.SetConsentRequest(
-            subject=key, request_id="c1", purpose="analytics", decision=granted, source="banner"
-        )
-    )
-    list(privacy.Export(priv.ExportRequest(subject=key)))
-    privacy.Erase(priv.EraseRequest(subject=key, request_id="e1"))
-    ingest.Ingest(pb.IngestRequest(events=[_event(0, c1, ck_b)]))  # from before the erasure: suppressed
 
 
 def _by_name(spans: list[ReadableSpan], name: str) -> list[ReadableSpan]:
