@@ -4,10 +4,12 @@ with OTLP export (gRPC) of traces and metrics to a local collector stand-in, sam
 The stand-in is an OTLP receiver in this process that accepts and discards what it is sent (and
 counts spans, to show export really happened). Figures are printed only.
 
-The three servers run side by side and their Resolve measurements are interleaved over several
-rounds. Each round's p99 and server CPU time per call (a steadier measure of the cost than a tail
-latency on a busy 2-core machine) are compared with telemetry off's in the same round; the median
-of those ratios is printed, with the rounds.
+The three servers run side by side and their measurements are interleaved over several rounds:
+in each, every server ingests the same new events (returning shoppers) and then answers Resolve.
+Each round's ingest rate, Resolve p99 and server CPU time per call (a steadier measure of the cost
+than a tail latency on a busy 2-core machine; the telemetry exporter process's CPU counts as the
+server's) are compared with telemetry off's in the same round; the median of those ratios is
+printed, with the rounds.
 
 Run: .venv/bin/python -m bench.telemetry_overhead [--persons 10000] [--calls 1000] [--rounds 3]
      [--rps 500]
@@ -101,7 +103,8 @@ class Config:
     proc: subprocess.Popen | None = None
     target: str = ""
     key: str = ""
-    ingest_rate: float = 0.0
+    ingest_rates: list[float] = field(default_factory=list)
+    """Events per second of each round's ingest."""
     p99s: list[float] = field(default_factory=list)
     cpu_us: list[float] = field(default_factory=list)
     """Server CPU time per Resolve call (all its threads and its telemetry exporter process), per
@@ -110,10 +113,24 @@ class Config:
     """Of which the exporter process's."""
 
 
-def start(config: Config, data: str, batches: list[pb.IngestRequest], n: int) -> None:
+def start(config: Config, data: str, batches: list[pb.IngestRequest]) -> None:
     config.proc, config.target = start_server(data, None, env=config.env)
     config.key = os.environ.get("IDSTITCH_API_KEY", "")
-    config.ingest_rate = n / ingest(config.target, batches, 2)
+    ingest(config.target, batches, 2)
+
+
+def measure_ingest(config: Config, batches: list[pb.IngestRequest]) -> None:
+    os.environ["IDSTITCH_API_KEY"] = config.key
+    config.ingest_rates.append(sum(len(b.events) for b in batches) / ingest(config.target, batches, 2))
+
+
+def round_batches(persons: int, round_no: int) -> list[pb.IngestRequest]:
+    """New events (own event ids) of the population's first shoppers: returning customers, whose
+    events attach to persons and profiles that exist — the steady state of a live store."""
+    evs = list(events(persons, 5, seed=100 + round_no))
+    for e in evs:
+        e.event_id = f"round{round_no}-{e.event_id}"
+    return [pb.IngestRequest(events=evs[i : i + 500]) for i in range(0, len(evs), 500)]
 
 
 def measure_resolve(config: Config, calls: int, known: list[tuple[str, str]], rps: int) -> None:
@@ -181,24 +198,25 @@ def main() -> None:
                 c,
                 stack.enter_context(tempfile.TemporaryDirectory(prefix="idstitch-bench-otel-")),
                 batches,
-                len(evs),
             )
             stack.callback(_stop, c)
         # Rounds interleave the servers in a new order each time, so a slow spell of this machine
         # hits all of them alike; each measurement starts once every server is quiet (a server
         # that sampled everything goes on exporting after its round).
         order = random.Random(7)
-        for _ in range(args.rounds):
+        for round_no in range(args.rounds):
+            more = round_batches(args.persons // 2, round_no)
             for c in order.sample(configs, len(configs)):
-                # Until no server uses more than 5% of a core over half a second.
-                pids = [x.proc.pid for x in configs if x.proc]
-                wait_quiet(pids + [c for p in pids for c in children(p)], share=0.05, window=0.5, limit=30)
+                _wait_quiet(configs)
+                measure_ingest(c, more)
+                _wait_quiet(configs)
                 measure_resolve(c, args.calls, known, args.rps)
     base = configs[0]
     for c in configs:
-        rate = c.ingest_rate
         print(
-            f"{c.label:<28} ingest {rate:7,.0f} events/s ({rate / base.ingest_rate - 1:+.1%})  "
+            f"{c.label:<28} ingest {_paired(c.ingest_rates, base.ingest_rates)} (events/s by round: "
+            + ", ".join(f"{x:,.0f}" for x in c.ingest_rates)
+            + ")  "
             f"resolve p99 {_paired(c.p99s, base.p99s)} (ms by round: "
             + ", ".join(f"{x:.1f}" for x in c.p99s)
             + f")  server CPU/call {_paired(c.cpu_us, base.cpu_us)} (us by round: "
@@ -206,6 +224,12 @@ def main() -> None:
             + f"; exporter process {statistics.median(c.exporter_us):.0f})"
         )
     print(f"spans received by the collector: {sink.spans():,}")
+
+
+def _wait_quiet(configs: list[Config]) -> None:
+    """Until no server (nor its exporter process) uses more than 5% of a core over half a second."""
+    pids = [c.proc.pid for c in configs if c.proc]
+    wait_quiet(pids + [child for p in pids for child in children(p)], share=0.05, window=0.5, limit=30)
 
 
 def _paired(values: list[float], base: list[float]) -> str:

@@ -17,9 +17,13 @@ import pytest
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2 as mpb
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2 as tpb
 
+from idstitch.v1 import event_pb2 as ev_pb
+from idstitch.v1 import identity_service_pb2 as pb
+from idstitch.v1 import identity_service_pb2_grpc as pb_grpc
 from server.bootstrap import build_identity_service
 from server.client import with_key
 from server.config import load_settings
+from server.telemetry_handoff import RESTART_AFTER
 from tests.servers import IdstitchProcess
 from tests.telemetry_workload import IDENTIFIERS, TRACE_ID, exercise
 
@@ -183,3 +187,32 @@ def test_the_exporter_process_does_not_outlive_a_killed_server(tmp_path: Path, c
     os.kill(server.proc.pid, signal.SIGKILL)
     server.proc.wait()
     assert _gone(exporter, within=10)
+
+
+def test_a_new_exporter_process_takes_over_when_one_dies(tmp_path: Path, collector: Collector):
+    server = _serve(tmp_path, collector)
+    calls = 0
+    try:
+        [first] = _children_of(server.proc.pid)
+        os.kill(first, signal.SIGKILL)
+        assert _gone(first, within=5)
+        with grpc.insecure_channel(server.target) as raw:
+            stub = pb_grpc.IdentityServiceStub(with_key(raw, server.key or ""))
+            request = pb.ResolveRequest(identifier=ev_pb.Identifier(type="cookie", value="ck-none"))
+            deadline = time.monotonic() + RESTART_AFTER + 10
+            while time.monotonic() < deadline and not [
+                p for p in _children_of(server.proc.pid) if p != first
+            ]:
+                with pytest.raises(grpc.RpcError):
+                    stub.Resolve(request)  # NOT_FOUND, traced all the same
+                calls += 1
+                time.sleep(0.2)
+            [second] = [p for p in _children_of(server.proc.pid) if p != first]
+            with pytest.raises(grpc.RpcError):
+                stub.Resolve(request)
+            calls += 1
+    finally:
+        server.stop()
+    assert _gone(second, within=5)
+    resolves = [s for _, s in collector.spans() if s.name.endswith("/Resolve")]
+    assert len(resolves) == calls  # those made while no exporter ran were kept for the next one
