@@ -90,7 +90,7 @@ class Handoff:
             assert proc is not None and proc.stdin is not None
             while self._queue:
                 items = [self._queue.popleft() for _ in range(min(len(self._queue), 4096))]
-                if not _send(proc.stdin, items):
+                if not write_frame(proc.stdin, items):
                     self.dropped += len(items)
                     return
 
@@ -135,13 +135,26 @@ class Handoff:
         return True
 
 
-def _send(stream: IO[bytes], items: list[tuple[Any, ...]]) -> bool:
-    data = marshal.dumps(items)
+def write_frame(stream: IO[bytes], items: list[tuple[Any, ...]]) -> bool:
+    """One frame: 4 bytes of length (little-endian), then the marshalled list. False if the
+    exporter process is gone."""
+    try:
+        data = marshal.dumps(items)
+    except ValueError:  # an attribute value of a type marshal does not know: that item alone goes
+        data = marshal.dumps([i for i in items if _marshallable(i)])
     try:
         stream.write(len(data).to_bytes(4, "little") + data)
         stream.flush()
         return True
     except (BrokenPipeError, ValueError, OSError):
+        return False
+
+
+def _marshallable(item: tuple[Any, ...]) -> bool:
+    try:
+        marshal.dumps(item)
+        return True
+    except ValueError:
         return False
 
 

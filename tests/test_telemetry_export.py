@@ -4,6 +4,8 @@ checked — spans, metrics, the resource — and searched for every identifier v
 
 from __future__ import annotations
 
+import io
+import marshal
 import os
 import signal
 import threading
@@ -23,7 +25,7 @@ from idstitch.v1 import identity_service_pb2_grpc as pb_grpc
 from server.bootstrap import build_identity_service
 from server.client import with_key
 from server.config import load_settings
-from server.telemetry_handoff import RESTART_AFTER
+from server.telemetry_handoff import MEASURE, RESTART_AFTER, write_frame
 from tests.servers import IdstitchProcess
 from tests.telemetry_workload import IDENTIFIERS, TRACE_ID, exercise
 
@@ -216,3 +218,11 @@ def test_a_new_exporter_process_takes_over_when_one_dies(tmp_path: Path, collect
     assert _gone(second, within=5)
     resolves = [s for _, s in collector.spans() if s.name.endswith("/Resolve")]
     assert len(resolves) == calls  # those made while no exporter ran were kept for the next one
+
+
+def test_an_attribute_value_marshal_cannot_carry_loses_its_own_item_only():
+    out = io.BytesIO()
+    good = (MEASURE, 0, 1.5, {"rpc.method": "Resolve"})
+    assert write_frame(out, [good, (MEASURE, 0, 2.0, {"odd": object()}), good])
+    data = out.getvalue()
+    assert marshal.loads(data[4:]) == [good, good] and int.from_bytes(data[:4], "little") == len(data) - 4
