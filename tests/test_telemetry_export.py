@@ -19,6 +19,7 @@ import pytest
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2 as mpb
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2 as tpb
 
+from bench.telemetry_overhead import children
 from idstitch.v1 import event_pb2 as ev_pb
 from idstitch.v1 import identity_service_pb2 as pb
 from idstitch.v1 import identity_service_pb2_grpc as pb_grpc
@@ -114,19 +115,6 @@ def _serve(tmp_path: Path, collector: Collector) -> IdstitchProcess:
     )
 
 
-def _children_of(pid: int) -> list[int]:
-    out = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                out.append(int(entry.name))
-    return out
-
-
 def _gone(pid: int, within: float) -> bool:
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
@@ -146,7 +134,7 @@ def test_a_served_run_reaches_the_collector_with_its_traces_metrics_and_no_ident
     try:
         with grpc.insecure_channel(server.target) as raw:
             exercise(with_key(raw, server.key or ""))
-        [exporter] = _children_of(server.proc.pid)
+        [exporter] = children(server.proc.pid)
     finally:
         server.stop()  # SIGTERM: the server drains, hands over the rest, and the exporter flushes
     assert _gone(exporter, within=5)
@@ -185,7 +173,7 @@ def test_a_served_run_reaches_the_collector_with_its_traces_metrics_and_no_ident
 
 def test_the_exporter_process_does_not_outlive_a_killed_server(tmp_path: Path, collector: Collector):
     server = _serve(tmp_path, collector)
-    [exporter] = _children_of(server.proc.pid)
+    [exporter] = children(server.proc.pid)
     os.kill(server.proc.pid, signal.SIGKILL)
     server.proc.wait()
     assert _gone(exporter, within=10)
@@ -195,21 +183,19 @@ def test_a_new_exporter_process_takes_over_when_one_dies(tmp_path: Path, collect
     server = _serve(tmp_path, collector)
     calls = 0
     try:
-        [first] = _children_of(server.proc.pid)
+        [first] = children(server.proc.pid)
         os.kill(first, signal.SIGKILL)
         assert _gone(first, within=5)
         with grpc.insecure_channel(server.target) as raw:
             stub = pb_grpc.IdentityServiceStub(with_key(raw, server.key or ""))
             request = pb.ResolveRequest(identifier=ev_pb.Identifier(type="cookie", value="ck-none"))
             deadline = time.monotonic() + RESTART_AFTER + 10
-            while time.monotonic() < deadline and not [
-                p for p in _children_of(server.proc.pid) if p != first
-            ]:
+            while time.monotonic() < deadline and not [p for p in children(server.proc.pid) if p != first]:
                 with pytest.raises(grpc.RpcError):
                     stub.Resolve(request)  # NOT_FOUND, traced all the same
                 calls += 1
                 time.sleep(0.2)
-            [second] = [p for p in _children_of(server.proc.pid) if p != first]
+            [second] = [p for p in children(server.proc.pid) if p != first]
             with pytest.raises(grpc.RpcError):
                 stub.Resolve(request)
             calls += 1
