@@ -101,16 +101,21 @@ class Handoff:
         self.ship()
         with self._lock:
             proc, self._proc = self._proc, None
-        if proc is None:
-            return
+            self.dropped += len(self._queue)  # left only when no exporter process could take it
+            self._queue.clear()
+        if proc is not None:
+            self._end(proc, timeout)
+        if self.dropped:
+            log.warning("telemetry: %d spans or measurements were dropped", self.dropped)
+
+    @staticmethod
+    def _end(proc: subprocess.Popen[bytes], timeout: float) -> None:
         try:
             assert proc.stdin is not None
             proc.stdin.close()  # end of input: the exporter flushes and exits
             proc.wait(timeout)
         except (OSError, subprocess.TimeoutExpired):
             proc.kill()
-        if self.dropped:
-            log.warning("telemetry: %d spans or measurements were dropped", self.dropped)
 
     def _run(self) -> None:
         while not self._stop.wait(SHIP_INTERVAL):
