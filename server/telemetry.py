@@ -5,9 +5,9 @@ and JSON log lines that carry the trace and span ids.
 Nothing is exported by default. OTEL_TRACES_EXPORTER / OTEL_METRICS_EXPORTER (`otlp`, `console`,
 `none`) or OTEL_EXPORTER_OTLP_ENDPOINT switch export on; OTEL_EXPORTER_OTLP_PROTOCOL picks `grpc`
 (default) or `http/protobuf`; OTEL_SERVICE_NAME names the service (default `idstitch`);
-OTEL_TRACES_SAMPLER / OTEL_TRACES_SAMPLER_ARG sample (read by the SDK itself). Spans are made in
-the server; they and the metric measurements are exported by a separate process
-(server/telemetry_handoff.py, server/telemetry_exporter.py).
+OTEL_TRACES_SAMPLER / OTEL_TRACES_SAMPLER_ARG sample. Spans are made in the server by a light
+tracer of ours (server/telemetry_spans.py); they and the metric measurements are exported by a
+separate process (server/telemetry_handoff.py, server/telemetry_exporter.py).
 """
 
 from __future__ import annotations
@@ -48,20 +48,19 @@ def configure_from_env(env: Mapping[str, str] = os.environ) -> bool:
     """Sets up export as the OTEL_* variables ask; returns whether anything is exported. Spans are
     made here (sampling, ids, context) and exported by a separate process (server/telemetry_handoff.py
     says why)."""
-    from server.telemetry_handoff import Handoff, HandoffMeterProvider, HandoffSpanProcessor, exporters_wanted
+    from server.telemetry_handoff import Handoff, HandoffMeterProvider, exporters_wanted
+    from server.telemetry_spans import HandoffTracerProvider, sampler_from_env
 
     traces, metrics_kind = exporters_wanted(env)
     if traces == "none" and metrics_kind == "none":
         return False
-    from opentelemetry.sdk.trace import TracerProvider
-
-    handoff = Handoff({**os.environ, **env})
+    env = {**os.environ, **env}
+    handoff = Handoff(env)
     _state["handoff"] = handoff
-    tracer_provider = None
-    if traces != "none":
-        tracer_provider = TracerProvider()  # sampler from OTEL_TRACES_SAMPLER; the exporter sets the resource
-        tracer_provider.add_span_processor(HandoffSpanProcessor(handoff))
-    install(tracer_provider, HandoffMeterProvider(handoff) if metrics_kind != "none" else None)
+    install(
+        HandoffTracerProvider(handoff.put, sampler_from_env(env)) if traces != "none" else None,
+        HandoffMeterProvider(handoff) if metrics_kind != "none" else None,
+    )
     return True
 
 

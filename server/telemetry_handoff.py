@@ -5,12 +5,9 @@ and speaks OTLP.
 Why a process: in one interpreter, encoding a batch of spans for OTLP held the GIL for ~3 ms and
 every request in flight waited behind it, and each histogram measurement handed to the SDK cost
 ~7.5 us of attribute cleaning and hashing — work that showed in Resolve's tail latency
-(bench/telemetry_overhead.py). Here a span costs its SDK creation plus one tuple, and a
-measurement one deque append; a background thread ships them in `marshal`ed batches (C code,
-well under a millisecond) every SHIP_INTERVAL seconds.
-
-Spans are still made by the SDK's tracer in this process: sampling (OTEL_TRACES_SAMPLER), ids,
-W3C context and the trace ids in log lines work as they do without the handoff.
+(bench/telemetry_overhead.py). Here a finished span is one tuple (server/telemetry_spans.py makes
+them) and a measurement one deque append; a background thread ships them in `marshal`ed batches
+(C code, well under a millisecond) every SHIP_INTERVAL seconds.
 """
 
 from __future__ import annotations
@@ -27,7 +24,6 @@ from typing import IO, Any
 
 from opentelemetry import metrics
 from opentelemetry.context import Context
-from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 from opentelemetry.util.types import Attributes
 
 log = logging.getLogger(__name__)
@@ -161,41 +157,6 @@ def _marshallable(item: tuple[Any, ...]) -> bool:
         return True
     except ValueError:
         return False
-
-
-class HandoffSpanProcessor(SpanProcessor):
-    """Hands each finished, sampled span to the exporter process."""
-
-    def __init__(self, handoff: Handoff) -> None:
-        self._handoff = handoff
-
-    def on_start(self, span: Any, parent_context: Context | None = None) -> None:
-        pass
-
-    def on_end(self, span: ReadableSpan) -> None:
-        ctx = span.context
-        if ctx is None or not ctx.trace_flags.sampled:
-            return
-        parent = span.parent
-        scope = span.instrumentation_scope
-        self._handoff.put(
-            (
-                SPAN, span.name, ctx.trace_id, ctx.span_id, int(ctx.trace_flags),
-                tuple(ctx.trace_state.items()) if ctx.trace_state else (),
-                parent.span_id if parent else 0, bool(parent and parent.is_remote),
-                span.kind.value, span.start_time, span.end_time,
-                dict(span.attributes or {}), span.status.status_code.value, span.status.description,
-                scope.name if scope else "", scope.version if scope else None,
-                [(e.name, e.timestamp, dict(e.attributes or {})) for e in span.events],
-            )
-        )  # fmt: skip
-
-    def shutdown(self) -> None:
-        pass
-
-    def force_flush(self, timeout_millis: int = 30000) -> bool:
-        self._handoff.ship()
-        return True
 
 
 class _Instrument:
