@@ -26,6 +26,7 @@ from idstitch.v1 import identity_service_pb2_grpc as pb_grpc
 from server.bootstrap import build_identity_service
 from server.client import with_key
 from server.config import load_settings
+from server.telemetry_exporter import NICENESS
 from server.telemetry_handoff import MEASURE, RESTART_AFTER, write_frame
 from tests.servers import IdstitchProcess
 from tests.telemetry_workload import IDENTIFIERS, TRACE_ID, exercise
@@ -127,6 +128,17 @@ def _gone(pid: int, within: float) -> bool:
     return False
 
 
+def _lowered(pid: int, below: int) -> bool:
+    """Whether the process comes to run at a lower scheduling priority than `below` (it lowers
+    its own once its imports are done)."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if os.getpriority(os.PRIO_PROCESS, pid) >= os.getpriority(os.PRIO_PROCESS, below) + NICENESS:
+            return True
+        time.sleep(0.1)
+    return False
+
+
 def test_a_served_run_reaches_the_collector_with_its_traces_metrics_and_no_identifier_value(
     tmp_path: Path, collector: Collector
 ):
@@ -135,6 +147,7 @@ def test_a_served_run_reaches_the_collector_with_its_traces_metrics_and_no_ident
         with grpc.insecure_channel(server.target) as raw:
             exercise(with_key(raw, server.key or ""))
         [exporter] = children(server.proc.pid)
+        assert _lowered(exporter, below=server.proc.pid)  # requests come first
     finally:
         server.stop()  # SIGTERM: the server drains, hands over the rest, and the exporter flushes
     assert _gone(exporter, within=5)
