@@ -4,12 +4,13 @@ with OTLP export (gRPC) of traces and metrics to a local collector stand-in, sam
 The stand-in is an OTLP receiver in this process that accepts and discards what it is sent (and
 counts spans, to show export really happened). Figures are printed only.
 
-The three servers run side by side and their measurements are interleaved over several rounds:
+The servers run side by side and their measurements are interleaved over several rounds:
 in each, every server ingests the same new events (returning shoppers) and then answers Resolve.
 Each round's ingest rate, Resolve p99 and server CPU time per call (a steadier measure of the cost
 than a tail latency on a busy 2-core machine; the telemetry exporter process's CPU counts as the
 server's) are compared with telemetry off's in the same round; the median of those ratios is
-printed, with the rounds.
+printed, with the rounds. A fourth server, also without telemetry (the control), is measured the
+same way: its ratios are what this machine's noise alone gives, the yardstick for the others'.
 
 Run: .venv/bin/python -m bench.telemetry_overhead [--persons 10000] [--calls 1000] [--rounds 3]
      [--rps 500]
@@ -174,6 +175,11 @@ def main() -> None:
         default=0,
         help="Resolve calls per second in all (0: as fast as each server answers, which saturates it)",
     )
+    ap.add_argument(
+        "--no-control",
+        action="store_true",
+        help="leave out the second telemetry-off server, whose ratios show the measurement's own noise",
+    )
     add_load_option(ap)
     args = ap.parse_args()
     use_load_option(args)
@@ -191,6 +197,8 @@ def main() -> None:
         Config("OTLP export, sampling 100%", {**otlp, "OTEL_TRACES_SAMPLER_ARG": "1.0"}),
         Config("OTLP export, sampling 10%", {**otlp, "OTEL_TRACES_SAMPLER_ARG": "0.1"}),
     ]
+    if not args.no_control:
+        configs.append(Config("telemetry off (control)", {}))
     with ExitStack() as stack:
         stack.callback(server.stop, 0)
         for c in configs:
