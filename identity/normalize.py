@@ -11,14 +11,17 @@ import hashlib
 import hmac
 import re
 from collections.abc import Iterable
-from functools import lru_cache
 
 import phonenumbers
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from identity.bounded_cache import BoundedCache, text_size
 from identity.identifiers import IdentifierType, NormalizedIdentifier
 
 MAX_VALUE_BYTES = 1024
+CACHE_BYTES = 32 * 1024 * 1024
+"""Memory the normalizer's cache may hold: ~150,000 typical identifiers, ~25,000 of 1 KiB."""
+Learned = tuple[str, str, "NormalizedIdentifier | str"]
 
 DEFAULT_JUNK_VALUES = frozenset(
     {
@@ -77,6 +80,7 @@ class Normalizer:
         secret: bytes,
         default_region: str = "US",
         blocklist: Blocklist | None = None,
+        cache_bytes: int = CACHE_BYTES,
     ) -> None:
         self.types = types
         self._secret = secret
@@ -84,13 +88,34 @@ class Normalizer:
         bl = blocklist or Blocklist()
         self._blocked_values = frozenset(v.strip().lower() for v in bl.values)
         self._blocked_patterns = [re.compile(p, re.IGNORECASE) for p in bl.patterns]
-        self._phone = lru_cache(maxsize=65536)(self._phone_e164)
-        # The same devices, logins and emails recur across a stream: skip re-hashing them.
-        self.normalize = lru_cache(maxsize=262144)(self._normalize)  # type: ignore[method-assign]
+        # The same devices, logins and emails recur across a stream: skip re-hashing them. Only
+        # what accepted batches carried is kept (`remember`): values from rejected requests and
+        # from reads never fill it.
+        self._cache: BoundedCache[tuple[str, str], NormalizedIdentifier | str] = BoundedCache(cache_bytes)
 
-    def normalize(self, type_name: str, raw: str) -> NormalizedIdentifier | str:
-        """The normalized identifier, or the reason it is ignored. The type must be known."""
-        return self._normalize(type_name, raw)
+    def normalize(
+        self, type_name: str, raw: str, learned: list[Learned] | None = None
+    ) -> NormalizedIdentifier | str:
+        """The normalized identifier, or the reason it is ignored. The type must be known. A
+        value not in the cache is appended to `learned`, for `remember` once its request is
+        accepted."""
+        hit = self._cache.get((type_name, raw))
+        if hit is not None:
+            return hit
+        out = self._normalize(type_name, raw)
+        if learned is not None:
+            learned.append((type_name, raw, out))
+        return out
+
+    def remember(self, learned: Iterable[Learned]) -> None:
+        self._cache.put_many(
+            ((t, raw), out, text_size(t, raw, out.key if isinstance(out, NormalizedIdentifier) else ""))
+            for t, raw, out in learned
+        )
+
+    @property
+    def cache(self) -> BoundedCache[tuple[str, str], NormalizedIdentifier | str]:
+        return self._cache
 
     def _normalize(self, type_name: str, raw: str) -> NormalizedIdentifier | str:
         spec = self.types[type_name]
@@ -104,7 +129,7 @@ class Normalizer:
             if not EMAIL.match(value):
                 return "invalid_email"
         elif spec.normalizer == "phone":
-            e164 = self._phone(value)
+            e164 = self._phone_e164(value)
             if e164 is None:
                 return "invalid_phone"
             value = e164

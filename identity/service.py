@@ -10,15 +10,15 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 
 from opentelemetry.trace import Span
 
+from identity.bounded_cache import BoundedCache, text_size
 from identity.engine import StitchingEngine, edge_key
 from identity.errors import FailedPrecondition, InvalidArgument, NotFound
 from identity.identifiers import IdentifierType, IgnoredIdentifier, NormalizedIdentifier
 from identity.model import ChangeSet, ChannelEvent, PersonGraph, SharedResolution, Snapshot, StitchResult
-from identity.normalize import MAX_VALUE_BYTES, Normalizer
+from identity.normalize import MAX_VALUE_BYTES, Learned, Normalizer
 from identity.observability import (
     events_ingested,
     events_suppressed,
@@ -35,6 +35,7 @@ from resolvers.base import ChannelResolver
 MAX_BATCH = 1000
 MAX_IDENTIFIERS = 20
 MAX_EVENT_ID_BYTES = 256
+SUPPRESSION_CACHE_BYTES = 8 * 1024 * 1024
 RESERVED_EVENT_ID_PREFIX = "idstitch:"
 """Ids of events idstitch makes itself (trait updates) start with this; channels' ids may not."""
 
@@ -119,12 +120,21 @@ class IdentityService:
         self._normalizer = normalizer
         self._engine = engine
         self._resolvers = resolvers
-        self.suppression_hash = lru_cache(maxsize=65536)(self._suppression_hash)
+        self._suppression_hashes: BoundedCache[str, str] = BoundedCache(SUPPRESSION_CACHE_BYTES)
 
-    def _suppression_hash(self, key: str) -> str:
+    def suppression_hash(self, key: str) -> str:
         """The keyed hash a suppression record holds: of the stored key, in a domain of its own,
         so it matches no stored key or hash."""
-        return self._normalizer.keyed_hash("suppressed", key)
+        found = self._suppression_hashes.get(key)
+        if found is None:
+            found = self._normalizer.keyed_hash("suppressed", key)
+            self._suppression_hashes.put(key, found, text_size(key, found))
+        return found
+
+    def event_suppression_hash(self, event_id: str) -> str:
+        """The keyed hash that suppresses an erased person's event by its id, whatever identifiers
+        a replay of it carries (one that had become shared, say, and so was not suppressed)."""
+        return self._normalizer.keyed_hash("suppressed-event", event_id)
 
     @property
     def types(self) -> Mapping[str, IdentifierType]:
@@ -144,12 +154,14 @@ class IdentityService:
     def _stitch(self, events: Sequence[RawEvent], field: str) -> Stitched:
         if len(events) > MAX_BATCH:
             raise InvalidArgument(field, f"{len(events)} events in one batch; at most {MAX_BATCH}")
-        prepared = [self._prepare(f"{field}[{i}]", ev) for i, ev in enumerate(events)]
+        learned: list[Learned] = []
+        prepared = [self._prepare(f"{field}[{i}]", ev, learned) for i, ev in enumerate(events)]
         suppressed = self._suppressed(prepared)
         batch = [
             (ev, self._resolvers[ev.channel].evidence(ev)) for ev in prepared if ev.event_id not in suppressed
         ]
         if not batch:
+            self._normalizer.remember(learned)
             return Stitched([_suppressed_result(ev) for ev in prepared], prepared, {})
         keys = {ident.key for ev, _ in batch for ident in ev.identifiers}
         pairs = {
@@ -166,6 +178,7 @@ class IdentityService:
             return changes, (results, changes.final_merges(), sizes)
 
         stitched, merges, sizes = self.graph.stitch(keys=keys, pairs=pairs, event_ids=event_ids, plan=plan)
+        self._normalizer.remember(learned)  # accepted: its identifiers may recur
         for size in sizes:
             person_size.record(size, NO_ATTRIBUTES)
         if suppressed:
@@ -179,7 +192,11 @@ class IdentityService:
         """Ids of the events that occurred before the erasure of one of their identifiers."""
         if self.privacy is None or not self.privacy.has_suppressions():
             return set()
-        hashes = {ev.event_id: [self.suppression_hash(i.key) for i in ev.identifiers] for ev in events}
+        hashes = {
+            ev.event_id: [self.event_suppression_hash(ev.event_id)]
+            + [self.suppression_hash(i.key) for i in ev.identifiers]
+            for ev in events
+        }
         erased = self.privacy.suppressed({h for hs in hashes.values() for h in hs})
         if not erased:
             return set()
@@ -189,7 +206,7 @@ class IdentityService:
             if any(ev.occurred_at < erased.get(h, MIN_TIME) for h in hashes[ev.event_id])
         }
 
-    def _prepare(self, field: str, ev: RawEvent) -> ChannelEvent:
+    def _prepare(self, field: str, ev: RawEvent, learned: list[Learned]) -> ChannelEvent:
         if not ev.event_id.strip():
             raise InvalidArgument(f"{field}.event_id", "required")
         if ev.event_id.startswith(RESERVED_EVENT_ID_PREFIX):
@@ -198,7 +215,7 @@ class IdentityService:
             raise InvalidArgument(f"{field}.event_id", f"longer than {MAX_EVENT_ID_BYTES} bytes")
         if ev.channel not in self._resolvers:
             known = ", ".join(sorted(self._resolvers))
-            raise InvalidArgument(f"{field}.channel", f"unknown channel {ev.channel!r} (known: {known})")
+            raise InvalidArgument(f"{field}.channel", f"not a configured channel (known: {known})")
         if not ev.type.strip():
             raise InvalidArgument(f"{field}.type", "required")
         if not 1 <= len(ev.identifiers) <= MAX_IDENTIFIERS:
@@ -210,7 +227,7 @@ class IdentityService:
         ignored: list[IgnoredIdentifier] = []
         seen: set[str] = set()
         for j, (type_name, value) in enumerate(ev.identifiers):
-            outcome = self._normalize(f"{field}.identifiers[{j}]", type_name, value)
+            outcome = self._normalize(f"{field}.identifiers[{j}]", type_name, value, learned)
             if isinstance(outcome, str):
                 ignored.append(IgnoredIdentifier(j, type_name, outcome))
             elif outcome.key in seen:
@@ -230,13 +247,15 @@ class IdentityService:
             positions=tuple(positions),
         )
 
-    def _normalize(self, field: str, type_name: str, value: str) -> NormalizedIdentifier | str:
+    def _normalize(
+        self, field: str, type_name: str, value: str, learned: list[Learned] | None = None
+    ) -> NormalizedIdentifier | str:
         if type_name not in self._normalizer.types:
             known = ", ".join(sorted(self._normalizer.types))
-            raise InvalidArgument(f"{field}.type", f"unknown identifier type {type_name!r} (known: {known})")
+            raise InvalidArgument(f"{field}.type", f"not a configured identifier type (known: {known})")
         if len(value.encode()) > MAX_VALUE_BYTES:
             raise InvalidArgument(f"{field}.value", f"longer than {MAX_VALUE_BYTES} bytes")
-        return self._normalizer.normalize(type_name, value)
+        return self._normalizer.normalize(type_name, value, learned)
 
     # -- reads -------------------------------------------------------------------------------
 

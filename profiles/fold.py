@@ -7,8 +7,9 @@ reach the fold: the profile store records each event id once.
 Bounded maps stay exact because what they keep is decided by a total order on entries,
 (occurred_at, event_id, key), that does not depend on which side an entry came from. The cart drops
 lines older than the last online checkout after every step, which commutes for the same reason.
-Counters capped at a limit (referrers, cities, category and brand scores) are exact while under
-the limit.
+Counters capped at a limit (referrers, cities, category and brand scores) and the devices kept
+(the most recently used) are exact while under the limit. With every string of an event bounded
+at the API, these limits bound a profile's size whatever its events (server/profile_size.py).
 """
 
 from __future__ import annotations
@@ -200,12 +201,12 @@ class Folder:
         s.checkout_at = _max(a.checkout_at, b.checkout_at)
         s.orders += b.orders
         s.orders_online += b.orders_online
-        _sum_into(s.revenue, b.revenue)
-        _sum_into(s.revenue_online, b.revenue_online)
+        _sum_money_into(s.revenue, b.revenue)
+        _sum_money_into(s.revenue_online, b.revenue_online)
         s.first_order = _min(a.first_order, b.first_order)
         s.last_order = _max(a.last_order, b.last_order)
         s.discounted_orders += b.discounted_orders
-        _sum_into(s.discount_total, b.discount_total)
+        _sum_money_into(s.discount_total, b.discount_total)
         s.loyalty_since = _min(a.loyalty_since, b.loyalty_since)
         s.email_opens += b.email_opens
         s.email_clicks += b.email_clicks
@@ -245,6 +246,17 @@ class Folder:
             if len(entries) > limit:
                 keep = sorted(entries.items(), key=lambda kv: (kv[1].at, kv[1].eid, kv[0]), reverse=True)
                 setattr(s, name, dict(keep[:limit]))
+        if len(s.devices) > r.devices_limit:
+            newest = sorted(s.devices.items(), key=lambda kv: (kv[1].last, kv[0]), reverse=True)
+            s.devices = dict(newest[: r.devices_limit])
+        for purpose, by_subject in s.consent.items():
+            if len(by_subject) > r.consent_subjects_limit:
+                # A denial is never the one forgotten while a grant is kept: that would turn the
+                # person's most restrictive decision into a grant.
+                kept = sorted(
+                    by_subject.items(), key=lambda kv: (not kv[1].granted, kv[1].at, kv[1].eid, kv[0])
+                )
+                s.consent[purpose] = dict(kept[-r.consent_subjects_limit :])
         for name, limit in (("referrers", r.counter_limit), ("cities", r.counter_limit)):
             counts: dict[str, int] = getattr(s, name)
             if len(counts) > limit:
@@ -317,8 +329,18 @@ def _count(counts: dict[str, int], key: str) -> None:
     counts[key] = counts.get(key, 0) + 1
 
 
+MAX_MONEY_SUM = 2**63 - 1
+"""Sums of money stop here (int64, what the API carries): a person's revenue cannot grow past what
+a reader can be sent, however many maximal orders arrive. No real sum comes near it."""
+
+
 def _add_money(sums: dict[str, int], m: Money) -> None:
-    sums[m.currency] = sums.get(m.currency, 0) + m.amount_minor
+    sums[m.currency] = min(sums.get(m.currency, 0) + m.amount_minor, MAX_MONEY_SUM)
+
+
+def _sum_money_into(mine: dict[str, int], theirs: dict[str, int]) -> None:
+    for k, v in theirs.items():
+        mine[k] = min(mine.get(k, 0) + v, MAX_MONEY_SUM)
 
 
 def _sum_into(mine: dict[str, N], theirs: dict[str, N]) -> None:

@@ -34,6 +34,8 @@ class Export:
     events: list[LoggedEvent]
 
 
+EVER = 2**63 - 1
+"""The erasure time of a suppressed event id: a replay of it is dropped whenever it occurred."""
 GRAPH_COUNTS = ("identifiers", "links", "aliases", "shared_identifier_uses", "suppressed_identifiers")
 
 
@@ -71,6 +73,10 @@ class PrivacyService:
                     own_keys.append(ident.key)
             if own_keys:  # suppressed first: a crash after this point leaves nothing resurrectable
                 self.records.suppress({identity.suppression_hash(k) for k in own_keys}, record.started_at)
+            if events:  # and its events by id, replayed whatever identifiers they carry
+                self.records.suppress(
+                    {identity.event_suppression_hash(e.facts.event_id) for e in events}, EVER
+                )
             erased = identity.graph.erase_person(pid, [e.facts.event_id for e in events])
             counts = {name: 0 for name in GRAPH_COUNTS} | dict(record.counts)  # a first attempt's part
             if erased is not None:
@@ -141,9 +147,7 @@ class PrivacyService:
         """Records a consent decision as an event of the person, so it merges and splits with them.
         Returns the person id and whether the request was new."""
         if purpose not in self.purposes:
-            raise InvalidArgument(
-                "purpose", f"unknown purpose {purpose!r} (known: {', '.join(self.purposes)})"
-            )
+            raise InvalidArgument("purpose", f"not a configured purpose (known: {', '.join(self.purposes)})")
         if not source.strip():
             raise InvalidArgument("source", "required")
         when = at if at is not None else self._clock()

@@ -49,6 +49,10 @@ class ProfileRules(BaseModel):
     cart_limit: PositiveInt = 100
     counter_limit: PositiveInt = 50
     """Referrers and cities kept (the most frequent)."""
+    devices_limit: PositiveInt = 50
+    """Devices and cookies kept (the most recently used)."""
+    consent_subjects_limit: PositiveInt = 64
+    """Per purpose, the identifiers a decision is kept for (denials first, then the newest)."""
     affinity_limit: PositiveInt = 200
     """Categories and brands kept (the highest scores). Merges are exact while under the limits."""
     price_tiers: dict[str, tuple[int, int]] = Field(

@@ -28,7 +28,7 @@ from profiles.gate import SplitGate
 from profiles.ports import LoggedEvent, ProfileStore
 from profiles.rules import ProfileRules
 from profiles.segments import compile_segments
-from profiles.state import ProfileState
+from profiles.state import ProfileState, encode_state
 from profiles.traits import check_trait
 from profiles.view import ProfileReading, consent_of, read
 
@@ -108,6 +108,7 @@ class ProfileService:
     def ingest(
         self, batch: Sequence[tuple[RawEvent, EventFacts]], *, field: str = "events"
     ) -> list[StitchResult]:
+        self._trial_fold([facts for _, facts in batch])
         with self.gate.batch():
             stitched = self.identity.stitch([raw for raw, _ in batch], field=field)
             logged = [
@@ -121,6 +122,15 @@ class ProfileService:
                     s.set_attribute("idstitch.events.new", len(new))
                     self._catch_up(stitched.results, new)
             return stitched.results
+
+    def _trial_fold(self, facts: Sequence[EventFacts]) -> None:
+        """Folds the batch into a scratch profile, and encodes it, before anything commits. The
+        graph commits first and the profile store second; were a fold to fail on an event, the
+        graph would hold a batch whose profiles fail on every retry. Failing here leaves both
+        stores untouched. What could fail only with a stored profile cannot: sums saturate and
+        every map is bounded (profiles.fold). Costs ~11 us an event (one fold more)."""
+        with span("idstitch.profile.trial_fold", **{"idstitch.events": len(facts)}):
+            encode_state(self.folder.fold(ProfileState(), facts))
 
     def _catch_up(self, results: Sequence[StitchResult], new: set[str]) -> None:
         """Completes a batch retried after a failure between the graph's commit and the profile
@@ -209,7 +219,7 @@ class ProfileService:
             if not t.source.strip():
                 raise InvalidArgument(f"{field}.source", "required")
             if t.name in values:
-                raise InvalidArgument(f"{field}.name", f"trait {t.name!r} given twice")
+                raise InvalidArgument(f"{field}.name", "the same trait is given twice")
             values[t.name] = TraitValue(value, t.source, t.updated_at if t.updated_at is not None else now)
         at = max(v.at for v in values.values())
         return self.record_request(

@@ -47,7 +47,7 @@ def check_trait(
     spec = specs.get(name)
     if spec is None:
         known = ", ".join(sorted(specs)) or "none configured"
-        raise InvalidArgument(f"{field}.name", f"unknown trait {name!r} (known: {known})")
+        raise InvalidArgument(f"{field}.name", f"not a configured trait (known: {known})")
     if kind == "integer" and spec.type == "number":
         kind, value = "number", float(value)  # type: ignore[arg-type]
     if kind != spec.type:

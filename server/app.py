@@ -50,7 +50,6 @@ PROFILE_SERVICE = profile_pb.DESCRIPTOR.services_by_name["ProfileService"].full_
 PRIVACY_SERVICE = privacy_pb.DESCRIPTOR.services_by_name["PrivacyService"].full_name
 ADMIN_SERVICE = admin_pb.DESCRIPTOR.services_by_name["AdminService"].full_name
 SERVICES = (IDENTITY_SERVICE, PROFILE_SERVICE, PRIVACY_SERVICE, ADMIN_SERVICE)
-MAX_MESSAGE_BYTES = 64 * 1024 * 1024  # a full batch of 1,000 large events fits
 
 
 @dataclass
@@ -91,8 +90,10 @@ def create_server(settings: Settings) -> RunningServer:
         futures.ThreadPoolExecutor(max_workers=settings.max_workers, thread_name_prefix="idstitch-rpc"),
         interceptors=interceptors,
         options=[
-            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.max_receive_message_length", settings.max_message_bytes),
+            ("grpc.max_send_message_length", settings.max_message_bytes),
+            # A second server on the same port is an error, not a silent half of the traffic.
+            ("grpc.so_reuseport", 0),
         ],
     )
     pb_grpc.add_IdentityServiceServicer_to_server(IdentityServicer(service, profiles), server)

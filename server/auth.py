@@ -14,7 +14,7 @@ import os
 import secrets
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -119,26 +119,50 @@ class AuthInterceptor(grpc.ServerInterceptor):
         allowed = key is not None and (key.role == "admin" or key.role in ALLOWED.get(method, frozenset()))
         for kind in ("unary_unary", "unary_stream", "stream_unary", "stream_stream"):
             behavior = getattr(handler, kind)
-            if behavior is not None:
-                return handler._replace(**{kind: _checked(behavior, key, allowed)})
+            if behavior is None:
+                continue
+            if not allowed:
+                # Decided from the metadata alone: the body of a refused call is never parsed.
+                return handler._replace(request_deserializer=_unread, **{kind: _refused(key)})
+            assert key is not None
+            return handler._replace(**{kind: _as_caller(behavior, key, handler.response_streaming)})
         return handler
 
 
-def _checked(
-    behavior: Callable[[Any, grpc.ServicerContext], Any], key: ApiKey | None, allowed: bool
-) -> Callable[..., Any]:
-    def checked(request: Any, context: grpc.ServicerContext) -> Any:
+def _unread(data: bytes) -> object:
+    return _UNREAD  # not None: grpcio takes None for a failed decode
+
+
+_UNREAD = object()
+
+
+def _refused(key: ApiKey | None) -> Callable[..., Any]:
+    def refused(request: Any, context: grpc.ServicerContext) -> Any:
         if key is None:
             context.abort(
                 grpc.StatusCode.UNAUTHENTICATED, "a valid API key is required (authorization: Bearer …)"
             )
-        if not allowed:
-            context.abort(grpc.StatusCode.PERMISSION_DENIED, "this key's role may not call this method")
-        assert key is not None
+        context.abort(grpc.StatusCode.PERMISSION_DENIED, "this key's role may not call this method")
+
+    return refused
+
+
+def _as_caller(
+    behavior: Callable[[Any, grpc.ServicerContext], Any], key: ApiKey, response_streaming: bool
+) -> Callable[..., Any]:
+    def as_caller(request: Any, context: grpc.ServicerContext) -> Any:
         token = set_caller(key.key_id)
         try:
             return behavior(request, context)
         finally:
             reset_caller(token)
 
-    return checked
+    def as_caller_streaming(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+        # The responses are produced while grpc iterates, after this function has returned.
+        token = set_caller(key.key_id)
+        try:
+            yield from behavior(request, context)
+        finally:
+            reset_caller(token)
+
+    return as_caller_streaming if response_streaming else as_caller

@@ -125,7 +125,7 @@ def _read_events(path: Path, batch: int, bar: object) -> Iterator[pb.IngestStrea
             try:
                 json_format.Parse(line, chunk.events.add())
             except json_format.ParseError as e:
-                raise SystemExit(f"{path}:{line_no}: not an idstitch.v1.Event: {e}") from e
+                raise BadInput(f"{path}:{line_no}: not an idstitch.v1.Event: {e}") from e
             if len(chunk.events) >= batch:
                 yield chunk
                 bar.update(len(chunk.events))  # type: ignore[attr-defined]
@@ -135,11 +135,36 @@ def _read_events(path: Path, batch: int, bar: object) -> Iterator[pb.IngestStrea
         bar.update(len(chunk.events))  # type: ignore[attr-defined]
 
 
+class BadInput(Exception):
+    """A line of the events file that is not an event. Raised inside gRPC's request thread, which
+    then cancels the call (a SystemExit there would hang it), and reported by the main thread."""
+
+
 def _ingest(stub: pb_grpc.IdentityServiceStub, args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    if str(args.file) != "-" and not args.file.is_file():
+        print(f"error: {args.file}: no such file", file=sys.stderr)
+        return 2
+    problems: list[str] = []
+
+    def requests(bar: tqdm) -> Iterator[pb.IngestStreamRequest]:
+        try:
+            yield from _read_events(args.file, min(max(args.batch, 1), 1000), bar)
+        except (BadInput, OSError, UnicodeDecodeError) as e:
+            problems.append(str(e) if isinstance(e, BadInput) else f"{args.file}: {type(e).__name__}")
+            raise BadInput() from e
+
     with tqdm(unit="ev", desc="ingest", file=sys.stderr) as bar:
-        summary = stub.IngestStream(_read_events(args.file, min(max(args.batch, 1), 1000), bar))
+        try:
+            summary = stub.IngestStream(requests(bar))
+        except grpc.RpcError:
+            if not problems:
+                raise
+            sent = bar.n
+            print(f"error: {problems[0]}", file=sys.stderr)
+            print(f"(nothing from that line on was sent; {sent} events before it were)", file=sys.stderr)
+            return 2
     print(json.dumps(json_format.MessageToDict(summary, always_print_fields_with_no_presence=True), indent=2))
     return 0
 

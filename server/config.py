@@ -151,6 +151,9 @@ class Settings(BaseSettings):
     hmac_secret: SecretStr | None = None
     """Secret for the keyed hashes of personal identifiers. Default: a random secret created on
     first start in `<data_dir>/hmac.key` (owner-only). Keep it outside the database's backups."""
+    max_message_bytes: int = Field(default=16 * 1024 * 1024, ge=64 * 1024, le=256 * 1024 * 1024)
+    """Largest request or response message. A batch of 1,000 ordinary events is well under 1 MiB;
+    a larger message is refused (RESOURCE_EXHAUSTED) before it is read whole."""
     max_workers: int = 16
     """gRPC worker threads."""
     reflection: bool = True

@@ -13,10 +13,10 @@ from profiles.events import EventFacts, Item, Money, Order
 from profiles.service import FoundProfile, ProfileKey, TraitInput
 from profiles.state import ProfileState, Seen
 from profiles.view import ProfileReading, consent_of
+from server import bounds
 from server.convert import micros, timestamp
 
 CURRENCY = re.compile(r"[A-Z]{3}")
-MAX_TEXT = 1024
 TIERS = {"budget": pb.PRICE_TIER_BUDGET, "mid": pb.PRICE_TIER_MID, "premium": pb.PRICE_TIER_PREMIUM}
 
 
@@ -25,12 +25,9 @@ TIERS = {"budget": pb.PRICE_TIER_BUDGET, "mid": pb.PRICE_TIER_MID, "premium": pb
 
 def event_facts(e: ev_pb.Event, occurred_at: int, field: str) -> EventFacts:
     """The facts a profile folds from an event (identifier types and device are added after
-    stitching). Validates money and quantities, naming the field."""
+    stitching). Strings and lists were bounded at the door (server.bounds); this validates money
+    and quantities, naming the field."""
     ctx = e.context
-    if ctx.ByteSize() > MAX_TEXT:  # the whole context is small in all but hostile events
-        for name in ("city", "region", "country", "referrer", "store_id", "session_id", "device_type"):
-            if len(getattr(ctx, name)) > MAX_TEXT:
-                raise InvalidArgument(f"{field}.context.{name}", f"longer than {MAX_TEXT} characters")
     return EventFacts(
         event_id=e.event_id,
         occurred_at=occurred_at,
@@ -56,15 +53,13 @@ def _opt_money(msg: ev_pb.Product | ev_pb.OrderItem | ev_pb.Order, name: str, fi
     m: ev_pb.Money = getattr(msg, name)
     if len(m.currency) != 3 or not CURRENCY.fullmatch(m.currency):
         raise InvalidArgument(f"{field}.{name}.currency", "an ISO 4217 code (three capitals) is required")
-    if m.amount_minor < 0:
-        raise InvalidArgument(f"{field}.{name}.amount_minor", "must not be negative")
+    bounds.check_amount(m.amount_minor, f"{field}.{name}.amount_minor")
     return Money(m.amount_minor, m.currency)
 
 
 def _item(p: ev_pb.Product | ev_pb.OrderItem, field: str, *, price_field: str) -> Item:
-    if p.quantity < 0:
-        raise InvalidArgument(f"{field}.quantity", "must not be negative")
-    return Item(
+    bounds.check_quantity(p.quantity, f"{field}.quantity")
+    item = Item(
         sku=p.sku,
         name=p.name,
         category=p.category,
@@ -73,6 +68,12 @@ def _item(p: ev_pb.Product | ev_pb.OrderItem, field: str, *, price_field: str) -
         price=_opt_money(p, price_field, field),
         discount=_opt_money(p, "discount", field) if isinstance(p, ev_pb.OrderItem) else None,
     )
+    if item.price is not None and item.price.amount_minor * item.quantity > bounds.MAX_AMOUNT_MINOR:
+        # A line's value is summed into carts and revenue.
+        raise InvalidArgument(
+            f"{field}.quantity", f"unit price times quantity must be at most {bounds.MAX_AMOUNT_MINOR}"
+        )
+    return item
 
 
 def _order(o: ev_pb.Order, field: str) -> Order:
@@ -119,7 +120,7 @@ def check_mask(mask: FieldMask, field: str) -> FieldMask | None:
         return None
     for i, path in enumerate(mask.paths):
         if not FieldMask(paths=[path]).IsValidForDescriptor(pb.Profile.DESCRIPTOR):
-            raise InvalidArgument(f"{field}.paths[{i}]", f"{path!r} is not a field of Profile")
+            raise InvalidArgument(f"{field}.paths[{i}]", "not a field path of Profile")
     return mask
 
 

@@ -163,7 +163,10 @@ BAD_EVENTS = {
         ),
         r"events\[1\]\.occurred_at: malformed timestamp",
     ),
-    "unknown channel": (event("x", ("cookie", "k"), channel="fax"), r"events\[1\]\.channel: unknown channel"),
+    "unknown channel": (
+        event("x", ("cookie", "k"), channel="fax"),
+        r"events\[1\]\.channel: not a configured channel",
+    ),
 }
 
 

@@ -8,11 +8,14 @@ their own connection per thread and never wait for a writer.
 
 from __future__ import annotations
 
+import fcntl
+import os
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 
 from identity.errors import StoreUnavailable
 
@@ -24,8 +27,12 @@ RESTART_FRAMES = 8192
 
 class SqliteDatabase:
     def __init__(self, path: Path, schema: str) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.path = path
+        self._lock_file = _lock(path)
+        # Owner-only from the first byte: SQLite gives the -wal and -shm files the database
+        # file's permissions.
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
         self._write_lock = threading.Lock()
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
@@ -136,6 +143,27 @@ class SqliteDatabase:
             for conn in self._readers:
                 conn.close()
             self._writer.close()
+        self._lock_file.close()
+
+
+def _lock(path: Path) -> IO[str]:
+    """An exclusive lock on `<file>.lock` for as long as the store is open: two processes writing
+    one embedded store would each believe they serialize its batches. The holder writes its
+    process id into the file, so the refusal can name it."""
+    f = open(os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT, 0o600), "r+")  # noqa: SIM115
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = f.read().strip() or "unknown"
+        f.close()
+        raise StoreUnavailable(
+            f"{path.name} is in use by another idstitch process (pid {holder}); "
+            "stop it, or give this server a data directory of its own"
+        ) from None
+    f.truncate(0)
+    f.write(f"{os.getpid()}\n")
+    f.flush()
+    return f
 
 
 def chunked(db: sqlite3.Connection, sql: str, values: Iterable[str]) -> Iterator[list[tuple]]:

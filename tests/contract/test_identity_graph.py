@@ -186,7 +186,7 @@ def test_an_invalid_event_rejects_the_batch_and_applies_nothing(svc):
     good = login("ANN", ("cookie", "k1"))
     bad = ev("web", ("shoe_size", "42"))
     with pytest.raises(
-        InvalidArgument, match=r"events\[1\]\.identifiers\[0\]\.type: unknown identifier type"
+        InvalidArgument, match=r"events\[1\]\.identifiers\[0\]\.type: not a configured identifier type"
     ):
         svc.ingest([good, bad])
     with pytest.raises(NotFound):

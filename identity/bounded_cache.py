@@ -1,0 +1,57 @@
+"""A cache bounded by the bytes it holds, not by its number of entries: identifier values run
+from a few bytes to 1 KiB, so an entry count says nothing about memory (262,144 entries of fresh
+1 KiB values held ~715 MB). Oldest entries go first (insertion order); a hot entry evicted comes
+back on its next use at the cost of one computation. Reads take no lock."""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections.abc import Hashable, Iterable
+from typing import Generic, TypeVar
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+ENTRY_OVERHEAD = 200
+"""Bytes an entry costs beyond its strings: the dict slot, the key tuple, the value object."""
+
+
+class BoundedCache(Generic[K, V]):
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self._entries: dict[K, tuple[V, int]] = {}
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: K) -> V | None:
+        hit = self._entries.get(key)
+        return None if hit is None else hit[0]
+
+    def put_many(self, items: Iterable[tuple[K, V, int]]) -> None:
+        """Adds (key, value, size in bytes of its strings) entries, evicting the oldest past the bound."""
+        with self._lock:
+            for key, value, size in items:
+                if key in self._entries:
+                    continue
+                cost = size + ENTRY_OVERHEAD
+                self._entries[key] = (value, cost)
+                self._bytes += cost
+                while self._bytes > self.max_bytes and self._entries:
+                    oldest = next(iter(self._entries))
+                    self._bytes -= self._entries.pop(oldest)[1]
+
+    def put(self, key: K, value: V, size: int) -> None:
+        self.put_many(((key, value, size),))
+
+    @property
+    def bytes(self) -> int:
+        return self._bytes
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+def text_size(*texts: str) -> int:
+    """What the strings of an entry cost in memory (CPython's compact strings)."""
+    return sum(sys.getsizeof(t) for t in texts)
