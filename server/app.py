@@ -106,17 +106,22 @@ def create_server(settings: Settings) -> RunningServer:
         reflection.enable_server_reflection((*SERVICES, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
     address = f"{settings.host}:{settings.port}"
     tls = settings.tls
-    if tls.cert_file is not None and tls.key_file is not None:
-        credentials = grpc.ssl_server_credentials(
-            [(tls.key_file.read_bytes(), tls.cert_file.read_bytes())],
-            root_certificates=tls.client_ca_file.read_bytes() if tls.client_ca_file else None,
-            require_client_auth=tls.client_ca_file is not None,
-        )
-        port = server.add_secure_port(address, credentials)
-    else:
-        port = server.add_insecure_port(address)
+    try:
+        if tls.cert_file is not None and tls.key_file is not None:
+            credentials = grpc.ssl_server_credentials(
+                [(tls.key_file.read_bytes(), tls.cert_file.read_bytes())],
+                root_certificates=tls.client_ca_file.read_bytes() if tls.client_ca_file else None,
+                require_client_auth=tls.client_ca_file is not None,
+            )
+            port = server.add_secure_port(address, credentials)
+        else:
+            port = server.add_insecure_port(address)
+    except RuntimeError:  # grpcio's word for a port it could not bind
+        port = 0
     if port == 0:
-        raise OSError(f"cannot bind {settings.host}:{settings.port}")
+        for store in (service.graph, profiles.store, privacy.records):
+            store.close()
+        raise OSError(f"cannot bind {settings.host}:{settings.port} (is another server listening there?)")
     stop_watch = threading.Event()
     stores: list[Pingable] = [service.graph, profiles.store]
     _check_health(stores, health_servicer)

@@ -110,7 +110,7 @@ def _serve(args: argparse.Namespace) -> int:
     configure_logging(settings.log_level)
     try:
         serve(settings)
-    except StoreUnavailable as e:  # a backend that is down at start: say so, without a traceback
+    except (StoreUnavailable, OSError) as e:  # a backend that is down at start: say so, without a traceback
         print(f"idstitch: cannot start: {e}", file=sys.stderr)
         return 1
     return 0
