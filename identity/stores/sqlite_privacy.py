@@ -85,6 +85,7 @@ class SqlitePrivacyRecords:
                 "UPDATE erasures SET completed_at = ?, person_id = NULL, counts = ? WHERE erasure_id = ?",
                 (completed_at, json.dumps(dict(counts), sort_keys=True), erasure_id),
             )
+        self._db.purge_wal()  # the log's older page images still held the person id
         found = self.erasure(erasure_id)
         assert found is not None
         return found
