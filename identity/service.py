@@ -140,6 +140,12 @@ class IdentityService:
     def types(self) -> Mapping[str, IdentifierType]:
         return self._normalizer.types
 
+    def link_rule(self, channel: str, types: set[str]) -> str | None:
+        """The rule a channel's resolver names for the links of an event with these identifier
+        types (None: the event proves no link)."""
+        verdict = self._resolvers[channel].judge(None, types)  # type: ignore[attr-defined, arg-type]
+        return None if verdict is None else verdict[1]
+
     # -- ingest ------------------------------------------------------------------------------
 
     def ingest(self, events: Sequence[RawEvent], *, field: str = "events") -> list[StitchResult]:

@@ -38,6 +38,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--port", type=int, help="override the port")
     p.add_argument("--data-dir", type=Path, help="override the data directory")
 
+    p = sub.add_parser("simulate", help="run the stitching rules offline over an events file, and score them")
+    p.add_argument("events", type=Path, help="one idstitch.v1.Event per line, in JSON")
+    p.add_argument(
+        "--truth", type=Path, help='labelled identifiers: {"identifiers": [{"type", "value", "person"}]}'
+    )
+    p.add_argument("--config", type=Path, help="YAML settings whose stitching and profile rules to use")
+    p.add_argument("--compare", type=Path, help="a second settings file: what its rules would change")
+    p.add_argument("--shuffle", type=int, metavar="SEED", help="deliver the events in a random order")
+
     for name, help_ in (
         ("ingest", "stream events from a JSON-lines file to a running server"),
         ("resolve", "resolve an identifier to its person"),
@@ -78,6 +87,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "serve":
         return _serve(args)
+    if args.command == "simulate":
+        from server import simulate
+
+        try:
+            return simulate.main(args.events, args.truth, args.config, args.compare, args.shuffle)
+        except (OSError, ValueError) as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
     try:
         with grpc.insecure_channel(args.target) as raw_channel:
             channel = with_key(raw_channel, find_key(args.key_file))

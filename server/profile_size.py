@@ -132,10 +132,8 @@ def largest_profile(settings: Settings) -> pb.Profile:
             source=_text("idstitch.v1.TraitUpdate.source"), updated_at=_ts(),
         )  # fmt: skip
     for purpose in settings.privacy.purposes:
-        p.consent.add(
-            purpose=purpose, granted=True, conflict=True, source=_text("idstitch.v1.SetConsentRequest.source"),
-            updated_at=_ts(),
-        )  # fmt: skip
+        source = _text("idstitch.v1.SetConsentRequest.source")
+        p.consent.add(purpose=purpose, granted=True, conflict=True, source=source, updated_at=_ts())
     return p
 
 
