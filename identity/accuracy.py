@@ -193,11 +193,16 @@ def score(
             rule for a, b, rule in person_edges(person) if a in owned and b in owned and owned[a] != owned[b]
         }
         if not bridges:  # joined through an identifier truly shared (a tablet before it was known)
+            around: dict[str, list[tuple[str, str]]] = defaultdict(list)
+            for a, b, rule in person_edges(person):
+                for x, y in ((a, b), (b, a)):
+                    if x in truth.shared and y in owned:
+                        around[x].append((owned[y], rule))
             bridges = {
                 f"{rule} via {truth.shared[x]}"
-                for a, b, rule in person_edges(person)
-                for x in (a, b)
-                if x in truth.shared
+                for x, ends in around.items()
+                if len({o for o, _ in ends}) > 1
+                for _, rule in ends
             } or {"unknown"}
         for rule in bridges:
             rules[rule] += 1

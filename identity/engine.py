@@ -42,11 +42,19 @@ from identity.model import (
     Snapshot,
     StitchResult,
 )
+from identity.rules import WeakLinks
+
+MICROS_PER_DAY = 86_400_000_000
 
 
 class StitchingEngine:
-    def __init__(self, *, types: dict[str, IdentifierType], id_secret: bytes) -> None:
+    def __init__(
+        self, *, types: dict[str, IdentifierType], id_secret: bytes, weak_links: WeakLinks | None = None
+    ) -> None:
         self._types = types
+        weak = weak_links or WeakLinks()
+        self._corroborating_events = weak.corroborating_events
+        self._corroborating_us = int(weak.corroborating_days * MICROS_PER_DAY)
         self._caps = {name: t.cap for name, t in types.items() if t.cap is not None}
         # Unique types first: a two-login conflict is reported before a cookie-cap one.
         self._cap_order = sorted(self._caps, key=lambda t: (self._caps[t], -types[t].priority))
@@ -87,6 +95,11 @@ class _BatchRun:
         for st in snap.identifiers.values():
             if st.person_id is not None:
                 self.members[st.person_id].add(st.key)
+        self.joined_via: dict[str, set[str]] = defaultdict(set)
+        """Identifier → those weak links joined through it (loaded with the snapshot)."""
+        for st in snap.identifiers.values():
+            if st.weak_via is not None and st.weak_since is not None:
+                self.joined_via[st.weak_via].add(st.key)
         self.alias: dict[str, str] = {}
         self.previous_sighting: dict[str, int] = {}
         self.created: list[PersonState] = []
@@ -119,7 +132,11 @@ class _BatchRun:
             strengths = _strength_to(anchor_i, evidence.links)
             for i in order[1:]:
                 refusal = (ev.positions[anchor_i], ev.positions[i])
-                target = self._join(ev, states[i], strengths.get(i), target, refusal, result)
+                target = self._join(ev, anchor, states[i], strengths.get(i), target, refusal, result)
+            confirmed = [states[i] for i, s in strengths.items() if s is Strength.STRONG]
+            confirmed = [c for c in confirmed if c.person_id == target.id]
+            for c in [anchor, *confirmed] if confirmed else []:
+                c.weak_since = c.weak_via = None  # strongly linked within its person: no longer weak
             result.person_id = target.id
             result.outcome = (
                 "created" if target.new else ("merged" if result.merged_person_ids else "attached")
@@ -148,6 +165,10 @@ class _BatchRun:
             self.previous_sighting[ident.key] = st.last_seen
             st.first_seen = min(st.first_seen, ev.occurred_at)
             st.last_seen = max(st.last_seen, ev.occurred_at)
+            if st.weak_since is not None and ev.occurred_at < st.weak_since and st.person_id is not None:
+                self._history_found(st, ev)
+            for key in self.joined_via.get(st.key, ()):
+                self._partner_history_found(self.snap.identifiers[key], st, ev)
         self.changes.identifiers[st.key] = st
         return st
 
@@ -161,6 +182,7 @@ class _BatchRun:
     def _join(
         self,
         ev: ChannelEvent,
+        anchor: IdentifierState,
         st: IdentifierState,
         strength: Strength | None,
         target: PersonState,
@@ -170,6 +192,10 @@ class _BatchRun:
         """Brings one identifier into the target person, or records why not. Returns the target,
         which is a different person when a merge kept the other person's id."""
         if st.person_id == target.id:
+            if strength is Strength.STRONG:
+                _confirm(anchor, st)
+            elif strength is Strength.WEAK and self._corroborated(ev, anchor, st):
+                _confirm_link(anchor, st)
             return target
         if strength is None:
             # No evidence links it to the anchor: it is only seen. A newcomer gets its own person.
@@ -180,22 +206,75 @@ class _BatchRun:
         if st.person_id is None:
             over = self.e.cap_violation(target.counts, Counter({st.type: 1}))
             if over is None:
+                both_new = strength is Strength.WEAK and self._newcomer(anchor, target, ev)
                 self._assign(st, target)
+                if strength is Strength.WEAK:
+                    self._flag(st, ev, anchor)
+                    if both_new:  # each joined the other
+                        self._flag(anchor, ev, st)
             else:
                 refuse(RefusedLink(*positions, self._cap_rule(over), "separate_person"))
                 self._new_person(st, ev)
             return target
         other = self.snap.persons[st.person_id]
-        if strength is Strength.WEAK and self.e.anchored(target.counts) and self.e.anchored(other.counts):
-            refuse(RefusedLink(*positions, "weak_link", "kept_apart"))
-            return target
+        fresh: list[tuple[str, str]] = []
+        if strength is Strength.WEAK:
+            if self.e.anchored(target.counts) and self.e.anchored(other.counts):
+                if (
+                    anchor.weak_since is not None
+                    and st.weak_since is None
+                    and self._corroborated(ev, anchor, st)
+                ):
+                    # Corroborated weak evidence outweighs the one weak link that put the anchor
+                    # where it is: the anchor moves to the person it is corroborated with.
+                    self._withdraw(anchor, other, ev)
+                    refuse(RefusedLink(*positions, "weak_link", "withdrawn"))
+                    return other
+                refuse(RefusedLink(*positions, "weak_link", "kept_apart"))
+                return target
+            if self._corroborated(ev, anchor, st):
+                _confirm_link(anchor, st)
+            elif self._fresh(anchor, target, ev) or self._fresh(st, other, ev):
+                # Onto an identifier first seen here: applied, and that side is marked as joined by
+                # weak evidence (both sides when both are newcomers).
+                if self._newcomer(anchor, target, ev):
+                    fresh += [(k, st.key) for k in self.members.get(target.id, ())]
+                if self._newcomer(st, other, ev):
+                    fresh.append((st.key, anchor.key))
+                if not fresh:
+                    fresh = [
+                        (anchor.key, st.key) if self._fresh(anchor, target, ev) else (st.key, anchor.key)
+                    ]
+            else:
+                # Both sides have history of their own (a forwarded email clicked on a friend's
+                # browser): recorded as a link, applied once corroborated.
+                refuse(RefusedLink(*positions, "weak_link", "pending"))
+                return target
         over = self.e.cap_violation(target.counts, other.counts)
+        if (
+            strength is Strength.STRONG
+            and st.weak_since is not None
+            and self.e.cap_violation(target.counts, Counter({st.type: 1})) is None
+        ):
+            movers = 1 + len(self._followers(st))
+            if over is not None or movers < sum(other.counts.values()):
+                # Strong evidence puts in another person (another login, say) an identifier that
+                # only weak evidence put in its person: the identifier comes over, with what was
+                # joined through it and the events they name; the rest of its person stays (it is
+                # not pulled in through a weak link). Against a second login, that is a withdrawal.
+                self._withdraw(st, target, ev)
+                if over is not None:
+                    refuse(RefusedLink(*positions, "weak_link", "withdrawn"))
+                return target
         if over is None:
+            for key, via in fresh:  # joined a person with history on weak evidence alone
+                self._flag(self.snap.identifiers[key], ev, self.snap.identifiers[via])
             return self._merge(target, other, result)
         rule = self._cap_rule(over)
         if strength is Strength.STRONG and self.e._types[st.type].shareable and over in self.e._anchor_types:
             self._unassign(st)
             st.shared = True
+            st.weak_since = st.weak_via = None
             self.changes.shared_uses.add((st.key, other.id))
             refuse(RefusedLink(*positions, rule, "marked_shared"))
         elif (
@@ -210,6 +289,100 @@ class _BatchRun:
         else:
             refuse(RefusedLink(*positions, rule, "kept_apart"))
         return target
+
+    def _fresh(self, st: IdentifierState, person: PersonState, ev: ChannelEvent) -> bool:
+        """Whether `st` is first seen in this event: no sighting of it occurred earlier, whatever
+        arrived before (so a link is judged as it would have been in time order)."""
+        return person.new or st.first_seen == ev.occurred_at
+
+    def _newcomer(self, st: IdentifierState, person: PersonState, ev: ChannelEvent) -> bool:
+        """First seen here and alone in its person: joining another person, it is the side joined."""
+        return self._fresh(st, person, ev) and (person.new or sum(person.counts.values()) <= 1)
+
+    def _corroborated(self, ev: ChannelEvent, anchor: IdentifierState, st: IdentifierState) -> bool:
+        """Whether this event and the earlier ones showing the same link are enough weak evidence:
+        the configured number of events, spread over the configured time."""
+        pair = edge_key(anchor.key, st.key)
+        edge = self.changes.edges.get(pair) or self.snap.edges.get(pair)
+        if edge is None:
+            return self.e._corroborating_events <= 1
+        at = ev.occurred_at
+        return (
+            edge.event_count + 1 >= self.e._corroborating_events
+            and max(edge.last_seen, at) - min(edge.first_seen, at) >= self.e._corroborating_us
+        )
+
+    def _flag(self, st: IdentifierState, ev: ChannelEvent, via: IdentifierState) -> None:
+        """Marks `st` as joined to its person by this event's weak link to `via`."""
+        st.weak_since, st.weak_via = ev.occurred_at, via.key
+        self.joined_via[via.key].add(st.key)
+        self.changes.identifiers[st.key] = st
+
+    def _partner_history_found(self, d: IdentifierState, partner: IdentifierState, ev: ChannelEvent) -> None:
+        """`d` was joined through a weak link to `partner` while `partner` looked new; a sighting of
+        `partner` from before that link arrived. If `d` had history before the link too, neither
+        side was new: the link is pending, and `d` is withdrawn."""
+        since = d.weak_since
+        if d.weak_via != partner.key or since is None or d.person_id != partner.person_id:
+            return
+        if partner.first_seen < since and d.first_seen < since:
+            self._withdraw(d, None, ev)
+            self.changes.identifiers[d.key] = d
+
+    def _history_found(self, st: IdentifierState, ev: ChannelEvent) -> None:
+        """A sighting from before the weak link that joined `st` as a new identifier arrived late:
+        `st` had history of its own. The link stands if the identifier it joined was itself first
+        seen in the linking event (then that one is the weakly joined side); otherwise both sides
+        have history, the link is pending, and `st` is withdrawn — as in time order."""
+        partner = self.snap.identifiers.get(st.weak_via) if st.weak_via else None
+        if partner is not None and partner.person_id == st.person_id and partner.first_seen == st.weak_since:
+            if partner.weak_since is not None:  # both were new: the partner is the side joined
+                st.weak_since = st.weak_via = None
+            # Else the partner was confirmed since, and `st` stays joined by weak evidence only:
+            # a contradiction still withdraws it.
+            return
+        self._withdraw(st, None, ev)
+
+    def _followers(self, st: IdentifierState) -> list[IdentifierState]:
+        """The identifiers of st's person that weak links joined through st, directly or not."""
+        out: list[IdentifierState] = []
+        todo = [st]
+        while todo:
+            via = todo.pop()
+            for k in sorted(self.joined_via.get(via.key, ())):
+                f = self.snap.identifiers[k]
+                if (
+                    f.person_id == st.person_id
+                    and f.weak_via == via.key
+                    and f.weak_since is not None
+                    and f not in out
+                ):
+                    out.append(f)
+                    todo.append(f)
+        return out
+
+    def _withdraw(self, st: IdentifierState, to: PersonState | None, ev: ChannelEvent) -> None:
+        """Takes a weakly attached identifier from its person, to `to` or to a person of its own.
+        The person it left is refolded after the commit (its events follow their identifiers)."""
+        left = self.snap.persons[st.person_id]  # type: ignore[index]
+        if to is None and sum(left.counts.values()) <= 1:
+            st.weak_since = st.weak_via = None  # alone in its person already
+            return
+        followers = self._followers(st)  # what weak links joined through it goes with it
+        self.changes.splits.add(left.id)
+        if to is None:
+            to = PersonState(
+                self.e.person_id(f"withdrawn\x00{ev.event_id}", st.key), st.first_seen, Counter()
+            )
+            self.snap.persons[to.id] = to
+            self.changes.new_persons[to.id] = to.first_seen
+        for moving in (st, *followers):
+            if self.e.cap_violation(to.counts, Counter({moving.type: 1})) is not None:
+                continue
+            self._unassign(moving)
+            self._assign(moving, to)
+            self.changes.identifiers[moving.key] = moving
+        st.weak_since = st.weak_via = None
 
     def _cap_rule(self, over: str) -> str:
         return "unique_type" if self.e._caps[over] == 1 else "type_cap"
@@ -266,7 +439,21 @@ class _BatchRun:
         ]
         self.changes.shared_uses = {(k, self.canonical(p) or p) for k, p in self.changes.shared_uses}
         self.changes.new_persons = {p: t for p, t in self.changes.new_persons.items() if p not in self.alias}
+        self.changes.splits = {self.canonical(p) or p for p in self.changes.splits}
         return self.changes
+
+
+def _confirm(*states: IdentifierState) -> None:
+    """Strong evidence or corroboration: no longer joined by weak evidence alone."""
+    for st in states:
+        st.weak_since = st.weak_via = None
+
+
+def _confirm_link(a: IdentifierState, b: IdentifierState) -> None:
+    """Corroborated weak evidence between a and b: a weak mark that rested on this link goes."""
+    for x, y in ((a, b), (b, a)):
+        if x.weak_via == y.key:
+            x.weak_since = x.weak_via = None
 
 
 def edge_key(a: str, b: str) -> tuple[str, str]:

@@ -50,6 +50,13 @@ class IdentifierState:
     shared: bool
     first_seen: int
     last_seen: int
+    weak_since: int | None = None
+    """When weak evidence alone joined it to its person (the linking event's time); None once a
+    strong link or corroboration confirms it. Such an identifier is withdrawn from its person when
+    contradicted, or when a sighting from before that time shows it had history of its own."""
+    weak_via: str | None = None
+    """The identifier that weak link joined it to: the snapshot loads it too, so that a late
+    sighting can tell whether the link still had one side first seen in it."""
 
 
 @dataclass(slots=True)
@@ -121,6 +128,8 @@ class ChangeSet:
     edges: dict[tuple[str, str], EdgeState] = field(default_factory=dict)
     shared_uses: set[tuple[str, str]] = field(default_factory=set)
     events: list[EventRecord] = field(default_factory=list)
+    splits: set[str] = field(default_factory=set)
+    """Persons an identifier was withdrawn from: their events are re-attributed after the commit."""
 
     def final_merges(self) -> dict[str, str]:
         """Each merged-away person with its final survivor: chains inside the batch (a → b, then

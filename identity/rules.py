@@ -9,6 +9,19 @@ from identity.identifiers import BUILTIN_TYPES, IdentifierType
 from identity.normalize import Blocklist
 
 
+class WeakLinks(BaseModel):
+    """When weak evidence (an email click, a form, a receipt) may join two identifiers that each
+    have history of their own. Onto an identifier first seen in the linking event, a weak link
+    applies at once; otherwise it is *pending* until corroborated by this many events showing the
+    same link, spread over at least this many days (or by a strong link)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    corroborating_events: int = Field(2, ge=1)
+    """1 applies every weak link at once (the behaviour before pending links)."""
+    corroborating_days: float = Field(1.0, ge=0)
+
+
 class StitchingRules(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -19,6 +32,7 @@ class StitchingRules(BaseModel):
     blocklist: Blocklist = Field(default_factory=Blocklist)
     default_phone_region: str = "US"
     """Region assumed for phone numbers written without a country code."""
+    weak_links: WeakLinks = Field(default_factory=WeakLinks)
 
     @model_validator(mode="before")
     @classmethod

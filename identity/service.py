@@ -95,6 +95,8 @@ class Stitched:
     results: list[StitchResult]
     events: list[ChannelEvent]
     merges: dict[str, str]
+    splits: frozenset[str] = frozenset()
+    """Persons an identifier was withdrawn from (weak evidence contradicted): refold them."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,13 +179,17 @@ class IdentityService:
         }
         event_ids = {ev.event_id for ev, _ in batch}
 
-        def plan(snap: Snapshot) -> tuple[ChangeSet, tuple[list[StitchResult], dict[str, str], list[int]]]:
+        def plan(
+            snap: Snapshot,
+        ) -> tuple[ChangeSet, tuple[list[StitchResult], dict[str, str], list[int], frozenset[str]]]:
             changes, results = self._engine.stitch(snap, batch)
             touched = {r.person_id for r in results if r.person_id}
             sizes = [sum(p.counts.values()) for pid, p in snap.persons.items() if pid in touched]
-            return changes, (results, changes.final_merges(), sizes)
+            return changes, (results, changes.final_merges(), sizes, frozenset(changes.splits))
 
-        stitched, merges, sizes = self.graph.stitch(keys=keys, pairs=pairs, event_ids=event_ids, plan=plan)
+        stitched, merges, sizes, splits = self.graph.stitch(
+            keys=keys, pairs=pairs, event_ids=event_ids, plan=plan
+        )
         self._normalizer.remember(learned)  # accepted: its identifiers may recur
         for size in sizes:
             person_size.record(size, NO_ATTRIBUTES)
@@ -192,7 +198,7 @@ class IdentityService:
             stitched = [
                 _suppressed_result(ev) if ev.event_id in suppressed else next(done) for ev in prepared
             ]
-        return Stitched(stitched, prepared, merges)
+        return Stitched(stitched, prepared, merges, splits)
 
     def _suppressed(self, events: Sequence[ChannelEvent]) -> set[str]:
         """Ids of the events that occurred before the erasure of one of their identifiers."""

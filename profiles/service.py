@@ -121,7 +121,12 @@ class ProfileService:
                     new = self.store.append(events=logged, merges=stitched.merges, folding=self.folder)
                     s.set_attribute("idstitch.events.new", len(new))
                     self._catch_up(stitched.results, new)
-            return stitched.results
+        if stitched.splits:
+            # An identifier weak evidence had put in a person was withdrawn: that person's events
+            # go to whoever holds their identifiers now. Like a detach, with batches held off.
+            with self.gate.split():
+                self.refold_after_split(sorted(stitched.splits))
+        return stitched.results
 
     def _trial_fold(self, facts: Sequence[EventFacts]) -> None:
         """Folds the batch into a scratch profile, and encodes it, before anything commits. The

@@ -83,7 +83,9 @@ def build_identity_service(
             types=types, secret=secret, default_region=rules.default_phone_region, blocklist=rules.blocklist
         ),
         engine=StitchingEngine(
-            types=types, id_secret=hmac.new(secret, b"person-ids", hashlib.sha256).digest()
+            types=types,
+            id_secret=hmac.new(secret, b"person-ids", hashlib.sha256).digest(),
+            weak_links=rules.weak_links,
         ),
         resolvers=build_resolvers(
             priorities={name: t.priority for name, t in types.items()},

@@ -1,6 +1,7 @@
 """The identity graph in Neo4j, for when several idstitch servers stitch into one graph.
 
-Data model. (:Identifier {key, type, person_id, shared, first_seen, last_seen}) nodes joined by
+Data model. (:Identifier {key, type, person_id, shared, first_seen, last_seen, weak_since,
+weak_via}) nodes joined by
 [:LINK {first_seen, last_seen, channel, rule, strength, event_count}] relationships, stored once
 from the smaller key to the larger. Membership is the identifier's `person_id` property (one
 indexed lookup on the resolve path) with (:Person {id, first_seen}) nodes; merged-away ids are
@@ -243,11 +244,25 @@ class Neo4jIdentityGraph:
                 "MERGE (i:{Identifier} {{key: k}}) "
                 "WITH i WHERE i.type IS NOT NULL "
                 "RETURN i.key AS key, i.type AS type, i.person_id AS pid, i.shared AS shared, "
-                "i.first_seen AS fs, i.last_seen AS ls"
+                "i.first_seen AS fs, i.last_seen AS ls, i.weak_since AS ws, i.weak_via AS wv"
             ),
             keys=keys,
         ):
-            idents[r["key"]] = IdentifierState(r["key"], r["type"], r["pid"], r["shared"], r["fs"], r["ls"])
+            idents[r["key"]] = IdentifierState(
+                r["key"], r["type"], r["pid"], r["shared"], r["fs"], r["ls"], r["ws"], r["wv"]
+            )
+        partners = sorted({s.weak_via for s in idents.values() if s.weak_via and s.weak_via not in idents})
+        for r in tx.run(  # the partners of the batch's weak links (engine: a late sighting)
+            self._q(
+                "UNWIND $keys AS k MATCH (i:{Identifier} {{key: k}}) "
+                "RETURN i.key AS key, i.type AS type, i.person_id AS pid, i.shared AS shared, "
+                "i.first_seen AS fs, i.last_seen AS ls, i.weak_since AS ws, i.weak_via AS wv"
+            ),
+            keys=partners,
+        ):
+            idents[r["key"]] = IdentifierState(
+                r["key"], r["type"], r["pid"], r["shared"], r["fs"], r["ls"], r["ws"], r["wv"]
+            )
         # 3. A person merged between steps 1 and 2 by another server: lock its survivor too (out of
         #    order, so rarely a deadlock, which Neo4j detects and the driver retries).
         late = sorted({s.person_id for s in idents.values() if s.person_id and s.person_id not in persons})
@@ -320,7 +335,7 @@ class Neo4jIdentityGraph:
         run(
             "UNWIND $rows AS r MATCH (i:{Identifier} {{key: r.key}}) "
             "SET i.type = r.type, i.person_id = r.pid, i.shared = r.shared, "
-            "i.first_seen = r.fs, i.last_seen = r.ls",
+            "i.first_seen = r.fs, i.last_seen = r.ls, i.weak_since = r.ws, i.weak_via = r.wv",
             rows=[
                 {
                     "key": s.key,
@@ -329,6 +344,8 @@ class Neo4jIdentityGraph:
                     "shared": s.shared,
                     "fs": s.first_seen,
                     "ls": s.last_seen,
+                    "ws": s.weak_since,
+                    "wv": s.weak_via,
                 }
                 for s in ch.identifiers.values()
             ],

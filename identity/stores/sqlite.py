@@ -34,7 +34,7 @@ CREATE TABLE IF NOT EXISTS aliases(alias TEXT PRIMARY KEY, person_id TEXT NOT NU
 CREATE INDEX IF NOT EXISTS aliases_person ON aliases(person_id);
 CREATE TABLE IF NOT EXISTS identifiers(
     key TEXT PRIMARY KEY, type TEXT NOT NULL, person_id TEXT, shared INTEGER NOT NULL,
-    first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL) WITHOUT ROWID;
+    first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL, weak_since INTEGER, weak_via TEXT) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS identifiers_person ON identifiers(person_id, type);
 CREATE TABLE IF NOT EXISTS edges(
     a TEXT NOT NULL, b TEXT NOT NULL, first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL,
@@ -50,11 +50,22 @@ CREATE TABLE IF NOT EXISTS events(event_id TEXT PRIMARY KEY, person_id TEXT) WIT
 """
 
 CHUNK_PAIRS = 250  # two parameters each
+WEAK_HOPS = 4
+"""How far the snapshot follows identifiers joined through a weak link to a batch identifier."""
 
 
 class SqliteIdentityGraph:
     def __init__(self, path: Path) -> None:
         self._db = SqliteDatabase(path, SCHEMA)
+        with self._db.write() as db:  # graphs made before pending weak links
+            columns = {row[1] for row in db.execute("PRAGMA table_info(identifiers)")}
+            for column, kind in (("weak_since", "INTEGER"), ("weak_via", "TEXT")):
+                if column not in columns:
+                    db.execute(f"ALTER TABLE identifiers ADD COLUMN {column} {kind}")
+            db.execute(
+                "CREATE INDEX IF NOT EXISTS identifiers_weak_via ON identifiers(weak_via) "
+                "WHERE weak_via IS NOT NULL"
+            )
 
     # -- writes ------------------------------------------------------------------------------
 
@@ -79,13 +90,28 @@ class SqliteIdentityGraph:
         event_ids: Collection[str],
     ) -> Snapshot:
         idents: dict[str, IdentifierState] = {}
-        for rows in chunked(
-            db,
-            "SELECT key, type, person_id, shared, first_seen, last_seen FROM identifiers WHERE key IN ({})",
-            keys,
-        ):
-            for k, t, p, sh, fs, ls in rows:
-                idents[k] = IdentifierState(k, t, p, bool(sh), fs, ls)
+        cols = "key, type, person_id, shared, first_seen, last_seen, weak_since, weak_via"
+        by_key = f"SELECT {cols} FROM identifiers WHERE key IN ({{}})"
+        by_via = f"SELECT {cols} FROM identifiers WHERE weak_via IN ({{}})"
+
+        def load(sql: str, wanted: Collection[str]) -> list[str]:
+            found = []
+            for rows in chunked(db, sql, wanted):
+                for k, t, p, sh, fs, ls, ws, wv in rows:
+                    if k not in idents:
+                        idents[k] = IdentifierState(k, t, p, bool(sh), fs, ls, ws, wv)
+                        found.append(k)
+            return found
+
+        # The batch's identifiers; those joined to them by weak links, and to those, a few hops
+        # deep; and the partners of their weak links. The engine re-judges a weak link when a
+        # late sighting arrives, and moves what was joined through an identifier with it.
+        frontier = load(by_key, keys)
+        for _ in range(WEAK_HOPS):
+            frontier = load(by_via, frontier)
+            if not frontier:
+                break
+        load(by_key, [s.weak_via for s in idents.values() if s.weak_via and s.weak_via not in idents])
         person_ids = {s.person_id for s in idents.values() if s.person_id is not None}
         persons: dict[str, PersonState] = {}
         for rows in chunked(db, "SELECT id, first_seen FROM persons WHERE id IN ({})", person_ids):
@@ -137,12 +163,22 @@ class SqliteIdentityGraph:
         ):
             db.executemany(sql, pairs)
         db.executemany(
-            "INSERT INTO identifiers(key, type, person_id, shared, first_seen, last_seen) "
-            "VALUES (?,?,?,?,?,?) "
+            "INSERT INTO identifiers(key, type, person_id, shared, first_seen, last_seen, weak_since, "
+            "weak_via) VALUES (?,?,?,?,?,?,?,?) "
             "ON CONFLICT(key) DO UPDATE SET person_id = excluded.person_id, shared = excluded.shared, "
-            "first_seen = excluded.first_seen, last_seen = excluded.last_seen",
+            "first_seen = excluded.first_seen, last_seen = excluded.last_seen, "
+            "weak_since = excluded.weak_since, weak_via = excluded.weak_via",
             (
-                (s.key, s.type, s.person_id, int(s.shared), s.first_seen, s.last_seen)
+                (
+                    s.key,
+                    s.type,
+                    s.person_id,
+                    int(s.shared),
+                    s.first_seen,
+                    s.last_seen,
+                    s.weak_since,
+                    s.weak_via,
+                )
                 for s in ch.identifiers.values()
             ),
         )
