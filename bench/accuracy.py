@@ -3,6 +3,9 @@ and shuffled: the figures of ../shared/accuracy.md, printed, never asserted.
 
     python -m bench.accuracy [--persons 5000] [--seed 1] [--write DIR] [--frontier]
 
+`--frontier` also runs the population under other stitching.weak_links settings and prints the
+precision/recall frontier they make.
+
 The population carries every trap the README names, in realistic proportions: cookies that churn
 (each new browser browses anonymously before its owner logs in), phones with apps, emails clicked
 on the shopper's current browser — and ~2% forwarded to a friend who clicks on their own browser,
@@ -248,25 +251,63 @@ def _truth(pop: Population, sim: simulate.Simulation) -> Truth:
     return Truth(owner, shared)
 
 
-def measure(pop: Population, settings: Settings, seed: int, label: str) -> None:
+def measure(
+    pop: Population, settings: Settings, seed: int, label: str, *, quiet: bool = False
+) -> dict[str, float]:
+    """Runs the population in time order and shuffled; prints the reports (unless quiet) and
+    returns the headline figures of both runs."""
     shuffled = list(pop.events)
     random.Random(seed).shuffle(shuffled)
     partitions = []
+    figures: dict[str, float] = {}
     for order, events in (("time order", pop.events), ("shuffled", shuffled)):
         sim = simulate.run(events, settings)
         try:
             report = sim.report(_truth(pop, sim))
-            print(f"-- {label}, {order}")
-            for line in sim.summary() + report.lines():
-                print("   " + line)
+            if not quiet:
+                print(f"-- {label}, {order}")
+                for line in sim.summary() + report.lines():
+                    print("   " + line)
+            tag = "t" if order == "time order" else "s"
+            figures |= {
+                f"precision_{tag}": report.pairwise_precision,
+                f"recall_{tag}": report.recall_of_ceiling,
+                f"exact_{tag}": report.profile_exactness,
+                f"over_{tag}": report.over_merged_persons,
+                f"rate_{tag}": len({e.event_id for e in sim.events}) / sim.seconds,
+            }
             predicted, _ = sim.partition()
             partitions.append({k: p for k, p in predicted.items() if p is not None})
         finally:
             sim.close()
-    print(
-        f"   order agreement (time order vs shuffled, Jaccard of linked pairs): {agreement(*partitions):.4f}"
-    )
+    figures["agreement"] = agreement(*partitions)
+    if not quiet:
+        print(
+            "   order agreement (time order vs shuffled, Jaccard of linked pairs): "
+            f"{figures['agreement']:.4f}"
+        )
     sys.stdout.flush()
+    return figures
+
+
+FRONTIER = [(1, 0.0), (2, 0.0), (2, 1.0), (3, 1.0), (2, 7.0), (4, 7.0)]
+"""(corroborating events, over at least days) of stitching.weak_links to try."""
+
+
+def frontier(pop: Population, seed: int) -> None:
+    print("-- precision/recall frontier of stitching.weak_links (time order / shuffled)")
+    print("   events days | precision       | recall of ceiling | profiles exact  | over-merged | agreement")
+    for events, days in FRONTIER:
+        settings = load_settings(
+            stitching={"weak_links": {"corroborating_events": events, "corroborating_days": days}}
+        )
+        f = measure(pop, settings, seed, "", quiet=True)
+        print(
+            f"   {events:>6} {days:>4g} | {f['precision_t']:.4f} / {f['precision_s']:.4f} | "
+            f"{f['recall_t']:.4f} / {f['recall_s']:.4f}   | {f['exact_t']:.4f} / {f['exact_s']:.4f} | "
+            f"{f['over_t']:>4.0f} / {f['over_s']:<4.0f} | {f['agreement']:.4f}"
+        )
+        sys.stdout.flush()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -278,6 +319,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--forward-rate", type=float, default=0.02)
     parser.add_argument("--write", type=Path, help="write events.jsonl and truth.json here")
+    parser.add_argument("--frontier", action="store_true", help="also try other weak-link settings")
     args = parser.parse_args(argv)
     pop = population(args.persons, args.events_per_person, args.seed, args.forward_rate)
     print(
@@ -291,6 +333,8 @@ def main(argv: list[str] | None = None) -> int:
                 f.write(json_format.MessageToJson(e, indent=None) + "\n")
         (args.write / "truth.json").write_text(json.dumps(pop.truth_json()))
     measure(pop, load_settings(), args.seed, "default rules")
+    if args.frontier:
+        frontier(pop, args.seed)
     return 0
 
 
