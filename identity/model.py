@@ -152,13 +152,26 @@ class PersonNode:
 
 
 @dataclass(frozen=True, slots=True)
+class UnappliedLink:
+    """A weak link from one of a person's identifiers (`key`) to an identifier of another person,
+    not applied: pending corroboration, or kept apart because both persons hold a login. The other
+    identifier is not named — it is someone else's — only its person."""
+
+    key: str
+    other_person_id: str
+    edge: EdgeState
+
+
+@dataclass(frozen=True, slots=True)
 class PersonGraph:
-    """A person as stored: its identifiers, the shared identifiers it used, edges among them."""
+    """A person as stored: its identifiers, the shared identifiers it used, edges among them, and
+    the weak links to other persons that are not applied."""
 
     person_id: str
     aliases: tuple[str, ...]
     nodes: tuple[PersonNode, ...]
     edges: tuple[EdgeState, ...]
+    unapplied: tuple[UnappliedLink, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

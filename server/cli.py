@@ -221,6 +221,13 @@ def _graph(stub: pb_grpc.IdentityServiceStub, args: argparse.Namespace) -> int:
             f"    {e.from_node_id} -- {e.to_node_id}  [{strength}, {e.rule}, {e.channel}, "
             f"{e.event_count} events, {_day(e.first_seen)} .. {_day(e.last_seen)}]"
         )
+    if g.unapplied_links:
+        print(f"  weak links to other persons, not applied ({len(g.unapplied_links)}):")
+        for u in g.unapplied_links:
+            print(
+                f"    {u.from_node_id} -- person {u.other_person_id}  [{u.rule}, {u.channel}, "
+                f"{u.event_count} events, {_day(u.first_seen)} .. {_day(u.last_seen)}]"
+            )
     return 0
 
 

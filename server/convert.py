@@ -92,7 +92,15 @@ def graph_response(g: PersonGraph) -> pb.GetIdentityGraphResponse:
         aliases=g.aliases,
         nodes=[_node(n) for n in g.nodes],
         edges=[_edge(e) for e in g.edges],
-    )
+        unapplied_links=[
+            pb.UnappliedLink(
+                from_node_id=node_id(u.key), other_person_id=u.other_person_id, rule=u.edge.rule,
+                channel=u.edge.channel, first_seen=timestamp(u.edge.first_seen),
+                last_seen=timestamp(u.edge.last_seen), event_count=u.edge.event_count,
+            )
+            for u in g.unapplied
+        ],
+    )  # fmt: skip
 
 
 def _node(n: PersonNode) -> pb.GraphNode:

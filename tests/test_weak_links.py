@@ -34,6 +34,16 @@ def test_a_forwarded_click_onto_a_browser_with_its_own_history_stays_pending(svc
     assert r.person_id == ann and r.outcome == "attached"
     assert [(x.rule, x.action) for x in r.refused] == [("weak_link", "pending")]
     assert person_of(svc, "cookie", "friend-laptop") == friend != ann
+    # Recorded, visible in the graph of either person, without naming the other's identifier.
+    [link] = svc.person(ann).unapplied
+    assert (link.key, link.other_person_id, link.edge.rule, link.edge.event_count) == (
+        svc.person(ann).nodes[[n.type for n in svc.person(ann).nodes].index("email")].key,
+        friend,
+        "email.click",
+        1,
+    )
+    assert [u.other_person_id for u in svc.person(friend).unapplied] == [ann]
+    assert svc.resolve("customer_id", "ANN").person == svc.person(ann)
     # The same click again the same day is no corroboration.
     svc.ingest([click("ann@example.com", "friend-laptop", T + 3)])
     assert person_of(svc, "cookie", "friend-laptop") == friend

@@ -54,6 +54,7 @@ from identity.model import (
     PersonState,
     SharedResolution,
     Snapshot,
+    UnappliedLink,
 )
 
 R = TypeVar("R")
@@ -87,7 +88,13 @@ PERSON_GRAPH = (
     "  WHERE b.key IN keys AND (a.key < b.key OR b.shared) "
     "  RETURN collect(l {{a: startNode(l).key, b: endNode(l).key, .first_seen, .last_seen, "
     "    .channel, .rule, .strength, .event_count}}) AS links }} "
-    "RETURN pid, members, shared, aliases, links"
+    # Weak links to another person's identifiers: pending, or kept apart.
+    "CALL (pid, members) {{ "
+    "  UNWIND [m IN members | m.key] AS k MATCH (a:{Identifier} {{key: k}})-[l:LINK]-(b:{Identifier}) "
+    "  WHERE l.strength = 1 AND b.person_id IS NOT NULL AND b.person_id <> pid "
+    "  RETURN collect(l {{mine: k, other: b.person_id, a: startNode(l).key, b: endNode(l).key, "
+    "    .first_seen, .last_seen, .channel, .rule, .strength, .event_count}}) AS unapplied }} "
+    "RETURN pid, members, shared, aliases, links, unapplied"
 )
 NAMESPACE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,40}$|^$")
 
@@ -509,20 +516,12 @@ class Neo4jIdentityGraph:
             )
             for r in rows
         )
-        edges = tuple(
-            EdgeState(
-                e["a"],
-                e["b"],
-                e["first_seen"],
-                e["last_seen"],
-                e["channel"],
-                e["rule"],
-                Strength(e["strength"]),
-                e["event_count"],
-            )
-            for e in sorted(rec["links"], key=lambda e: (e["a"], e["b"]))
+        edges = tuple(_edge(e) for e in sorted(rec["links"], key=lambda e: (e["a"], e["b"])))
+        unapplied = tuple(
+            UnappliedLink(u["mine"], u["other"], _edge(u))
+            for u in sorted(rec["unapplied"], key=lambda u: (u["mine"], u["other"], u["a"], u["b"]))
         )
-        return PersonGraph(rec["pid"], tuple(sorted(rec["aliases"])), nodes, edges)
+        return PersonGraph(rec["pid"], tuple(sorted(rec["aliases"])), nodes, edges, unapplied)
 
     def ping(self) -> None:
         self._read("RETURN 1 AS one")
@@ -537,6 +536,13 @@ class Neo4jIdentityGraph:
 
     def close(self) -> None:
         self._driver.close()
+
+
+def _edge(e: Any) -> EdgeState:
+    return EdgeState(
+        e["a"], e["b"], e["first_seen"], e["last_seen"], e["channel"], e["rule"], Strength(e["strength"]),
+        e["event_count"],
+    )  # fmt: skip
 
 
 def _shared(key: str, rec: Any) -> SharedResolution | None:

@@ -23,6 +23,7 @@ from identity.model import (
     PersonState,
     SharedResolution,
     Snapshot,
+    UnappliedLink,
 )
 from identity.stores.sqlite_db import CHUNK, SqliteDatabase, chunked
 
@@ -308,7 +309,26 @@ class SqliteIdentityGraph:
         aliases = tuple(
             a for (a,) in db.execute("SELECT alias FROM aliases WHERE person_id = ? ORDER BY alias", (pid,))
         )
-        return PersonGraph(pid, aliases, tuple(nodes), tuple(edges))
+        own = [n.key for n in nodes if not n.shared]
+        unapplied = sorted(
+            (
+                UnappliedLink(mine, other_pid, EdgeState(a, b, fs, ls, ch, rule, Strength(st), n))
+                for mine_col, other_col in (("a", "b"), ("b", "a"))
+                for rows in chunked(
+                    db,
+                    "SELECT e.a, e.b, e.first_seen, e.last_seen, e.channel, e.rule, e.strength, "
+                    f"e.event_count, e.{mine_col}, i.person_id FROM edges e "
+                    f"JOIN identifiers i ON i.key = e.{other_col} "
+                    f"WHERE e.{mine_col} IN ({{}}) AND e.strength = {int(Strength.WEAK)} "
+                    "AND i.person_id IS NOT NULL",
+                    own,
+                )
+                for a, b, fs, ls, ch, rule, st, n, mine, other_pid in rows
+                if other_pid != pid
+            ),
+            key=lambda u: (u.key, u.other_person_id, u.edge.a, u.edge.b),
+        )
+        return PersonGraph(pid, aliases, tuple(nodes), tuple(edges), tuple(unapplied))
 
     def ping(self) -> None:
         self._db.ping()

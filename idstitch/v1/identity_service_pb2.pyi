@@ -226,17 +226,37 @@ class GraphEdge(_message.Message):
     strength: Strength
     def __init__(self, from_node_id: _Optional[str] = ..., to_node_id: _Optional[str] = ..., first_seen: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_seen: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., channel: _Optional[str] = ..., event_count: _Optional[int] = ..., rule: _Optional[str] = ..., strength: _Optional[_Union[Strength, str]] = ...) -> None: ...
 
+class UnappliedLink(_message.Message):
+    __slots__ = ("from_node_id", "other_person_id", "rule", "channel", "first_seen", "last_seen", "event_count")
+    FROM_NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    OTHER_PERSON_ID_FIELD_NUMBER: _ClassVar[int]
+    RULE_FIELD_NUMBER: _ClassVar[int]
+    CHANNEL_FIELD_NUMBER: _ClassVar[int]
+    FIRST_SEEN_FIELD_NUMBER: _ClassVar[int]
+    LAST_SEEN_FIELD_NUMBER: _ClassVar[int]
+    EVENT_COUNT_FIELD_NUMBER: _ClassVar[int]
+    from_node_id: str
+    other_person_id: str
+    rule: str
+    channel: str
+    first_seen: _timestamp_pb2.Timestamp
+    last_seen: _timestamp_pb2.Timestamp
+    event_count: int
+    def __init__(self, from_node_id: _Optional[str] = ..., other_person_id: _Optional[str] = ..., rule: _Optional[str] = ..., channel: _Optional[str] = ..., first_seen: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_seen: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., event_count: _Optional[int] = ...) -> None: ...
+
 class GetIdentityGraphResponse(_message.Message):
-    __slots__ = ("person_id", "aliases", "nodes", "edges")
+    __slots__ = ("person_id", "aliases", "nodes", "edges", "unapplied_links")
     PERSON_ID_FIELD_NUMBER: _ClassVar[int]
     ALIASES_FIELD_NUMBER: _ClassVar[int]
     NODES_FIELD_NUMBER: _ClassVar[int]
     EDGES_FIELD_NUMBER: _ClassVar[int]
+    UNAPPLIED_LINKS_FIELD_NUMBER: _ClassVar[int]
     person_id: str
     aliases: _containers.RepeatedScalarFieldContainer[str]
     nodes: _containers.RepeatedCompositeFieldContainer[GraphNode]
     edges: _containers.RepeatedCompositeFieldContainer[GraphEdge]
-    def __init__(self, person_id: _Optional[str] = ..., aliases: _Optional[_Iterable[str]] = ..., nodes: _Optional[_Iterable[_Union[GraphNode, _Mapping]]] = ..., edges: _Optional[_Iterable[_Union[GraphEdge, _Mapping]]] = ...) -> None: ...
+    unapplied_links: _containers.RepeatedCompositeFieldContainer[UnappliedLink]
+    def __init__(self, person_id: _Optional[str] = ..., aliases: _Optional[_Iterable[str]] = ..., nodes: _Optional[_Iterable[_Union[GraphNode, _Mapping]]] = ..., edges: _Optional[_Iterable[_Union[GraphEdge, _Mapping]]] = ..., unapplied_links: _Optional[_Iterable[_Union[UnappliedLink, _Mapping]]] = ...) -> None: ...
 
 class DetachIdentifierRequest(_message.Message):
     __slots__ = ("identifier", "mode")
