@@ -61,6 +61,10 @@ class StitchingEngine:
         self._anchor_types = [name for name, t in types.items() if t.anchor]
         self._id_secret = id_secret
 
+    @property
+    def corroborating_events(self) -> int:
+        return self._corroborating_events
+
     def stitch(
         self, snap: Snapshot, batch: list[tuple[ChannelEvent, Evidence]]
     ) -> tuple[ChangeSet, list[StitchResult]]:

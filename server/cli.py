@@ -53,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         ("graph", "print a person's identity graph"),
         ("profile", "print a person's unified profile (JSON)"),
         ("detach", "admin: take an identifier away from its person (a wrong stitch)"),
+        ("why", "admin: why two identifiers are (or are not) the same person"),
         ("keys", "admin: create, list or revoke caller keys"),
         ("audit", "admin: print the audit log of privacy operations and admin changes"),
     ):
@@ -78,6 +79,10 @@ def main(argv: list[str] | None = None) -> int:
                 p.add_argument(
                     "--fields", help="comma-separated Profile paths, e.g. affinities,behavior.cart"
                 )
+        elif name == "why":
+            for side in ("a", "b"):
+                p.add_argument(f"type_{side}", metavar=f"TYPE_{side.upper()}")
+                p.add_argument(f"value_{side}", metavar=f"VALUE_{side.upper()}")
         else:
             if name == "detach":
                 p.add_argument("--shared", action="store_true", help="mark it shared instead of a new person")
@@ -104,9 +109,13 @@ def main(argv: list[str] | None = None) -> int:
             if args.command == "profile":
                 return _profile(profile_pb_grpc.ProfileServiceStub(channel), args)
             stub = pb_grpc.IdentityServiceStub(channel)
-            handler = {"ingest": _ingest, "resolve": _resolve, "graph": _graph, "detach": _detach}[
-                args.command
-            ]
+            handler = {
+                "ingest": _ingest,
+                "resolve": _resolve,
+                "graph": _graph,
+                "detach": _detach,
+                "why": _why,
+            }[args.command]
             return handler(stub, args)
     except grpc.RpcError as e:
         print(f"error: {e.code().name}: {e.details()}", file=sys.stderr)
@@ -216,18 +225,11 @@ def _graph(stub: pb_grpc.IdentityServiceStub, args: argparse.Namespace) -> int:
         print(f"    {n.node_id:<40} {seen}{'  shared' if n.shared else ''}")
     print(f"  links ({len(g.edges)}):")
     for e in g.edges:
-        strength = pb.Strength.Name(e.strength).removeprefix("STRENGTH_").lower()
-        print(
-            f"    {e.from_node_id} -- {e.to_node_id}  [{strength}, {e.rule}, {e.channel}, "
-            f"{e.event_count} events, {_day(e.first_seen)} .. {_day(e.last_seen)}]"
-        )
+        print(_edge_line(e))
     if g.unapplied_links:
         print(f"  weak links to other persons, not applied ({len(g.unapplied_links)}):")
         for u in g.unapplied_links:
-            print(
-                f"    {u.from_node_id} -- person {u.other_person_id}  [{u.rule}, {u.channel}, "
-                f"{u.event_count} events, {_day(u.first_seen)} .. {_day(u.last_seen)}]"
-            )
+            print(_unapplied_line(u))
     return 0
 
 
@@ -245,6 +247,37 @@ def _profile(stub: profile_pb_grpc.ProfileServiceStub, args: argparse.Namespace)
     profile = stub.GetProfile(req).profile
     print(json_format.MessageToJson(profile, indent=2))
     return 0
+
+
+def _why(stub: pb_grpc.IdentityServiceStub, args: argparse.Namespace) -> int:
+    res = stub.ExplainLink(
+        pb.ExplainLinkRequest(
+            a=ev_pb.Identifier(type=args.type_a, value=args.value_a),
+            b=ev_pb.Identifier(type=args.type_b, value=args.value_b),
+        )
+    )
+    print(("same person " + res.person_a) if res.same_person else "not the same person")
+    print(f"  {res.explanation}")
+    for e in res.path:
+        print(_edge_line(e))
+    for h in res.held:
+        print(_unapplied_line(h.link, h.held_by))
+    return 0
+
+
+def _edge_line(e: pb.GraphEdge) -> str:
+    strength = pb.Strength.Name(e.strength).removeprefix("STRENGTH_").lower()
+    return (
+        f"    {e.from_node_id} -- {e.to_node_id}  [{strength}, {e.rule}, {e.channel}, "
+        f"{e.event_count} events, {_day(e.first_seen)} .. {_day(e.last_seen)}]"
+    )
+
+
+def _unapplied_line(u: pb.UnappliedLink, held_by: str = "") -> str:
+    return (
+        f"    {u.from_node_id} -- person {u.other_person_id}  [{held_by + ', ' if held_by else ''}{u.rule}, "
+        f"{u.channel}, {u.event_count} events, {_day(u.first_seen)} .. {_day(u.last_seen)}]"
+    )
 
 
 def _detach(stub: pb_grpc.IdentityServiceStub, args: argparse.Namespace) -> int:

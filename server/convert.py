@@ -8,7 +8,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from identity.errors import InvalidArgument
 from identity.identifiers import node_id
-from identity.model import EdgeState, PersonGraph, PersonNode, StitchResult
+from identity.model import EdgeState, PersonGraph, PersonNode, StitchResult, UnappliedLink
 from identity.service import RawEvent, Resolution
 from idstitch.v1 import event_pb2 as ev_pb
 from idstitch.v1 import identity_service_pb2 as pb
@@ -91,15 +91,16 @@ def graph_response(g: PersonGraph) -> pb.GetIdentityGraphResponse:
         person_id=g.person_id,
         aliases=g.aliases,
         nodes=[_node(n) for n in g.nodes],
-        edges=[_edge(e) for e in g.edges],
-        unapplied_links=[
-            pb.UnappliedLink(
-                from_node_id=node_id(u.key), other_person_id=u.other_person_id, rule=u.edge.rule,
-                channel=u.edge.channel, first_seen=timestamp(u.edge.first_seen),
-                last_seen=timestamp(u.edge.last_seen), event_count=u.edge.event_count,
-            )
-            for u in g.unapplied
-        ],
+        edges=[edge(e) for e in g.edges],
+        unapplied_links=[unapplied(u) for u in g.unapplied],
+    )
+
+
+def unapplied(u: UnappliedLink) -> pb.UnappliedLink:
+    e = u.edge
+    return pb.UnappliedLink(
+        from_node_id=node_id(u.key), other_person_id=u.other_person_id, rule=e.rule, channel=e.channel,
+        first_seen=timestamp(e.first_seen), last_seen=timestamp(e.last_seen), event_count=e.event_count,
     )  # fmt: skip
 
 
@@ -114,7 +115,7 @@ def _node(n: PersonNode) -> pb.GraphNode:
     )
 
 
-def _edge(e: EdgeState) -> pb.GraphEdge:
+def edge(e: EdgeState) -> pb.GraphEdge:
     return pb.GraphEdge(
         from_node_id=node_id(e.a),
         to_node_id=node_id(e.b),

@@ -103,6 +103,19 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
             return convert.graph_response(res.person)
         raise InvalidArgument("subject", "one of person_id or identifier is required")
 
+    def ExplainLink(
+        self, request: pb.ExplainLinkRequest, context: grpc.ServicerContext
+    ) -> pb.ExplainLinkResponse:
+        x = self._svc.explain((request.a.type, request.a.value), (request.b.type, request.b.value))
+        return pb.ExplainLinkResponse(
+            same_person=x.same_person,
+            person_a=x.person_a or "",
+            person_b=x.person_b or "",
+            path=[convert.edge(e) for e in x.path],
+            held=[pb.HeldLink(link=convert.unapplied(u), held_by=why) for u, why in x.held],
+            explanation=x.explanation,
+        )
+
     def DetachIdentifier(
         self, request: pb.DetachIdentifierRequest, context: grpc.ServicerContext
     ) -> pb.DetachIdentifierResponse:

@@ -154,3 +154,31 @@ def test_shuffled_delivery_gives_the_time_order_partition(tmp_path_factory, worl
         parts.append(partition(svc, universe))
         svc.graph.close()
     assert parts[0] == parts[1]
+
+
+# -- explaining -------------------------------------------------------------------------------
+
+
+def test_explain_gives_the_path_between_two_identifiers_of_a_person(svc):
+    svc.ingest([login("ANN", ("cookie", "laptop"), at=T)])
+    svc.ingest([ev("pos", ("loyalty_number", "L-ANN"), ("customer_id", "ANN"), type="purchase", at=T + 1)])
+    x = svc.explain(("cookie", "laptop"), ("loyalty_number", "L-ANN"))
+    assert x.same_person and x.person_a == x.person_b
+    assert [(e.rule, e.strength.name) for e in x.path] == [
+        ("web.login", "STRONG"),
+        ("pos.loyalty_swipe", "STRONG"),
+    ]
+    assert "web.login (strong), pos.loyalty_swipe (strong)" in x.explanation
+
+
+def test_explain_says_why_not_a_pending_or_kept_apart_link(svc):
+    svc.ingest([login("ANN", ("email", "ann@example.com"), at=T)])
+    svc.ingest([ev("web", ("cookie", "friend-laptop"), type="product_view", at=T + 1)])
+    svc.ingest([click("ann@example.com", "friend-laptop", T + 2)])
+    x = svc.explain(("email", "ann@example.com"), ("cookie", "friend-laptop"))
+    assert not x.same_person and [(u.edge.rule, why) for u, why in x.held] == [("email.click", "pending")]
+    assert x.explanation == "pending: weak links seen in 1 of the 2 corroborating events needed"
+    svc.ingest([login("BOB", ("cookie", "friend-laptop"), at=T + 3)])
+    x = svc.explain(("email", "ann@example.com"), ("cookie", "friend-laptop"))
+    assert [why for _, why in x.held] == ["kept_apart"] and "kept apart" in x.explanation
+    assert "ann@" not in x.explanation

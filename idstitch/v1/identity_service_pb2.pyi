@@ -277,3 +277,35 @@ class DetachIdentifierResponse(_message.Message):
     person_events: int
     new_person_events: int
     def __init__(self, person_id: _Optional[str] = ..., new_person_id: _Optional[str] = ..., person_events: _Optional[int] = ..., new_person_events: _Optional[int] = ...) -> None: ...
+
+class ExplainLinkRequest(_message.Message):
+    __slots__ = ("a", "b")
+    A_FIELD_NUMBER: _ClassVar[int]
+    B_FIELD_NUMBER: _ClassVar[int]
+    a: _event_pb2.Identifier
+    b: _event_pb2.Identifier
+    def __init__(self, a: _Optional[_Union[_event_pb2.Identifier, _Mapping]] = ..., b: _Optional[_Union[_event_pb2.Identifier, _Mapping]] = ...) -> None: ...
+
+class ExplainLinkResponse(_message.Message):
+    __slots__ = ("same_person", "person_a", "person_b", "path", "held", "explanation")
+    SAME_PERSON_FIELD_NUMBER: _ClassVar[int]
+    PERSON_A_FIELD_NUMBER: _ClassVar[int]
+    PERSON_B_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    HELD_FIELD_NUMBER: _ClassVar[int]
+    EXPLANATION_FIELD_NUMBER: _ClassVar[int]
+    same_person: bool
+    person_a: str
+    person_b: str
+    path: _containers.RepeatedCompositeFieldContainer[GraphEdge]
+    held: _containers.RepeatedCompositeFieldContainer[HeldLink]
+    explanation: str
+    def __init__(self, same_person: _Optional[bool] = ..., person_a: _Optional[str] = ..., person_b: _Optional[str] = ..., path: _Optional[_Iterable[_Union[GraphEdge, _Mapping]]] = ..., held: _Optional[_Iterable[_Union[HeldLink, _Mapping]]] = ..., explanation: _Optional[str] = ...) -> None: ...
+
+class HeldLink(_message.Message):
+    __slots__ = ("link", "held_by")
+    LINK_FIELD_NUMBER: _ClassVar[int]
+    HELD_BY_FIELD_NUMBER: _ClassVar[int]
+    link: UnappliedLink
+    held_by: str
+    def __init__(self, link: _Optional[_Union[UnappliedLink, _Mapping]] = ..., held_by: _Optional[str] = ...) -> None: ...

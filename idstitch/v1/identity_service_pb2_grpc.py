@@ -65,6 +65,11 @@ class IdentityServiceStub:
                 request_serializer=idstitch_dot_v1_dot_identity__service__pb2.DetachIdentifierRequest.SerializeToString,
                 response_deserializer=idstitch_dot_v1_dot_identity__service__pb2.DetachIdentifierResponse.FromString,
                 _registered_method=True)
+        self.ExplainLink = channel.unary_unary(
+                '/idstitch.v1.IdentityService/ExplainLink',
+                request_serializer=idstitch_dot_v1_dot_identity__service__pb2.ExplainLinkRequest.SerializeToString,
+                response_deserializer=idstitch_dot_v1_dot_identity__service__pb2.ExplainLinkResponse.FromString,
+                _registered_method=True)
 
 
 class IdentityServiceServicer:
@@ -118,6 +123,15 @@ class IdentityServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ExplainLink(self, request, context):
+        """Admin: why two identifiers are the same person (the path of links between them,
+        each with its provenance), or why not (the weak links between their persons that
+        are pending or kept apart). Identifiers appear as node ids only.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_IdentityServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -150,6 +164,11 @@ def add_IdentityServiceServicer_to_server(servicer, server):
                     servicer.DetachIdentifier,
                     request_deserializer=idstitch_dot_v1_dot_identity__service__pb2.DetachIdentifierRequest.FromString,
                     response_serializer=idstitch_dot_v1_dot_identity__service__pb2.DetachIdentifierResponse.SerializeToString,
+            ),
+            'ExplainLink': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExplainLink,
+                    request_deserializer=idstitch_dot_v1_dot_identity__service__pb2.ExplainLinkRequest.FromString,
+                    response_serializer=idstitch_dot_v1_dot_identity__service__pb2.ExplainLinkResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -315,6 +334,33 @@ class IdentityService:
             '/idstitch.v1.IdentityService/DetachIdentifier',
             idstitch_dot_v1_dot_identity__service__pb2.DetachIdentifierRequest.SerializeToString,
             idstitch_dot_v1_dot_identity__service__pb2.DetachIdentifierResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExplainLink(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/idstitch.v1.IdentityService/ExplainLink',
+            idstitch_dot_v1_dot_identity__service__pb2.ExplainLinkRequest.SerializeToString,
+            idstitch_dot_v1_dot_identity__service__pb2.ExplainLinkResponse.FromString,
             options,
             channel_credentials,
             insecure,
