@@ -358,3 +358,26 @@ def test_data_files_are_owner_only(server: RunningServer, channel, settings):
     for p in files:
         assert p.stat().st_mode & 0o077 == 0, p.name
     assert settings.data_dir.stat().st_mode & 0o077 == 0
+
+
+def test_a_client_cancelling_a_stream_is_not_a_server_error(channel, caplog):
+    import threading
+
+    sent = threading.Event()
+
+    def chunks():
+        yield pb.IngestStreamRequest(events=[event("c1", ("cookie", "c"))])
+        sent.set()
+        threading.Event().wait(5)  # the client goes quiet; then it cancels
+        yield pb.IngestStreamRequest(events=[event("c2", ("cookie", "c"))])
+
+    with caplog.at_level(logging.DEBUG, logger="idstitch.server"):
+        call = IDENTITY(channel).IngestStream.future(chunks())
+        sent.wait(5)
+        time.sleep(0.3)
+        call.cancel()
+        time.sleep(0.5)
+    assert call.cancelled()
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], [
+        r.getMessage() for r in caplog.records
+    ]
