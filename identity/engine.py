@@ -139,8 +139,8 @@ class _BatchRun:
                 target = self._join(ev, anchor, states[i], strengths.get(i), target, refusal, result)
             confirmed = [states[i] for i, s in strengths.items() if s is Strength.STRONG]
             confirmed = [c for c in confirmed if c.person_id == target.id]
-            for c in [anchor, *confirmed] if confirmed else []:
-                c.weak_since = c.weak_via = None  # strongly linked within its person: no longer weak
+            if confirmed:  # strongly linked within their person: no longer joined by weak evidence
+                _confirm(anchor, *confirmed)
             result.person_id = target.id
             result.outcome = (
                 "created" if target.new else ("merged" if result.merged_person_ids else "attached")
@@ -171,7 +171,7 @@ class _BatchRun:
             st.last_seen = max(st.last_seen, ev.occurred_at)
             if st.weak_since is not None and ev.occurred_at < st.weak_since and st.person_id is not None:
                 self._history_found(st, ev)
-            for key in self.joined_via.get(st.key, ()):
+            for key in sorted(self.joined_via.get(st.key, ())):
                 self._partner_history_found(self.snap.identifiers[key], st, ev)
         self.changes.identifiers[st.key] = st
         return st

@@ -58,6 +58,8 @@ from identity.model import (
 )
 
 R = TypeVar("R")
+WEAK_HOPS = 4
+"""How far a batch's snapshot follows identifiers joined through a weak link to its identifiers."""
 IDENTIFIER = (
     # A sighted identifier and, when it is shared, the persons who used it.
     "MATCH (i:{Identifier} {{key: $k}}) WHERE i.type IS NOT NULL "
@@ -188,6 +190,7 @@ class Neo4jIdentityGraph:
             "CREATE CONSTRAINT {SharedUse}_uid IF NOT EXISTS FOR (n:{SharedUse}) REQUIRE n.uid IS UNIQUE",
             "CREATE CONSTRAINT {Event}_id IF NOT EXISTS FOR (n:{Event}) REQUIRE n.event_id IS UNIQUE",
             "CREATE INDEX {Identifier}_person IF NOT EXISTS FOR (n:{Identifier}) ON (n.person_id)",
+            "CREATE INDEX {Identifier}_weak_via IF NOT EXISTS FOR (n:{Identifier}) ON (n.weak_via)",
             "CREATE INDEX {Alias}_person IF NOT EXISTS FOR (n:{Alias}) ON (n.person_id)",
             "CREATE INDEX {SharedUse}_key IF NOT EXISTS FOR (n:{SharedUse}) ON (n.key)",
             "CREATE INDEX {SharedUse}_person IF NOT EXISTS FOR (n:{SharedUse}) ON (n.person_id)",
@@ -258,18 +261,17 @@ class Neo4jIdentityGraph:
             idents[r["key"]] = IdentifierState(
                 r["key"], r["type"], r["pid"], r["shared"], r["fs"], r["ls"], r["ws"], r["wv"]
             )
+        # Those joined to the batch's identifiers by weak links, a few hops deep, and the partners
+        # of their weak links: the engine re-judges a weak link when a late sighting arrives and
+        # moves what was joined through an identifier with it. Read, not locked: they are
+        # changed only together with their person, which step 3 locks.
+        frontier = list(idents)
+        for _ in range(WEAK_HOPS):
+            frontier = self._load_identifiers(tx, idents, "weak_via", frontier)
+            if not frontier:
+                break
         partners = sorted({s.weak_via for s in idents.values() if s.weak_via and s.weak_via not in idents})
-        for r in tx.run(  # the partners of the batch's weak links (engine: a late sighting)
-            self._q(
-                "UNWIND $keys AS k MATCH (i:{Identifier} {{key: k}}) "
-                "RETURN i.key AS key, i.type AS type, i.person_id AS pid, i.shared AS shared, "
-                "i.first_seen AS fs, i.last_seen AS ls, i.weak_since AS ws, i.weak_via AS wv"
-            ),
-            keys=partners,
-        ):
-            idents[r["key"]] = IdentifierState(
-                r["key"], r["type"], r["pid"], r["shared"], r["fs"], r["ls"], r["ws"], r["wv"]
-            )
+        self._load_identifiers(tx, idents, "key", partners)
         # 3. A person merged between steps 1 and 2 by another server: lock its survivor too (out of
         #    order, so rarely a deadlock, which Neo4j detects and the driver retries).
         late = sorted({s.person_id for s in idents.values() if s.person_id and s.person_id not in persons})
@@ -303,6 +305,26 @@ class Neo4jIdentityGraph:
         changes, result = plan(Snapshot(idents, persons, edges, dict(known)))
         self._apply(tx, changes, keys)
         return result
+
+    def _load_identifiers(
+        self, tx: Any, idents: dict[str, IdentifierState], prop: str, values: list[str]
+    ) -> list[str]:
+        """Adds the identifiers whose `prop` (key or weak_via) is one of `values`; returns the new keys."""
+        found = []
+        for r in tx.run(
+            self._q(
+                f"UNWIND $values AS v MATCH (i:{{Identifier}} {{{{{prop}: v}}}}) WHERE i.type IS NOT NULL "
+                "RETURN i.key AS key, i.type AS type, i.person_id AS pid, i.shared AS shared, "
+                "i.first_seen AS fs, i.last_seen AS ls, i.weak_since AS ws, i.weak_via AS wv"
+            ),
+            values=values,
+        ):
+            if r["key"] not in idents:
+                idents[r["key"]] = IdentifierState(
+                    r["key"], r["type"], r["pid"], r["shared"], r["fs"], r["ls"], r["ws"], r["wv"]
+                )
+                found.append(r["key"])
+        return found
 
     def _lock_persons(self, tx: Any, ids: list[str]) -> dict[str, PersonState]:
         """Locks the persons that still exist. A person merged away while we waited for its lock
