@@ -34,6 +34,13 @@ class StitchingRules(BaseModel):
     """Region assumed for phone numbers written without a country code."""
     weak_links: WeakLinks = Field(default_factory=WeakLinks)
 
+    @model_validator(mode="after")
+    def _short_names(self) -> StitchingRules:
+        # Requests carry these names; the API bounds them by being only ever one of these.
+        if any(len(name.encode()) > 64 for name in self.identifier_types):
+            raise ValueError("identifier type names are at most 64 bytes")
+        return self
+
     @model_validator(mode="before")
     @classmethod
     def _merge_builtin_types(cls, data: object) -> object:

@@ -101,8 +101,8 @@ class Folder:
         s.weekdays[(at // MICROS_PER_DAY + EPOCH_WEEKDAY) % 7] += 1
         if ev.city:
             _count(s.cities, ev.city)
-        if ev.referrer:
-            _count(s.referrers, referrer_host(ev.referrer))
+        if ev.referrer and (host := referrer_host(ev.referrer)):
+            _count(s.referrers, host)
         if ev.device:
             _put_device(s.devices, ev.device, Device(at, at, 1, at, eid, ev.device_type, ev.channel))
         if s.last_context is None or (at, eid) > (s.last_context.at, s.last_context.eid):
@@ -271,7 +271,10 @@ class Folder:
 @lru_cache(maxsize=4096)
 def referrer_host(referrer: str) -> str:
     """Referrers are counted by host: a full URL can carry personal data in its query string."""
-    host = urlsplit(referrer if "//" in referrer else "//" + referrer).hostname or ""
+    try:
+        host = urlsplit(referrer if "//" in referrer else "//" + referrer).hostname or ""
+    except ValueError:  # "http://[", a bracketed host that is no IP address: no host to count
+        return ""
     return host[:255]
 
 

@@ -23,9 +23,7 @@ DEFAULT_ENTRIES = 1000
 """Any repeated field not named below."""
 
 TEXT_BYTES: dict[str, int] = {
-    "idstitch.v1.Event.channel": 64,
     "idstitch.v1.Event.type": 64,
-    "idstitch.v1.Identifier.type": 64,
     "idstitch.v1.Product.sku": 256,
     "idstitch.v1.Product.name": 256,
     "idstitch.v1.Product.category": 256,
@@ -71,11 +69,14 @@ DOMAIN_BOUNDED = frozenset(
         "idstitch.v1.BatchGetProfilesRequest.keys",
         "idstitch.v1.Event.identifiers",
         "idstitch.v1.Identifier.value",
+        "idstitch.v1.Identifier.type",
         "idstitch.v1.Event.event_id",
+        "idstitch.v1.Event.channel",
         "idstitch.v1.Money.currency",
     }
 )
-"""Checked by the domain with messages of its own (the batch size, the 1 KiB value)."""
+"""Checked by the domain with messages of its own (the batch size, the 1 KiB value), or only ever
+one of a configured set (channels, identifier types: anything else is refused by name)."""
 
 MAX_AMOUNT_MINOR = 10**12
 """Largest money amount of one price, discount or order total (ten billion in major units): far
@@ -179,7 +180,8 @@ def _plan(desc: Descriptor) -> _Plan:
             elif fd.message_type is not None:
                 sub = _plan(fd.message_type)
                 floor = min(floor, sub.floor)
-                steps.append((name, _MESSAGES, limit, sub))
+                if limit is not None or sub.floor != math.inf:  # else nothing to check (identifiers)
+                    steps.append((name, _MESSAGES, limit, sub))
             elif fd.type == FieldDescriptor.TYPE_STRING:
                 floor = min(floor, text_limit)
                 steps.append((name, _TEXTS, limit, text_limit))

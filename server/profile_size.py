@@ -29,7 +29,8 @@ CURRENCIES = 26**3
 """Every three-capital code: amounts are kept per currency, and nothing else bounds their number."""
 HOST_BYTES = 255
 """Referrers are kept by host, cut at 255 characters (profiles.fold.referrer_host)."""
-TYPE_BYTES = bounds.TEXT_BYTES["idstitch.v1.Identifier.type"]
+CHANNEL_BYTES = TYPE_BYTES = 64
+"""Identifier type names are configured; none is longer than this."""
 NODE_ID_BYTES = TYPE_BYTES + 1 + 2 * MAX_VALUE_BYTES
 """`type:value` of a device; lower-casing can lengthen a few characters' UTF-8, hence twice."""
 
@@ -69,11 +70,11 @@ def largest_profile(settings: Settings) -> pb.Profile:
     for _ in range(r.devices_limit):
         c.devices.add(
             node_id="x" * NODE_ID_BYTES, device_type=_text(ctx + "device_type"),
-            channel=_text("idstitch.v1.Event.channel"), first_seen=_ts(), last_seen=_ts(), events=INT64,
+            channel="x" * CHANNEL_BYTES, first_seen=_ts(), last_seen=_ts(), events=INT64,
         )  # fmt: skip
     c.latest.CopyFrom(
         pb.RecentContext(
-            at=_ts(), channel=_text("idstitch.v1.Event.channel"), device_node_id="x" * NODE_ID_BYTES,
+            at=_ts(), channel="x" * CHANNEL_BYTES, device_node_id="x" * NODE_ID_BYTES,
             device_type=_text(ctx + "device_type"), city=_text(ctx + "city"), region=_text(ctx + "region"),
             country=_text(ctx + "country"), referrer="x" * HOST_BYTES, store_id=_text(ctx + "store_id"),
         )
@@ -82,9 +83,7 @@ def largest_profile(settings: Settings) -> pb.Profile:
     c.day_of_week.extend([INT64] * 7)
     c.referrers.extend(pb.Count(name="x" * HOST_BYTES, count=INT64) for _ in range(r.counter_limit))
     c.cities.extend(pb.Count(name=_text(ctx + "city"), count=INT64) for _ in range(r.counter_limit))
-    c.channels.extend(
-        pb.Count(name=_text("idstitch.v1.Event.channel"), count=INT64) for _ in range(len(BUILTIN))
-    )
+    c.channels.extend(pb.Count(name="x" * CHANNEL_BYTES, count=INT64) for _ in range(len(BUILTIN)))
     b = p.behavior
     b.viewed_products.extend(_product() for _ in range(r.recent_limit))
     b.viewed_categories.extend(
@@ -97,7 +96,7 @@ def largest_profile(settings: Settings) -> pb.Profile:
     b.cart_value.extend(_monies(r.cart_limit))
     b.recent_sessions.extend(
         pb.SessionSummary(
-            session_id=_text(ctx + "session_id"), channel=_text("idstitch.v1.Event.channel"),
+            session_id=_text(ctx + "session_id"), channel="x" * CHANNEL_BYTES,
             device_type=_text(ctx + "device_type"), last_seen=_ts(),
         )
         for _ in range(r.sessions_limit)

@@ -381,3 +381,16 @@ def test_a_client_cancelling_a_stream_is_not_a_server_error(channel, caplog):
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR], [
         r.getMessage() for r in caplog.records
     ]
+
+
+def test_a_referrer_that_is_no_url_is_accepted_and_counted_as_no_host(channel):
+    """urlsplit raises on "http://[": once a fold failure that failed every retry of its batch."""
+    stub = IDENTITY(channel)
+    for n, ref in enumerate(("http://[", "//[::1", "http://a:b@[x]:99/")):
+        e = event(
+            f"ref-{n}", ("customer_id", "R-1"), type="product_view", context=ev_pb.Context(referrer=ref)
+        )
+        assert stub.Ingest(pb.IngestRequest(events=[e])).results[0].outcome != pb.OUTCOME_UNSPECIFIED
+    key = profile_pb.ProfileKey(identifier=ev_pb.Identifier(type="customer_id", value="R-1"))
+    got = profile_pb_grpc.ProfileServiceStub(channel).GetProfile(profile_pb.GetProfileRequest(key=key))
+    assert got.profile.context.events == 3 and not got.profile.context.referrers
