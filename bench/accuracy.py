@@ -290,20 +290,22 @@ def measure(
     return figures
 
 
-FRONTIER = [(1, 0.0), (2, 0.0), (2, 1.0), (3, 1.0), (2, 7.0), (4, 7.0)]
-"""(corroborating events, over at least days) of stitching.weak_links to try."""
+FRONTIER = [(1, 0.0, True), (2, 0.0, True), (2, 1.0, True), (3, 1.0, True), (2, 7.0, True), (2, 1.0, False)]
+"""(corroborating events, over at least days, attach_new) of stitching.weak_links to try."""
 
 
 def frontier(pop: Population, seed: int) -> None:
     print("-- precision/recall frontier of stitching.weak_links (time order / shuffled)")
-    print("   events days | precision       | recall of ceiling | profiles exact  | over-merged | agreement")
-    for events, days in FRONTIER:
-        settings = load_settings(
-            stitching={"weak_links": {"corroborating_events": events, "corroborating_days": days}}
-        )
+    print(
+        "   events days new | precision       | recall of ceiling | profiles exact  | over-merged | agreement"
+    )
+    for events, days, attach_new in FRONTIER:
+        weak = {"corroborating_events": events, "corroborating_days": days, "attach_new": attach_new}
+        settings = load_settings(stitching={"weak_links": weak})
         f = measure(pop, settings, seed, "", quiet=True)
         print(
-            f"   {events:>6} {days:>4g} | {f['precision_t']:.4f} / {f['precision_s']:.4f} | "
+            f"   {events:>6} {days:>4g} {'yes' if attach_new else ' no'} | "
+            f"{f['precision_t']:.4f} / {f['precision_s']:.4f} | "
             f"{f['recall_t']:.4f} / {f['recall_s']:.4f}   | {f['exact_t']:.4f} / {f['exact_s']:.4f} | "
             f"{f['over_t']:>4.0f} / {f['over_s']:<4.0f} | {f['agreement']:.4f}"
         )

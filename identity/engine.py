@@ -55,6 +55,7 @@ class StitchingEngine:
         weak = weak_links or WeakLinks()
         self._corroborating_events = weak.corroborating_events
         self._corroborating_us = int(weak.corroborating_days * MICROS_PER_DAY)
+        self._attach_new = weak.attach_new
         self._caps = {name: t.cap for name, t in types.items() if t.cap is not None}
         # Unique types first: a two-login conflict is reported before a cookie-cap one.
         self._cap_order = sorted(self._caps, key=lambda t: (self._caps[t], -types[t].priority))
@@ -209,7 +210,14 @@ class _BatchRun:
         refuse = result.refused.append
         if st.person_id is None:
             over = self.e.cap_violation(target.counts, Counter({st.type: 1}))
-            if over is None:
+            if (
+                strength is Strength.WEAK
+                and not self.e._attach_new
+                and not self._corroborated(ev, anchor, st)
+            ):
+                refuse(RefusedLink(*positions, "weak_link", "pending"))
+                self._new_person(st, ev)
+            elif over is None:
                 both_new = strength is Strength.WEAK and self._newcomer(anchor, target, ev)
                 self._assign(st, target)
                 if strength is Strength.WEAK:
@@ -238,7 +246,7 @@ class _BatchRun:
                 return target
             if self._corroborated(ev, anchor, st):
                 _confirm_link(anchor, st)
-            elif self._fresh(anchor, target, ev) or self._fresh(st, other, ev):
+            elif self.e._attach_new and (self._fresh(anchor, target, ev) or self._fresh(st, other, ev)):
                 # Onto an identifier first seen here: applied, and that side is marked as joined by
                 # weak evidence (both sides when both are newcomers).
                 if self._newcomer(anchor, target, ev):

@@ -182,3 +182,13 @@ def test_explain_says_why_not_a_pending_or_kept_apart_link(svc):
     x = svc.explain(("email", "ann@example.com"), ("cookie", "friend-laptop"))
     assert [why for _, why in x.held] == ["kept_apart"] and "kept apart" in x.explanation
     assert "ann@" not in x.explanation
+
+
+def test_with_attach_new_off_even_a_new_browser_waits_for_corroboration(make_service):
+    svc = make_service(stitching={"weak_links": {"attach_new": False}})
+    ann = svc.ingest([login("ANN", ("email", "ann@example.com"), at=T)])[0].person_id
+    [r] = svc.ingest([click("ann@example.com", "new-browser", T + 1)])
+    assert [(x.rule, x.action) for x in r.refused] == [("weak_link", "pending")]
+    assert person_of(svc, "cookie", "new-browser") not in (None, ann)
+    svc.ingest([click("ann@example.com", "new-browser", T + 1 + DAY)])
+    assert person_of(svc, "cookie", "new-browser") == ann
