@@ -15,13 +15,14 @@ from collections.abc import Iterable
 import phonenumbers
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from identity.bounded_cache import BoundedCache, text_size
+from identity.bounded_cache import BoundedCache
 from identity.identifiers import IdentifierType, NormalizedIdentifier
 
 MAX_VALUE_BYTES = 1024
 CACHE_BYTES = 32 * 1024 * 1024
 """Memory the normalizer's cache may hold: ~150,000 typical identifiers, ~25,000 of 1 KiB."""
-Learned = tuple[str, str, "NormalizedIdentifier | str"]
+Learned = dict[tuple[str, str], "NormalizedIdentifier | str"]
+"""A request's normalized values, by (type, raw value): remembered once the request is accepted."""
 
 DEFAULT_JUNK_VALUES = frozenset(
     {
@@ -94,23 +95,30 @@ class Normalizer:
         self._cache: BoundedCache[tuple[str, str], NormalizedIdentifier | str] = BoundedCache(cache_bytes)
 
     def normalize(
-        self, type_name: str, raw: str, learned: list[Learned] | None = None
+        self, type_name: str, raw: str, learned: Learned | None = None
     ) -> NormalizedIdentifier | str:
         """The normalized identifier, or the reason it is ignored. The type must be known. A
-        value not in the cache is appended to `learned`, for `remember` once its request is
-        accepted."""
-        hit = self._cache.get((type_name, raw))
+        value not in the cache goes into `learned` (the request's own memo), for `remember` once
+        its request is accepted."""
+        pair = (type_name, raw)
+        hit = self._cache.get(pair)
         if hit is not None:
             return hit
-        out = self._normalize(type_name, raw)
-        if learned is not None:
-            learned.append((type_name, raw, out))
+        if learned is None:
+            return self._normalize(type_name, raw)
+        out = learned.get(pair)
+        if out is None:
+            out = learned[pair] = self._normalize(type_name, raw)
         return out
 
-    def remember(self, learned: Iterable[Learned]) -> None:
+    def remember(self, learned: Learned) -> None:
         self._cache.put_many(
-            ((t, raw), out, text_size(t, raw, out.key if isinstance(out, NormalizedIdentifier) else ""))
-            for t, raw, out in learned
+            (
+                pair,
+                out,
+                len(pair[0]) + len(pair[1]) + (len(out.key) if isinstance(out, NormalizedIdentifier) else 0),
+            )
+            for pair, out in learned.items()
         )
 
     @property

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from opentelemetry.trace import Span
 
-from identity.bounded_cache import BoundedCache, text_size
+from identity.bounded_cache import BoundedCache
 from identity.engine import StitchingEngine, edge_key
 from identity.errors import FailedPrecondition, InvalidArgument, NotFound
 from identity.identifiers import IdentifierType, IgnoredIdentifier, NormalizedIdentifier
@@ -182,7 +182,7 @@ class IdentityService:
         found = self._suppression_hashes.get(key)
         if found is None:
             found = self._normalizer.keyed_hash("suppressed", key)
-            self._suppression_hashes.put(key, found, text_size(key, found))
+            self._suppression_hashes.put(key, found, len(key) + len(found))
         return found
 
     def event_suppression_hash(self, event_id: str) -> str:
@@ -214,7 +214,7 @@ class IdentityService:
     def _stitch(self, events: Sequence[RawEvent], field: str) -> Stitched:
         if len(events) > MAX_BATCH:
             raise InvalidArgument(field, f"{len(events)} events in one batch; at most {MAX_BATCH}")
-        learned: list[Learned] = []
+        learned: Learned = {}
         prepared = [self._prepare(f"{field}[{i}]", ev, learned) for i, ev in enumerate(events)]
         suppressed = self._suppressed(prepared)
         batch = [
@@ -270,7 +270,7 @@ class IdentityService:
             if any(ev.occurred_at < erased.get(h, MIN_TIME) for h in hashes[ev.event_id])
         }
 
-    def _prepare(self, field: str, ev: RawEvent, learned: list[Learned]) -> ChannelEvent:
+    def _prepare(self, field: str, ev: RawEvent, learned: Learned) -> ChannelEvent:
         if not ev.event_id.strip():
             raise InvalidArgument(f"{field}.event_id", "required")
         if ev.event_id.startswith(RESERVED_EVENT_ID_PREFIX):
@@ -312,7 +312,7 @@ class IdentityService:
         )
 
     def _normalize(
-        self, field: str, type_name: str, value: str, learned: list[Learned] | None = None
+        self, field: str, type_name: str, value: str, learned: Learned | None = None
     ) -> NormalizedIdentifier | str:
         if type_name not in self._normalizer.types:
             known = ", ".join(sorted(self._normalizer.types))
