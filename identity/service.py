@@ -8,8 +8,9 @@ it is applied, so a caller fixes and re-sends the batch (already-accepted events
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from opentelemetry.trace import Span
 
@@ -126,6 +127,11 @@ def _suppressed_result(ev: ChannelEvent) -> StitchResult:
     return StitchResult(ev.event_id, None, "suppressed", ignored=ev.ignored)
 
 
+BeforeCommit = Callable[[list[ChannelEvent], list[StitchResult], dict[str, str]], Any]
+"""Called inside a batch's graph transaction, before it writes: (the events stitched, in request
+order without the suppressed ones; their results; the batch's merges, loser to survivor)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Stitched:
     """A batch after stitching: per-event results, the events as validated (in request order), and
@@ -136,6 +142,8 @@ class Stitched:
     merges: dict[str, str]
     splits: frozenset[str] = frozenset()
     """Persons an identifier was withdrawn from (weak evidence contradicted): refold them."""
+    prepared: Any = None
+    """What the caller's `before_commit` returned."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,24 +213,31 @@ class IdentityService:
     def ingest(self, events: Sequence[RawEvent], *, field: str = "events") -> list[StitchResult]:
         return self.stitch(events, field=field).results
 
-    def stitch(self, events: Sequence[RawEvent], *, field: str = "events") -> Stitched:
+    def stitch(
+        self, events: Sequence[RawEvent], *, field: str = "events", before_commit: BeforeCommit | None = None
+    ) -> Stitched:
+        """Stitches the batch in one graph transaction. `before_commit(events, results, merges)`
+        runs inside it, after the plan and before anything is written: if it raises, the graph
+        is left as it was. What it returns is `Stitched.prepared`."""
         with span("idstitch.stitch", **{"idstitch.batch.size": len(events)}) as s:
-            stitched = self._stitch(events, field)
+            stitched = self._stitch(events, field, before_commit)
             _report(s, stitched)
             return stitched
 
-    def _stitch(self, events: Sequence[RawEvent], field: str) -> Stitched:
+    def _stitch(self, events: Sequence[RawEvent], field: str, before_commit: BeforeCommit | None) -> Stitched:
         if len(events) > MAX_BATCH:
             raise InvalidArgument(field, f"{len(events)} events in one batch; at most {MAX_BATCH}")
         learned: Learned = {}
-        prepared = [self._prepare(f"{field}[{i}]", ev, learned) for i, ev in enumerate(events)]
-        suppressed = self._suppressed(prepared)
+        events_in_order = [self._prepare(f"{field}[{i}]", ev, learned) for i, ev in enumerate(events)]
+        suppressed = self._suppressed(events_in_order)
         batch = [
-            (ev, self._resolvers[ev.channel].evidence(ev)) for ev in prepared if ev.event_id not in suppressed
+            (ev, self._resolvers[ev.channel].evidence(ev))
+            for ev in events_in_order
+            if ev.event_id not in suppressed
         ]
         if not batch:
             self._normalizer.remember(learned)
-            return Stitched([_suppressed_result(ev) for ev in prepared], prepared, {})
+            return Stitched([_suppressed_result(ev) for ev in events_in_order], events_in_order, {})
         keys = {ident.key for ev, _ in batch for ident in ev.identifiers}
         pairs = {
             edge_key(ev.identifiers[link.a].key, ev.identifiers[link.b].key)
@@ -233,13 +248,15 @@ class IdentityService:
 
         def plan(
             snap: Snapshot,
-        ) -> tuple[ChangeSet, tuple[list[StitchResult], dict[str, str], list[int], frozenset[str]]]:
+        ) -> tuple[ChangeSet, tuple[list[StitchResult], dict[str, str], list[int], Any]]:
             changes, results = self._engine.stitch(snap, batch)
             touched = {r.person_id for r in results if r.person_id}
             sizes = [sum(p.counts.values()) for pid, p in snap.persons.items() if pid in touched]
-            return changes, (results, changes.final_merges(), sizes, frozenset(changes.splits))
+            merges = changes.final_merges()
+            prepared = before_commit([ev for ev, _ in batch], results, merges) if before_commit else None
+            return changes, (results, merges, sizes, (frozenset(changes.splits), prepared))
 
-        stitched, merges, sizes, splits = self.graph.stitch(
+        stitched, merges, sizes, (splits, prepared) = self.graph.stitch(
             keys=keys, pairs=pairs, event_ids=event_ids, plan=plan
         )
         self._normalizer.remember(learned)  # accepted: its identifiers may recur
@@ -248,9 +265,9 @@ class IdentityService:
         if suppressed:
             done = iter(stitched)
             stitched = [
-                _suppressed_result(ev) if ev.event_id in suppressed else next(done) for ev in prepared
+                _suppressed_result(ev) if ev.event_id in suppressed else next(done) for ev in events_in_order
             ]
-        return Stitched(stitched, prepared, merges, splits)
+        return Stitched(stitched, events_in_order, merges, splits, prepared)
 
     def _suppressed(self, events: Sequence[ChannelEvent]) -> set[str]:
         """Ids of the events that occurred before the erasure of one of their identifiers."""

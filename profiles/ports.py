@@ -31,6 +31,16 @@ class LoggedEvent:
     facts: EventFacts
 
 
+@dataclass(frozen=True, slots=True)
+class Prefold:
+    """A person's events of one batch folded into a profile of their own before anything
+    committed (ProfileService.ingest): the store merges it into the stored profile instead of
+    folding the events again, when exactly these events are new to it."""
+
+    event_ids: frozenset[str]
+    state: ProfileState
+
+
 class Folding(Protocol):
     """The domain's fold and merge (profiles.fold.Folder), handed to the store."""
 
@@ -40,9 +50,18 @@ class Folding(Protocol):
 
 
 class ProfileStore(Protocol):
-    def append(self, *, events: Sequence[LoggedEvent], merges: Mapping[str, str], folding: Folding) -> int:
+    def append(
+        self,
+        *,
+        events: Sequence[LoggedEvent],
+        merges: Mapping[str, str],
+        folding: Folding,
+        prefolded: Mapping[str, Prefold] | None = None,
+    ) -> set[str]:
         """Applies `merges` (loser → survivor) and records and folds the events not seen before.
-        Returns how many events were new."""
+        `prefolded`, by (surviving) person: the fold of their events in this batch, which the
+        store may merge in instead of folding those events (by the fold law, the same profile).
+        Returns the ids of the events that were new."""
         ...
 
     def get(self, person_id: str) -> ProfileState | None:

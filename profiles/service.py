@@ -3,6 +3,8 @@ serves profiles by person or identifier, records traits, and refolds after a spl
 
 Ingest stitches a batch in the identity graph, then appends the batch (its events and its merges)
 to the profile store before answering, so the next GetProfile sees the batch (read-your-writes).
+The batch's events are folded, per person, inside the graph's transaction before it writes, so an
+event that cannot be folded leaves both stores untouched; the profile store merges those folds in.
 The two stores commit one after the other; the profile store's append is idempotent by event id,
 so a batch retried after a failure between the two commits completes its profiles.
 """
@@ -25,7 +27,7 @@ from identity.service import MAX_EVENT_ID_BYTES, RESERVED_EVENT_ID_PREFIX, Ident
 from profiles.events import TRAITS_EVENT, EventFacts, TraitValue
 from profiles.fold import Folder
 from profiles.gate import SplitGate
-from profiles.ports import LoggedEvent, ProfileStore
+from profiles.ports import LoggedEvent, Prefold, ProfileStore
 from profiles.rules import ProfileRules
 from profiles.segments import compile_segments
 from profiles.state import ProfileState, encode_state
@@ -108,17 +110,45 @@ class ProfileService:
     def ingest(
         self, batch: Sequence[tuple[RawEvent, EventFacts]], *, field: str = "events"
     ) -> list[StitchResult]:
-        self._trial_fold([facts for _, facts in batch])
+        facts_of: dict[str, EventFacts] = {}
+        for raw, facts in batch:
+            facts_of.setdefault(raw.event_id, facts)  # a repeated id: the first is the one recorded
+
+        def fold_before_commit(
+            events: list[ChannelEvent], results: list[StitchResult], merges: dict[str, str]
+        ) -> tuple[list[LoggedEvent], dict[str, Prefold]]:
+            """The batch's events folded into a profile per person, inside the graph's transaction
+            and before it writes: an event that fails to fold fails the batch with both stores
+            untouched. The profile store merges these in rather than folding the events again."""
+            logged: list[LoggedEvent] = []
+            by_person: dict[str, list[EventFacts]] = {}
+            seen: set[str] = set()
+            for ev, r in zip(events, results, strict=True):
+                facts = self._complete(facts_of[ev.event_id], ev)
+                logged.append(LoggedEvent(r.person_id, tuple(i.key for i in ev.identifiers), facts))
+                if r.person_id is not None and r.outcome != "duplicate" and ev.event_id not in seen:
+                    seen.add(ev.event_id)
+                    by_person.setdefault(merges.get(r.person_id, r.person_id), []).append(facts)
+            prefolds = {}
+            with span("idstitch.profile.prefold", **{"idstitch.events": len(seen)}):
+                for pid, person_facts in by_person.items():
+                    # Newest first: decayed scores are held against the newest event, never rescaled.
+                    person_facts.sort(key=lambda f: f.occurred_at, reverse=True)
+                    state = self.folder.fold(ProfileState(), person_facts)
+                    encode_state(state)  # what the store will write must encode
+                    prefolds[pid] = Prefold(frozenset(f.event_id for f in person_facts), state)
+            return logged, prefolds
+
         with self.gate.batch():
-            stitched = self.identity.stitch([raw for raw, _ in batch], field=field)
-            logged = [
-                LoggedEvent(result.person_id, tuple(i.key for i in ev.identifiers), self._complete(facts, ev))
-                for (_, facts), ev, result in zip(batch, stitched.events, stitched.results, strict=True)
-                if result.outcome != "suppressed"
-            ]
-            if logged:
+            stitched = self.identity.stitch(
+                [raw for raw, _ in batch], field=field, before_commit=fold_before_commit
+            )
+            if stitched.prepared is not None:
+                logged, prefolds = stitched.prepared
                 with span("idstitch.profile.fold", **{"idstitch.events": len(logged)}) as s:
-                    new = self.store.append(events=logged, merges=stitched.merges, folding=self.folder)
+                    new = self.store.append(
+                        events=logged, merges=stitched.merges, folding=self.folder, prefolded=prefolds
+                    )
                     s.set_attribute("idstitch.events.new", len(new))
                     self._catch_up(stitched.results, new)
         if stitched.splits:
@@ -127,18 +157,6 @@ class ProfileService:
             with self.gate.split():
                 self.refold_after_split(sorted(stitched.splits))
         return stitched.results
-
-    def _trial_fold(self, facts: Sequence[EventFacts]) -> None:
-        """Folds the batch into a scratch profile, and encodes it, before anything commits. The
-        graph commits first and the profile store second; were a fold to fail on an event, the
-        graph would hold a batch whose profiles fail on every retry. Failing here leaves both
-        stores untouched. What could fail only with a stored profile cannot: sums saturate and
-        every map is bounded (profiles.fold). One fold more per event."""
-        with span("idstitch.profile.trial_fold", **{"idstitch.events": len(facts)}):
-            # Newest first: decayed scores are then held against the first event's time and never
-            # rescaled (in delivery order a mixed batch rescaled all its scores at every event).
-            newest_first = sorted(facts, key=lambda f: f.occurred_at, reverse=True)
-            encode_state(self.folder.fold(ProfileState(), newest_first))
 
     def _catch_up(self, results: Sequence[StitchResult], new: set[str]) -> None:
         """Completes a batch retried after a failure between the graph's commit and the profile

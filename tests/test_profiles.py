@@ -228,11 +228,13 @@ class FailsOnce:
         self._store = store
         self.failed = False
 
-    def append(self, *, events: list[LoggedEvent], merges: dict[str, str], folding: object) -> set[str]:
+    def append(
+        self, *, events: list[LoggedEvent], merges: dict[str, str], folding: object, **kw: object
+    ) -> set[str]:
         if not self.failed:
             self.failed = True
             raise StoreUnavailable("profile store went away")
-        return self._store.append(events=events, merges=merges, folding=folding)  # type: ignore[attr-defined]
+        return self._store.append(events=events, merges=merges, folding=folding, **kw)  # type: ignore[attr-defined]
 
     def __getattr__(self, name: str) -> object:
         return getattr(self._store, name)

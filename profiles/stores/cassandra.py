@@ -65,7 +65,7 @@ from cassandra.query import BatchStatement, BatchType
 
 from identity.errors import StoreUnavailable
 from profiles.events import decode_facts, encode_facts
-from profiles.ports import Folding, LoggedEvent
+from profiles.ports import Folding, LoggedEvent, Prefold
 from profiles.state import ProfileState, decode_state, encode_state
 from profiles.stores.cassandra_cql import (
     NAME,
@@ -254,8 +254,16 @@ class CassandraProfileStore:
 
     @unavailable_on_driver_errors
     def append(
-        self, *, events: Sequence[LoggedEvent], merges: Mapping[str, str], folding: Folding
+        self,
+        *,
+        events: Sequence[LoggedEvent],
+        merges: Mapping[str, str],
+        folding: Folding,
+        prefolded: Mapping[str, Prefold] | None = None,
     ) -> set[str]:
+        """`prefolded` is not used: each profile is written by a lightweight transaction that folds
+        the events it claimed against the state it read (the prefold still proved, before the
+        graph committed, that the events fold)."""
         self._merge_all(merges, folding)
         first: dict[str, LoggedEvent] = {}
         for e in events:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from identity.stores.sqlite_db import SqliteDatabase, chunked
 from profiles.events import decode_facts, encode_facts
-from profiles.ports import Folding, LoggedEvent
+from profiles.ports import Folding, LoggedEvent, Prefold
 from profiles.state import ProfileState, decode_state, encode_state
 
 SCHEMA = """
@@ -34,7 +34,14 @@ class SqliteProfileStore:
 
     # -- writes ------------------------------------------------------------------------------
 
-    def append(self, *, events: Sequence[LoggedEvent], merges: Mapping[str, str], folding: Folding) -> int:
+    def append(
+        self,
+        *,
+        events: Sequence[LoggedEvent],
+        merges: Mapping[str, str],
+        folding: Folding,
+        prefolded: Mapping[str, Prefold] | None = None,
+    ) -> set[str]:
         with self._db.write() as db:
             named = {e.person_id for e in events if e.person_id} | set(merges) | set(merges.values())
             alias = _aliases(db, named)
@@ -47,8 +54,14 @@ class SqliteProfileStore:
                 if e.person_id is not None:
                     by_person[e.person_id].append(e)
             states.load(by_person)
+            pre = {alias.get(p, p): x for p, x in (prefolded or {}).items()}
             for pid, evs in by_person.items():
-                states.put(pid, folding.fold(states.get(pid) or ProfileState(), (e.facts for e in evs)))
+                stored = states.get(pid)
+                done = pre.get(pid)
+                if done is not None and done.event_ids == {e.facts.event_id for e in evs}:
+                    states.put(pid, done.state if stored is None else folding.merge(stored, done.state))
+                else:  # a retry, or no prefold: fold what is new
+                    states.put(pid, folding.fold(stored or ProfileState(), (e.facts for e in evs)))
             _insert_events(db, fresh)
             states.flush()
             return {e.facts.event_id for e in fresh}
