@@ -21,6 +21,7 @@ from pathlib import Path
 from google.protobuf import json_format
 
 from identity.accuracy import Profile, Report, TrueEvent, Truth, agreement, score
+from identity.errors import InvalidArgument
 from identity.identifiers import NormalizedIdentifier
 from identity.model import SharedResolution
 from identity.service import IdentityService
@@ -53,7 +54,7 @@ class Simulation:
         if found == "":
             try:
                 ident = self.identity.key_of(type_name, value)
-            except Exception:
+            except InvalidArgument:  # a type the rules do not know, or a value over its bound
                 ident = "invalid"
             found = self._keys[(type_name, value)] = (
                 ident.key if isinstance(ident, NormalizedIdentifier) else None
