@@ -20,7 +20,7 @@ class WeakLinks(BaseModel):
     corroborating_events: int = Field(2, ge=1)
     """1 applies every weak link at once (the behaviour before pending links)."""
     corroborating_days: float = Field(1.0, ge=0)
-    attach_new: bool = True
+    attach_new: bool = False
     """False: a weak link onto an identifier first seen in the event waits for corroboration too
     (the strictest setting: no forwarded click attaches even a new browser, and no own click
     does either until a second one)."""

@@ -52,7 +52,12 @@ def test_serve_ingest_resolve_graph_profile_and_graceful_stop(tmp_path: Path):
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        env={**os.environ, "IDSTITCH_LOG_LEVEL": "WARNING"},
+        # The scenario attaches a new browser on one email click (stitching.weak_links.attach_new).
+        env={
+            **os.environ,
+            "IDSTITCH_LOG_LEVEL": "WARNING",
+            "IDSTITCH_STITCHING__WEAK_LINKS__ATTACH_NEW": "true",
+        },
     )
     try:
         assert proc.stdout is not None

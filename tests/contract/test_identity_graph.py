@@ -103,13 +103,15 @@ def test_forwarded_email_click_never_merges_two_customers(svc):
     assert person_of(svc, "email", "ann@example.com") == ann != bob
 
 
-def test_email_click_attaches_a_new_browser_to_the_customer(svc):
+def test_email_click_attaches_a_new_browser_to_the_customer(make_service):
+    svc = make_service(stitching={"weak_links": {"attach_new": True}})
     ann = svc.ingest([login("ANN", ("email", "ann@example.com"))])[0].person_id
     [r] = svc.ingest([ev("email", ("email", "ann@example.com"), ("cookie", "anon"), type="email_click")])
     assert r.outcome == "attached" and r.person_id == ann
     edge = next(e for e in svc.person(ann).edges if "cookie:anon" in (e.a, e.b))
     assert edge.strength is Strength.WEAK and edge.rule == "email.click"
-    # A browser with history of its own waits for corroboration (tests/test_weak_links.py).
+    # By default (attach_new false) it waits for corroboration; a browser with history of its own
+    # always does (tests/test_weak_links.py).
 
 
 def test_shared_card_between_spouses_becomes_shared(svc):
@@ -246,7 +248,8 @@ def test_partition_is_the_same_whatever_the_delivery_order_when_evidence_never_c
         ev("pos", ("loyalty_number", "L-BOB"), ("customer_id", "BOB"), at=6),
     ]
     universe = [i for e in events for i in e.identifiers]
-    forward, backward = make_service(), make_service()
+    attach = {"weak_links": {"attach_new": True}}  # the email click attaches a2 at once
+    forward, backward = make_service(stitching=attach), make_service(stitching=attach)
     forward.ingest(events)
     for e in reversed(events):
         backward.ingest([e])
@@ -285,9 +288,10 @@ def test_an_identifier_cannot_be_detached_from_itself_nor_when_unknown_or_shared
         svc.detach("cookie", "alone", to_new_person=False, now=1)
 
 
-def test_resolving_any_member_returns_the_whole_person_as_reading_it_by_id_does(svc):
+def test_resolving_any_member_returns_the_whole_person_as_reading_it_by_id_does(make_service):
     """Resolve reads the person's graph from the identifier in one go; it must be the same graph
     (members, shared identifiers used, aliases, links) as reading the person by any of its ids."""
+    svc = make_service(stitching={"weak_links": {"attach_new": True}})
     first = svc.ingest([login("ANN", ("cookie", "tablet"), ("cookie", "ann-laptop"))])[0].person_id
     svc.ingest([login("BOB", ("cookie", "tablet"))])  # the tablet becomes shared
     second = svc.ingest([ev("app", ("device_id", "ann-phone"), ("email", "ann@example.com"))])[0].person_id
