@@ -10,10 +10,10 @@ from identity.normalize import Blocklist
 
 
 class WeakLinks(BaseModel):
-    """When weak evidence (an email click, a form, a receipt) may join two identifiers that each
-    have history of their own. Onto an identifier first seen in the linking event, a weak link
-    applies at once; otherwise it is *pending* until corroborated by this many events showing the
-    same link, spread over at least this many days (or by a strong link)."""
+    """When weak evidence (an email click, a form, a receipt) joins two identifiers: it is
+    *pending* until corroborated by this many events showing the same link, spread over at least
+    this many days (or by a strong link). Measured by bench.accuracy: waiting even for new
+    identifiers gave precision 1.0000 against 0.9934 when they attach at once (README)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -21,9 +21,8 @@ class WeakLinks(BaseModel):
     """1 applies every weak link at once (the behaviour before pending links)."""
     corroborating_days: float = Field(1.0, ge=0)
     attach_new: bool = False
-    """False: a weak link onto an identifier first seen in the event waits for corroboration too
-    (the strictest setting: no forwarded click attaches even a new browser, and no own click
-    does either until a second one)."""
+    """True: a weak link onto an identifier first seen in the event (a new browser clicking an
+    email) applies at once and is withdrawn if contradicted; more recall, less precision."""
 
 
 class StitchingRules(BaseModel):
