@@ -25,6 +25,11 @@ from tests.profile_data import assert_same_profile
 from tests.servers import IdstitchProcess, cassandra_address, cassandra_endpoint, fresh_namespace, neo4j_uri
 from tests.test_neo4j_concurrency import SECRET, committed_order, graph_invariants, interleaving, population
 
+# The populations here attach a new browser on one weak link, as before pending links were the
+# default (stitching.weak_links.attach_new).
+ATTACH_NEW = {"weak_links": {"attach_new": True}}
+ATTACH_NEW_YAML = "stitching: {weak_links: {attach_new: true}}\n"
+
 SPLIT = [f"p{p}@x.io" for p in range(0, 60, 6)]
 """Emails detached into persons of their own while the load runs."""
 
@@ -58,7 +63,7 @@ def test_two_servers_folding_the_same_persons_lose_no_update_and_leave_nothing_i
     for n in range(2):
         cfg = tmp_path / f"server{n}.yaml"
         cfg.write_text(
-            f"data_dir: {tmp_path / f'data{n}'}\nhmac_secret: {SECRET}\n"
+            f"data_dir: {tmp_path / f'data{n}'}\nhmac_secret: {SECRET}\n{ATTACH_NEW_YAML}"
             f"graph: {{type: neo4j, uri: '{neo4j_uri()}', namespace: {graph_ns}}}\n"
             f"profiles: {{type: cassandra, contact_points: ['{host}'], port: {port}, "
             f"keyspace: idstitch_test, namespace: {profiles_ns}, split_settle_seconds: 1}}\n"
@@ -104,7 +109,7 @@ def test_two_servers_folding_the_same_persons_lose_no_update_and_leave_nothing_i
     assert interleaving(committed_order(graph_ns), [{e.event_id for e in h} for h in halves]) >= 10
     assert split_outcomes.count("split") >= 5, split_outcomes
     assert all(v == 0 for v in graph_invariants(graph_ns).values())
-    settings = load_settings(data_dir=Path(tempfile.mkdtemp()), hmac_secret=SECRET)
+    settings = load_settings(data_dir=Path(tempfile.mkdtemp()), hmac_secret=SECRET, stitching=ATTACH_NEW)
     view = build_profile_service(
         settings,
         build_identity_service(settings, Neo4jIdentityGraph(uri=neo4j_uri(), namespace=graph_ns)),

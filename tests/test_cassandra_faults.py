@@ -29,6 +29,11 @@ from tests.servers import ROOT, IdstitchProcess, cassandra_address
 from tests.test_cassandra_concurrency import shopping
 from tests.test_neo4j_concurrency import SECRET, universe
 
+# The populations here attach a new browser on one weak link, as before pending links were the
+# default (stitching.weak_links.attach_new).
+ATTACH_NEW = {"weak_links": {"attach_new": True}}
+ATTACH_NEW_YAML = "stitching: {weak_links: {attach_new: true}}\n"
+
 SCRIPT = str(ROOT / "scripts/cassandra/cassandra")
 
 
@@ -41,7 +46,7 @@ def test_cassandra_going_away_mid_ingest_is_unavailable_then_recovers_to_the_sam
     batches = [events[i : i + 20] for i in range(0, len(events), 20)]
     cfg = tmp_path / "idstitch.yaml"
     cfg.write_text(
-        f"data_dir: {tmp_path / 'data'}\nhmac_secret: {SECRET}\n"
+        f"data_dir: {tmp_path / 'data'}\nhmac_secret: {SECRET}\n{ATTACH_NEW_YAML}"
         f"profiles: {{type: cassandra, port: {port}, keyspace: fault, "
         "connect_timeout_seconds: 1, request_timeout_seconds: 1}\n"
     )
@@ -57,10 +62,12 @@ def test_cassandra_going_away_mid_ingest_is_unavailable_then_recovers_to_the_sam
             health_pb2.HealthCheckResponse.SERVING,
         ]
         assert failures and set(failures) == {grpc.StatusCode.UNAVAILABLE}
-        settings = load_settings(data_dir=tmp_path / "data", hmac_secret=SECRET)
+        settings = load_settings(data_dir=tmp_path / "data", hmac_secret=SECRET, stitching=ATTACH_NEW)
         store = CassandraProfileStore(CassandraEndpoint(port=port), keyspace="fault")
         got = build_profile_service(settings, build_identity_service(settings), store)
-        uninterrupted = create_server(load_settings(data_dir=tmp_path / "ref", hmac_secret=SECRET, port=0))
+        uninterrupted = create_server(
+            load_settings(data_dir=tmp_path / "ref", hmac_secret=SECRET, port=0, stitching=ATTACH_NEW)
+        )
         try:
             with grpc.insecure_channel(f"127.0.0.1:{uninterrupted.port}") as raw:
                 stub = pb_grpc.IdentityServiceStub(

@@ -23,6 +23,11 @@ from server.config import load_settings
 from tests.helpers import partition, state
 from tests.servers import IdstitchProcess, neo4j_uri
 
+# The populations here attach a new browser on one weak link, as before pending links were the
+# default (stitching.weak_links.attach_new).
+ATTACH_NEW = {"weak_links": {"attach_new": True}}
+ATTACH_NEW_YAML = "stitching: {weak_links: {attach_new: true}}\n"
+
 SECRET = "concurrency-secret"
 ZERO = "00000000-0000-0000-0000-000000000000"
 
@@ -78,7 +83,7 @@ def run_two_servers(tmp: Path, events: list[ev_pb.Event], namespace: str) -> lis
     for n in range(2):
         cfg = tmp / f"server{n}.yaml"
         cfg.write_text(
-            f"data_dir: {tmp / f'data{n}'}\nhmac_secret: {SECRET}\n"
+            f"data_dir: {tmp / f'data{n}'}\nhmac_secret: {SECRET}\n{ATTACH_NEW_YAML}"
             f"graph: {{type: neo4j, uri: '{neo4j_uri()}', namespace: {namespace}}}\n"
         )
         servers.append(IdstitchProcess(cfg))
@@ -147,7 +152,7 @@ def graph_invariants(namespace: str, uri: str | None = None) -> dict[str, int]:
 def replay(events: list[ev_pb.Event], order: list[list[str]], tmp: Path):
     """A sequential run on the embedded store, batch by batch in the given order."""
     by_id = {e.event_id: e for e in events}
-    svc = build_identity_service(load_settings(data_dir=tmp, hmac_secret=SECRET))
+    svc = build_identity_service(load_settings(data_dir=tmp, hmac_secret=SECRET, stitching=ATTACH_NEW))
     from server.convert import raw_event
 
     for batch in order:
@@ -163,7 +168,7 @@ def replay(events: list[ev_pb.Event], order: list[list[str]], tmp: Path):
 def neo4j_view(namespace: str):
     from identity.stores.neo4j import Neo4jIdentityGraph
 
-    settings = load_settings(data_dir=Path(tempfile.mkdtemp()), hmac_secret=SECRET)
+    settings = load_settings(data_dir=Path(tempfile.mkdtemp()), hmac_secret=SECRET, stitching=ATTACH_NEW)
     return build_identity_service(settings, Neo4jIdentityGraph(uri=neo4j_uri(), namespace=namespace))
 
 
