@@ -19,7 +19,14 @@ from server.config import load_settings
 from tests.faults import free_port, outage_during_ingest
 from tests.helpers import state
 from tests.servers import ROOT, IdstitchProcess, neo4j_uri
-from tests.test_neo4j_concurrency import SECRET, graph_invariants, population, replay, universe
+from tests.test_neo4j_concurrency import (
+    ATTACH_NEW_YAML,
+    SECRET,
+    graph_invariants,
+    population,
+    replay,
+    universe,
+)
 
 SCRIPT = str(ROOT / "scripts/neo4j/neo4j")
 
@@ -33,7 +40,7 @@ def test_neo4j_going_away_mid_ingest_is_unavailable_then_recovers_to_the_same_gr
     batches = [events[i : i + 20] for i in range(0, len(events), 20)]
     cfg = tmp_path / "idstitch.yaml"
     cfg.write_text(
-        f"data_dir: {tmp_path / 'data'}\nhmac_secret: {SECRET}\n"
+        f"data_dir: {tmp_path / 'data'}\nhmac_secret: {SECRET}\n{ATTACH_NEW_YAML}"
         f"graph: {{type: neo4j, uri: 'bolt://127.0.0.1:{port}', namespace: Fault, "
         "connection_timeout_seconds: 1, max_transaction_retry_seconds: 1}\n"
     )
