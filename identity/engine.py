@@ -12,12 +12,16 @@ How an event is stitched:
      person two logins is refused. A shareable identifier (cookie, device, card) strongly linked
      to two anchored persons becomes *shared*; another contested identifier is reassigned to the
      target if this event is at least as recent as the identifier's last sighting;
-   - **weak links** never merge two anchored persons (a forwarded marketing email).
+   - **weak links** never merge two anchored persons (a forwarded marketing email), and are
+     *pending* until corroborated (`stitching.weak_links`: events over days, or strong evidence);
+     with `attach_new`, one onto an identifier first seen in the event applies at once and marks
+     that identifier (`weak_since`, `weak_via`), which is withdrawn — with what was joined through
+     it — when strong evidence puts it elsewhere or a late sighting shows neither side was new.
 3. Shared identifiers are kept, record which persons used them, and never bridge.
 
 Where order matters (everything else gives the same partition whatever the delivery order):
-which identifiers of a type fill a cap first; a weak link that attached an identifier before the
-strong evidence that would have made it shared; reassignment follows occurred_at, not arrival.
+which identifiers of a type fill a cap first; reassignment follows occurred_at, not arrival; and,
+with `attach_new`, which of an email's weak links came first (README, Stitching rules).
 On a merge the person seen first (earliest first_seen, then smallest id) keeps its id; a person
 created by the event itself never outlives an existing one.
 """

@@ -8,6 +8,10 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from identity.identifiers import BUILTIN_TYPES, IdentifierType
 from identity.normalize import Blocklist
 
+MAX_NAME_BYTES = 64
+"""Identifier type names (and channel names) are at most this long: requests carry them, and the
+API bounds them by accepting only configured ones."""
+
 
 class WeakLinks(BaseModel):
     """When weak evidence (an email click, a form, a receipt) joins two identifiers: it is
@@ -40,8 +44,8 @@ class StitchingRules(BaseModel):
     @model_validator(mode="after")
     def _short_names(self) -> StitchingRules:
         # Requests carry these names; the API bounds them by being only ever one of these.
-        if any(len(name.encode()) > 64 for name in self.identifier_types):
-            raise ValueError("identifier type names are at most 64 bytes")
+        if any(len(name.encode()) > MAX_NAME_BYTES for name in self.identifier_types):
+            raise ValueError(f"identifier type names are at most {MAX_NAME_BYTES} bytes")
         return self
 
     @model_validator(mode="before")

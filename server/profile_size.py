@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from identity.normalize import MAX_VALUE_BYTES
+from identity.rules import MAX_NAME_BYTES
 from idstitch.v1 import event_pb2 as ev_pb
 from idstitch.v1 import profile_service_pb2 as pb
 from resolvers.registry import BUILTIN
@@ -29,8 +30,7 @@ CURRENCIES = 26**3
 """Every three-capital code: amounts are kept per currency, and nothing else bounds their number."""
 HOST_BYTES = 255
 """Referrers are kept by host, cut at 255 characters (profiles.fold.referrer_host)."""
-CHANNEL_BYTES = TYPE_BYTES = 64
-"""Identifier type names are configured; none is longer than this."""
+CHANNEL_BYTES = TYPE_BYTES = MAX_NAME_BYTES
 NODE_ID_BYTES = TYPE_BYTES + 1 + 2 * MAX_VALUE_BYTES
 """`type:value` of a device; lower-casing can lengthen a few characters' UTF-8, hence twice."""
 
