@@ -159,8 +159,8 @@ def score(
     tp, pred_pairs, true_pairs = pair_counts(pred_all, owned)
     r.pairwise_precision = tp / pred_pairs if pred_pairs else 1.0
     r.pairwise_recall = tp / true_pairs if true_pairs else 1.0
-    p, q = r.pairwise_precision, r.pairwise_recall
-    r.pairwise_f1 = 2 * p * q / (p + q) if p + q else 0.0
+    prec, rec = r.pairwise_precision, r.pairwise_recall
+    r.pairwise_f1 = 2 * prec * rec / (prec + rec) if prec + rec else 0.0
     r.bcubed_precision, r.bcubed_recall = _bcubed(pred_all, owned)
     reach = ceiling(truth, events)
     reach_all = {k: reach.get(k, f"\x00{k}") for k in owned}

@@ -17,7 +17,16 @@ from __future__ import annotations
 from collections.abc import Callable, Collection
 from typing import Protocol, TypeVar
 
-from identity.model import ChangeSet, GraphErasure, PersonGraph, SharedResolution, Snapshot
+from identity.identifiers import Strength
+from identity.model import (
+    ChangeSet,
+    ChannelEvent,
+    Evidence,
+    GraphErasure,
+    PersonGraph,
+    SharedResolution,
+    Snapshot,
+)
 
 R = TypeVar("R")
 
@@ -69,3 +78,16 @@ class IdentityGraph(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+class ChannelResolver(Protocol):
+    """Turns one channel's events into link evidence (resolvers/ implements it, per channel)."""
+
+    channel: str
+
+    def evidence(self, event: ChannelEvent) -> Evidence: ...
+
+    def judge(self, event: ChannelEvent | None, types: set[str]) -> tuple[Strength, str] | None:
+        """The strength and rule of the links of an event with these identifier types (None:
+        it proves no link); `event` is None when asked about the types alone."""
+        ...

@@ -14,9 +14,18 @@ from typing import Any
 
 from opentelemetry.trace import Span
 
+from common.errors import FailedPrecondition, InvalidArgument, NotFound
+from common.observability import (
+    events_ingested,
+    events_suppressed,
+    identifiers_shared,
+    links_refused,
+    person_size,
+    persons_merged,
+    span,
+)
 from identity.bounded_cache import BoundedCache
 from identity.engine import StitchingEngine, edge_key
-from identity.errors import FailedPrecondition, InvalidArgument, NotFound
 from identity.identifiers import IdentifierType, IgnoredIdentifier, NormalizedIdentifier
 from identity.model import (
     ChangeSet,
@@ -29,18 +38,8 @@ from identity.model import (
     UnappliedLink,
 )
 from identity.normalize import MAX_VALUE_BYTES, Learned, Normalizer
-from identity.observability import (
-    events_ingested,
-    events_suppressed,
-    identifiers_shared,
-    links_refused,
-    person_size,
-    persons_merged,
-    span,
-)
-from identity.ports import IdentityGraph
-from identity.privacy import PrivacyRecords
-from resolvers.base import ChannelResolver
+from identity.ports import ChannelResolver, IdentityGraph
+from privacy.records import PrivacyRecords
 
 MAX_BATCH = 1000
 MAX_IDENTIFIERS = 20
@@ -205,7 +204,7 @@ class IdentityService:
     def link_rule(self, channel: str, types: set[str]) -> str | None:
         """The rule a channel's resolver names for the links of an event with these identifier
         types (None: the event proves no link)."""
-        verdict = self._resolvers[channel].judge(None, types)  # type: ignore[attr-defined, arg-type]
+        verdict = self._resolvers[channel].judge(None, types)
         return None if verdict is None else verdict[1]
 
     # -- ingest ------------------------------------------------------------------------------
@@ -219,7 +218,7 @@ class IdentityService:
         """Stitches the batch in one graph transaction. `before_commit(events, results, merges)`
         runs inside it, after the plan and before anything is written: if it raises, the graph
         is left as it was. What it returns is `Stitched.prepared`."""
-        with span("idstitch.stitch", **{"idstitch.batch.size": len(events)}) as s:
+        with span("idstitch.stitch", attributes={"idstitch.batch.size": len(events)}) as s:
             stitched = self._stitch(events, field, before_commit)
             _report(s, stitched)
             return stitched

@@ -348,7 +348,7 @@ def _sum_money_into(mine: dict[str, int], theirs: dict[str, int]) -> None:
 
 def _sum_into(mine: dict[str, N], theirs: dict[str, N]) -> None:
     for k, v in theirs.items():
-        mine[k] = mine.get(k, 0) + v  # type: ignore[assignment]
+        mine[k] = mine.get(k, 0) + v
 
 
 class _Stamped(Protocol):

@@ -16,10 +16,10 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from identity.errors import InvalidArgument, NotFound
+from common.errors import InvalidArgument, NotFound
+from common.observability import erasures, span
 from identity.model import PersonGraph
-from identity.observability import erasures, span
-from identity.privacy import ErasureRecord, PrivacyRecords
+from privacy.records import ErasureRecord, PrivacyRecords
 from profiles.events import CONSENT_EVENT, ConsentValue, EventFacts
 from profiles.ports import LoggedEvent
 from profiles.service import FoundProfile, ProfileKey, ProfileService, check_request_id

@@ -19,10 +19,10 @@ from dataclasses import dataclass
 
 import msgspec
 
-from identity.errors import InvalidArgument
+from common.errors import InvalidArgument
+from common.observability import span
 from identity.identifiers import node_id, type_of
 from identity.model import ChannelEvent, SharedResolution, StitchResult
-from identity.observability import span
 from identity.service import MAX_EVENT_ID_BYTES, RESERVED_EVENT_ID_PREFIX, IdentityService, RawEvent
 from profiles.events import TRAITS_EVENT, EventFacts, TraitValue
 from profiles.fold import Folder
@@ -130,7 +130,7 @@ class ProfileService:
                     seen.add(ev.event_id)
                     by_person.setdefault(merges.get(r.person_id, r.person_id), []).append(facts)
             prefolds = {}
-            with span("idstitch.profile.prefold", **{"idstitch.events": len(seen)}):
+            with span("idstitch.profile.prefold", attributes={"idstitch.events": len(seen)}):
                 for pid, person_facts in by_person.items():
                     # Newest first: decayed scores are held against the newest event, never rescaled.
                     person_facts.sort(key=lambda f: f.occurred_at, reverse=True)
@@ -145,7 +145,7 @@ class ProfileService:
             )
             if stitched.prepared is not None:
                 logged, prefolds = stitched.prepared
-                with span("idstitch.profile.fold", **{"idstitch.events": len(logged)}) as s:
+                with span("idstitch.profile.fold", attributes={"idstitch.events": len(logged)}) as s:
                     new = self.store.append(
                         events=logged, merges=stitched.merges, folding=self.folder, prefolded=prefolds
                     )

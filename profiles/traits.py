@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
-from identity.errors import InvalidArgument
+from common.errors import InvalidArgument
 
 TraitType = Literal["text", "integer", "number", "flag"]
 MAX_TEXT = 256

@@ -11,7 +11,7 @@ from resolvers.base import Resolver
 class AppResolver(Resolver):
     channel = "app"
 
-    def judge(self, event: ChannelEvent, types: set[str]) -> tuple[Strength, str] | None:
+    def judge(self, event: ChannelEvent | None, types: set[str]) -> tuple[Strength, str] | None:
         if "customer_id" in types:
             return Strength.STRONG, "app.login"
         return Strength.WEAK, "app.identify"

@@ -4,19 +4,12 @@ identifier, and device classes that are shared from first sight."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Protocol
 
 from identity.identifiers import Strength
 from identity.model import ChannelEvent, Evidence, LinkEvidence
 
 SHARED_CAPABLE = frozenset({"cookie", "device_id"})
 """Identifier types that belong to a device, so a shared device class makes them shared."""
-
-
-class ChannelResolver(Protocol):
-    channel: str
-
-    def evidence(self, event: ChannelEvent) -> Evidence: ...
 
 
 class Resolver:
@@ -29,8 +22,9 @@ class Resolver:
         self._priority = priorities
         self._shared_devices = frozenset(d.lower() for d in shared_device_types)
 
-    def judge(self, event: ChannelEvent, types: set[str]) -> tuple[Strength, str] | None:
-        """The strength and rule of this event's links, or None when it proves no link."""
+    def judge(self, event: ChannelEvent | None, types: set[str]) -> tuple[Strength, str] | None:
+        """The strength and rule of this event's links, or None when it proves no link (`event`
+        is None when asked about identifier types alone)."""
         raise NotImplementedError
 
     def evidence(self, event: ChannelEvent) -> Evidence:

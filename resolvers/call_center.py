@@ -11,7 +11,7 @@ from resolvers.base import Resolver
 class CallCenterResolver(Resolver):
     channel = "call_center"
 
-    def judge(self, event: ChannelEvent, types: set[str]) -> tuple[Strength, str] | None:
+    def judge(self, event: ChannelEvent | None, types: set[str]) -> tuple[Strength, str] | None:
         if "customer_id" in types or "loyalty_number" in types:
             return Strength.STRONG, "call_center.verified"
         return Strength.WEAK, "call_center.unverified"

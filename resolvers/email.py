@@ -11,5 +11,5 @@ from resolvers.base import Resolver
 class EmailResolver(Resolver):
     channel = "email"
 
-    def judge(self, event: ChannelEvent, types: set[str]) -> tuple[Strength, str] | None:
+    def judge(self, event: ChannelEvent | None, types: set[str]) -> tuple[Strength, str] | None:
         return Strength.WEAK, "email.click"

@@ -11,7 +11,7 @@ from resolvers.base import Resolver
 class PosResolver(Resolver):
     channel = "pos"
 
-    def judge(self, event: ChannelEvent, types: set[str]) -> tuple[Strength, str] | None:
+    def judge(self, event: ChannelEvent | None, types: set[str]) -> tuple[Strength, str] | None:
         if "loyalty_number" in types:
             return Strength.STRONG, "pos.loyalty_swipe"
         if "customer_id" in types:

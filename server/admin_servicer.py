@@ -6,10 +6,10 @@ import time
 
 import grpc
 
-from identity.errors import InvalidArgument
-from identity.privacy import PrivacyRecords
+from common.errors import InvalidArgument
 from idstitch.v1 import admin_service_pb2 as pb
 from idstitch.v1 import admin_service_pb2_grpc as pb_grpc
+from privacy.records import PrivacyRecords
 from server.auth import ROLES, AuthInterceptor, create_key
 from server.caller import caller
 from server.convert import timestamp

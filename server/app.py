@@ -14,7 +14,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from identity.errors import StoreUnavailable
+from common.errors import StoreUnavailable
 from identity.service import IdentityService
 from idstitch.v1 import admin_service_pb2 as admin_pb
 from idstitch.v1 import admin_service_pb2_grpc as admin_pb_grpc

@@ -15,12 +15,14 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import grpc
 
-from identity.privacy import ApiKey, PrivacyRecords
+from privacy.records import ApiKey, PrivacyRecords
+from server import interception
 from server.caller import reset_caller, set_caller
 
 ROLES = ("ingest", "profile_reader", "privacy", "admin")
@@ -116,17 +118,10 @@ class AuthInterceptor(grpc.ServerInterceptor):
         if handler is None or method.startswith(self._open):
             return handler
         key = self._key(tuple(handler_call_details.invocation_metadata or ()))
-        allowed = key is not None and (key.role == "admin" or key.role in ALLOWED.get(method, frozenset()))
-        for kind in ("unary_unary", "unary_stream", "stream_unary", "stream_stream"):
-            behavior = getattr(handler, kind)
-            if behavior is None:
-                continue
-            if not allowed:
-                # Decided from the metadata alone: the body of a refused call is never parsed.
-                return handler._replace(request_deserializer=_unread, **{kind: _refused(key)})
-            assert key is not None
-            return handler._replace(**{kind: _as_caller(behavior, key, handler.response_streaming)})
-        return handler
+        if key is None or not (key.role == "admin" or key.role in ALLOWED.get(method, frozenset())):
+            # Decided from the metadata alone: the body of a refused call is never parsed.
+            return interception.wrap(handler, _refused(key), deserializer=lambda _: _unread)
+        return interception.wrap(handler, _as_caller(key))
 
 
 def _unread(data: bytes) -> object:
@@ -136,33 +131,26 @@ def _unread(data: bytes) -> object:
 _UNREAD = object()
 
 
-def _refused(key: ApiKey | None) -> Callable[..., Any]:
-    def refused(request: Any, context: grpc.ServicerContext) -> Any:
+def _refused(key: ApiKey | None) -> interception.Around:
+    @contextmanager
+    def refused(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
         if key is None:
             context.abort(
                 grpc.StatusCode.UNAUTHENTICATED, "a valid API key is required (authorization: Bearer …)"
             )
         context.abort(grpc.StatusCode.PERMISSION_DENIED, "this key's role may not call this method")
+        yield request  # never reached: abort raises
 
     return refused
 
 
-def _as_caller(
-    behavior: Callable[[Any, grpc.ServicerContext], Any], key: ApiKey, response_streaming: bool
-) -> Callable[..., Any]:
-    def as_caller(request: Any, context: grpc.ServicerContext) -> Any:
+def _as_caller(key: ApiKey) -> interception.Around:
+    @contextmanager
+    def as_caller(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
         token = set_caller(key.key_id)
         try:
-            return behavior(request, context)
+            yield request
         finally:
             reset_caller(token)
 
-    def as_caller_streaming(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
-        # The responses are produced while grpc iterates, after this function has returned.
-        token = set_caller(key.key_id)
-        try:
-            yield from behavior(request, context)
-        finally:
-            reset_caller(token)
-
-    return as_caller_streaming if response_streaming else as_caller
+    return as_caller

@@ -9,12 +9,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
+from common.observability import Instrumented
 from identity.engine import StitchingEngine
 from identity.normalize import Normalizer
-from identity.observability import Instrumented
 from identity.ports import IdentityGraph
-from identity.privacy import PrivacyRecords
 from identity.service import IdentityService
+from privacy.records import PrivacyRecords
 from profiles.ports import ProfileStore
 from profiles.privacy import PrivacyService
 from profiles.service import ProfileService
@@ -64,7 +64,7 @@ def _build_graph(settings: Settings) -> IdentityGraph:
 
 
 def build_privacy_records(settings: Settings) -> PrivacyRecords:
-    from identity.stores.sqlite_privacy import SqlitePrivacyRecords
+    from privacy.stores.sqlite import SqlitePrivacyRecords
 
     records = SqlitePrivacyRecords(_in_data_dir(settings, settings.privacy.records_file))
     return _observed(records, "sqlite", "privacy")

@@ -15,7 +15,7 @@ from functools import cache
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 
-from identity.errors import InvalidArgument
+from common.errors import InvalidArgument
 
 DEFAULT_TEXT_BYTES = 1024
 """Any string not named below: context fields, campaign fields, attribute values, ids."""
@@ -148,7 +148,7 @@ def _within(message: Message, step: str, index: int | None = None) -> None:
 _TEXT, _TEXTS, _MESSAGE, _MESSAGES, _MAP, _OTHER = "text", "texts", "message", "messages", "map", "other"
 
 
-class _Plan(tuple):  # type: ignore[type-arg]
+class _Plan(tuple):
     """The checks of one message type, with `floor`: the fewest encoded bytes a message of this
     type needs to break one of its bounds (a string over its limit takes more bytes than the
     limit, a repeated field over its limit at least one byte an entry)."""

@@ -14,7 +14,7 @@ from pathlib import Path
 import grpc
 from google.protobuf import json_format
 
-from identity.errors import StoreUnavailable
+from common.errors import StoreUnavailable
 from idstitch.v1 import admin_service_pb2 as admin_pb
 from idstitch.v1 import admin_service_pb2_grpc as admin_pb_grpc
 from idstitch.v1 import event_pb2 as ev_pb

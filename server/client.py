@@ -32,7 +32,7 @@ class BearerKey(
 
     def _with_key(self, d: grpc.ClientCallDetails) -> _Details:
         metadata = [*(d.metadata or ()), self._header]
-        return _Details(d.method, d.timeout, metadata, d.credentials, d.wait_for_ready, d.compression)  # type: ignore[attr-defined]
+        return _Details(d.method, d.timeout, metadata, d.credentials, d.wait_for_ready, d.compression)
 
     def intercept_unary_unary(
         self, continuation: Callable[..., Any], d: grpc.ClientCallDetails, request: Any

@@ -65,6 +65,9 @@ class SqliteProfiles(BaseModel):
     """File name inside `data_dir` (or an absolute path)."""
 
 
+SINGLE_NODE_REPLICATION: dict[str, str | int] = {"class": "SimpleStrategy", "replication_factor": 1}
+
+
 class CassandraProfiles(BaseModel):
     """Profiles and their event logs in Apache Cassandra (5.0, or 4.x with protocol v5), shared
     by any number of idstitch servers."""
@@ -78,9 +81,7 @@ class CassandraProfiles(BaseModel):
     """The datacenter whose replicas serve this server (LOCAL_* consistency levels count in it).
     None: the datacenter of the first contact point."""
     keyspace: str = "idstitch"
-    replication: dict[str, str | int] = Field(
-        default_factory=lambda: {"class": "SimpleStrategy", "replication_factor": 1}
-    )
+    replication: dict[str, str | int] = Field(default_factory=lambda: dict(SINGLE_NODE_REPLICATION))
     """Used only when idstitch creates the keyspace; for production create it yourself, e.g.
     {class: NetworkTopologyStrategy, dc1: 3}."""
     namespace: str = "main"

@@ -6,13 +6,14 @@ import time
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from identity.errors import InvalidArgument
-from identity.identifiers import node_id
+from common.errors import InvalidArgument
+from identity.identifiers import Strength, node_id
 from identity.model import EdgeState, PersonGraph, PersonNode, StitchResult, UnappliedLink
 from identity.service import RawEvent, Resolution
 from idstitch.v1 import event_pb2 as ev_pb
 from idstitch.v1 import identity_service_pb2 as pb
 
+STRENGTHS = {Strength.WEAK: pb.STRENGTH_WEAK, Strength.STRONG: pb.STRENGTH_STRONG}
 OUTCOMES = {
     "created": pb.OUTCOME_CREATED,
     "attached": pb.OUTCOME_ATTACHED,
@@ -79,7 +80,9 @@ def resolve_response(res: Resolution) -> pb.ResolveResponse:
             person_id=g.person_id,
             identifiers=[_node(n) for n in g.nodes],
             links=[
-                pb.LinkStrength(from_node_id=node_id(e.a), to_node_id=node_id(e.b), strength=int(e.strength))
+                pb.LinkStrength(
+                    from_node_id=node_id(e.a), to_node_id=node_id(e.b), strength=STRENGTHS[e.strength]
+                )
                 for e in g.edges
             ],
         )
@@ -124,5 +127,5 @@ def edge(e: EdgeState) -> pb.GraphEdge:
         channel=e.channel,
         event_count=e.event_count,
         rule=e.rule,
-        strength=int(e.strength),
+        strength=STRENGTHS[e.strength],
     )

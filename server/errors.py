@@ -16,12 +16,13 @@ from __future__ import annotations
 import logging
 import traceback
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import grpc
 
-from identity.errors import IdstitchError, InvalidArgument
-from server import bounds
+from common.errors import IdstitchError, InvalidArgument
+from server import bounds, interception
 
 log = logging.getLogger("idstitch.server")
 
@@ -43,14 +44,16 @@ class ErrorInterceptor(grpc.ServerInterceptor):
         if handler is None:
             return handler
         method = handler_call_details.method
-        for kind in ("unary_unary", "unary_stream", "stream_unary", "stream_stream"):
-            behavior = getattr(handler, kind)
-            if behavior is not None:
-                return handler._replace(
-                    request_deserializer=_tolerant(handler.request_deserializer),
-                    **{kind: _guard(behavior, method, handler.request_streaming, handler.response_streaming)},
-                )
-        return handler
+        streaming = handler.request_streaming
+
+        @contextmanager
+        def guarded(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+            try:
+                yield _checked_stream(request) if streaming else _checked(request)
+            except Exception as e:
+                _fail(e, method, context)
+
+        return interception.wrap(handler, guarded, deserializer=_tolerant)
 
 
 def _tolerant(deserialize: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
@@ -66,6 +69,13 @@ def _tolerant(deserialize: Callable[[bytes], Any] | None) -> Callable[[bytes], A
     return tolerant
 
 
+def _checked(request: Any) -> Any:
+    if request is UNDECODABLE:
+        raise InvalidArgument("request", "not a valid message of this method's request type")
+    bounds.check(request)
+    return request
+
+
 def _checked_stream(requests: Iterator[Any]) -> Iterator[Any]:
     for n, request in enumerate(requests):
         if request is UNDECODABLE:
@@ -74,46 +84,16 @@ def _checked_stream(requests: Iterator[Any]) -> Iterator[Any]:
         yield request
 
 
-def _guard(
-    behavior: Callable[[Any, grpc.ServicerContext], Any],
-    method: str,
-    request_streaming: bool,
-    response_streaming: bool,
-) -> Callable[..., Any]:
-    def run(request: Any, context: grpc.ServicerContext) -> Any:
-        if request_streaming:
-            return behavior(_checked_stream(request), context)
-        if request is UNDECODABLE:
-            raise InvalidArgument("request", "not a valid message of this method's request type")
-        bounds.check(request)
-        return behavior(request, context)
-
-    def fail(e: Exception, context: grpc.ServicerContext) -> None:
-        if isinstance(e, IdstitchError):
-            context.abort(getattr(grpc.StatusCode, e.status), str(e))
-        if context.code() is not None:  # an abort already in flight
-            raise e
-        if not context.is_active():  # the caller cancelled or its deadline passed
-            log.debug("%s ended by its caller during %s", method, type(e).__name__)
-            raise e
-        # The traceback's frames, never the message: a driver's message may quote a value.
-        log.error(
-            "unexpected %s in %s\n%s", type(e).__name__, method, "".join(traceback.format_tb(e.__traceback__))
-        )
-        context.abort(grpc.StatusCode.INTERNAL, "internal error")
-
-    def guarded(request: Any, context: grpc.ServicerContext) -> Any:
-        try:
-            return run(request, context)
-        except Exception as e:
-            fail(e, context)
-
-    def guarded_stream(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
-        # Errors raised while the responses are produced (after the first one, too) are handled
-        # like those before it.
-        try:
-            yield from run(request, context)
-        except Exception as e:
-            fail(e, context)
-
-    return guarded_stream if response_streaming else guarded
+def _fail(e: Exception, method: str, context: grpc.ServicerContext) -> None:
+    if isinstance(e, IdstitchError):
+        context.abort(getattr(grpc.StatusCode, e.status), str(e))
+    if interception.code_of(context) is not None:  # an abort already in flight
+        raise e
+    if not context.is_active():  # the caller cancelled or its deadline passed
+        log.debug("%s ended by its caller during %s", method, type(e).__name__)
+        raise e
+    # The traceback's frames, never the message: a driver's message may quote a value.
+    log.error(
+        "unexpected %s in %s\n%s", type(e).__name__, method, "".join(traceback.format_tb(e.__traceback__))
+    )
+    context.abort(grpc.StatusCode.INTERNAL, "internal error")

@@ -7,7 +7,7 @@ from collections.abc import Iterator, Sequence
 
 import grpc
 
-from identity.errors import InvalidArgument, NotFound
+from common.errors import InvalidArgument, NotFound
 from identity.model import StitchResult
 from identity.service import MAX_BATCH, IdentityService
 from idstitch.v1 import event_pb2 as ev_pb

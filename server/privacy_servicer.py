@@ -9,11 +9,11 @@ import grpc
 import msgspec
 from google.protobuf import json_format
 
-from identity.errors import InvalidArgument
+from common.errors import InvalidArgument
 from identity.identifiers import is_hashed, node_id
-from identity.privacy import ErasureRecord
 from idstitch.v1 import privacy_service_pb2 as pb
 from idstitch.v1 import privacy_service_pb2_grpc as pb_grpc
+from privacy.records import ErasureRecord
 from profiles.privacy import Export, PrivacyService
 from server import profile_convert
 from server.caller import caller
@@ -121,16 +121,21 @@ def export_document(x: Export) -> Iterator[str]:
     for start in range(0, len(x.events), EVENTS_PER_CHUNK):
         part = x.events[start : start + EVENTS_PER_CHUNK]
         body = ", ".join(
-            json.dumps({"identifier_nodes": [node_id(k) for k in e.keys], **_plain(e.facts)}) for e in part
+            json.dumps({"identifier_nodes": [node_id(k) for k in e.keys], **_plain_struct(e.facts)})
+            for e in part
         )
         yield ("" if start == 0 else ", ") + body
     yield "]}"
 
 
+def _plain_struct(value: msgspec.Struct) -> dict[str, object]:
+    return {f: _plain(getattr(value, f)) for f in value.__struct_fields__}
+
+
 def _plain(value: object) -> object:
     """Structs as objects with named fields (they are stored as compact arrays)."""
     if isinstance(value, msgspec.Struct):
-        return {f: _plain(getattr(value, f)) for f in value.__struct_fields__}
+        return _plain_struct(value)
     if isinstance(value, list | tuple):
         return [_plain(v) for v in value]
     if isinstance(value, dict):

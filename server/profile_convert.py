@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
+from typing import cast
 
+from google.protobuf.descriptor import Descriptor
 from google.protobuf.field_mask_pb2 import FieldMask
 
-from identity.errors import InvalidArgument
+from common.errors import InvalidArgument
 from idstitch.v1 import event_pb2 as ev_pb
 from idstitch.v1 import profile_service_pb2 as pb
 from profiles.events import EventFacts, Item, Money, Order
@@ -18,6 +20,8 @@ from server.convert import micros, timestamp
 
 CURRENCY = re.compile(r"[A-Z]{3}")
 TIERS = {"budget": pb.PRICE_TIER_BUDGET, "mid": pb.PRICE_TIER_MID, "premium": pb.PRICE_TIER_PREMIUM}
+
+PROFILE_DESCRIPTOR = cast(Descriptor, pb.Profile.DESCRIPTOR)  # upb's descriptor stands in for it
 
 
 # -- in -------------------------------------------------------------------------------------
@@ -48,7 +52,7 @@ def event_facts(e: ev_pb.Event, occurred_at: int, field: str) -> EventFacts:
 
 
 def _opt_money(msg: ev_pb.Product | ev_pb.OrderItem | ev_pb.Order, name: str, field: str) -> Money | None:
-    if not msg.HasField(name):  # type: ignore[arg-type]
+    if not msg.HasField(name):
         return None
     m: ev_pb.Money = getattr(msg, name)
     if len(m.currency) != 3 or not CURRENCY.fullmatch(m.currency):
@@ -119,7 +123,7 @@ def check_mask(mask: FieldMask, field: str) -> FieldMask | None:
     if not mask.paths:
         return None
     for i, path in enumerate(mask.paths):
-        if not FieldMask(paths=[path]).IsValidForDescriptor(pb.Profile.DESCRIPTOR):
+        if not FieldMask(paths=[path]).IsValidForDescriptor(PROFILE_DESCRIPTOR):
             raise InvalidArgument(f"{field}.paths[{i}]", "not a field path of Profile")
     return mask
 

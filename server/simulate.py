@@ -20,8 +20,8 @@ from pathlib import Path
 
 from google.protobuf import json_format
 
+from common.errors import InvalidArgument
 from identity.accuracy import Profile, Report, TrueEvent, Truth, agreement, score
-from identity.errors import InvalidArgument
 from identity.identifiers import NormalizedIdentifier
 from identity.model import SharedResolution
 from identity.service import IdentityService

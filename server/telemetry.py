@@ -16,11 +16,14 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import grpc
 from opentelemetry import metrics, propagate, trace
+
+from server import interception
 
 _state: dict[str, Any] = {"active": False, "handoff": None}
 
@@ -100,18 +103,13 @@ class TracingInterceptor(grpc.ServerInterceptor):
             if k in ("traceparent", "tracestate")
         }
         labels = {"rpc.system": "grpc", "rpc.service": service, "rpc.method": method}
-        for kind in ("unary_unary", "unary_stream", "stream_unary", "stream_stream"):
-            behavior = getattr(handler, kind)
-            if behavior is not None:
-                return handler._replace(**{kind: self._traced(behavior, full, labels, carrier)})
-        return handler
+        return interception.wrap(handler, self._traced(full, labels, carrier))
 
-    def _traced(
-        self, behavior: Callable[..., Any], name: str, labels: dict[str, str], carrier: dict[str, Any]
-    ) -> Callable[..., Any]:
+    def _traced(self, name: str, labels: dict[str, str], carrier: dict[str, Any]) -> interception.Around:
         by_code = self._attributes.setdefault(name, {})
 
-        def traced(request: Any, context: grpc.ServicerContext) -> Any:
+        @contextmanager
+        def traced(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
             parent = propagate.extract(carrier) if carrier else None
             start = time.perf_counter()
             code = grpc.StatusCode.OK
@@ -124,9 +122,9 @@ class TracingInterceptor(grpc.ServerInterceptor):
                 set_status_on_exception=False,
             ) as span:
                 try:
-                    return behavior(request, context)
+                    yield request
                 except BaseException:
-                    code = _code_of(context)
+                    code = interception.code_of(context) or grpc.StatusCode.UNKNOWN
                     raise
                 finally:
                     status = code.value[0]
@@ -139,11 +137,6 @@ class TracingInterceptor(grpc.ServerInterceptor):
                     rpc_duration.record((time.perf_counter() - start) * 1000, attrs)
 
         return traced
-
-
-def _code_of(context: grpc.ServicerContext) -> grpc.StatusCode:
-    code = context.code() if hasattr(context, "code") else None
-    return code if isinstance(code, grpc.StatusCode) else grpc.StatusCode.UNKNOWN
 
 
 class JsonLines(logging.Formatter):

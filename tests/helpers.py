@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from itertools import count
 
-from identity.errors import NotFound
+from common.errors import NotFound
 from identity.service import IdentityService, RawEvent
 from profiles.events import EventFacts
 

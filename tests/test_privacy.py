@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import pytest
 
-from identity.errors import InvalidArgument, NotFound, StoreUnavailable
+from common.errors import InvalidArgument, NotFound, StoreUnavailable
 from profiles.events import Item, Money, Order
 from profiles.privacy import PrivacyService
 from profiles.service import ProfileKey

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
-from identity.errors import FailedPrecondition, InvalidArgument, NotFound, StoreUnavailable
+from common.errors import FailedPrecondition, InvalidArgument, NotFound, StoreUnavailable
 from profiles.events import Item, Money, Order
 from profiles.ports import LoggedEvent
 from profiles.service import Missing, ProfileKey, ProfileService, TraitInput

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from identity.stores import sqlite_db
-from identity.stores.sqlite_db import SqliteDatabase
+from common import sqlite_db
+from common.sqlite_db import SqliteDatabase
 
 
 def test_a_steady_stream_of_writes_does_not_grow_the_log_without_bound(

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from identity.errors import InvalidArgument
+from common.errors import InvalidArgument
 from identity.service import IdentityService, RawEvent
 from server.bootstrap import build_identity_service
 from server.config import load_settings

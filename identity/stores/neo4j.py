@@ -42,7 +42,7 @@ from collections import Counter
 from collections.abc import Callable, Collection
 from typing import Any, TypeVar
 
-from identity.errors import StoreUnavailable
+from common.errors import StoreUnavailable
 from identity.identifiers import Strength, display_of, type_of
 from identity.model import (
     ChangeSet,

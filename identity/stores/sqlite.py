@@ -12,6 +12,7 @@ from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import TypeVar
 
+from common.sqlite_db import CHUNK, SqliteDatabase, chunked
 from identity.identifiers import Strength, display_of, type_of
 from identity.model import (
     ChangeSet,
@@ -25,7 +26,6 @@ from identity.model import (
     Snapshot,
     UnappliedLink,
 )
-from identity.stores.sqlite_db import CHUNK, SqliteDatabase, chunked
 
 R = TypeVar("R")
 
@@ -131,12 +131,12 @@ class SqliteIdentityGraph:
         pair_list = list(pairs)
         for start in range(0, len(pair_list), CHUNK_PAIRS):
             part = pair_list[start : start + CHUNK_PAIRS]
-            rows = db.execute(
+            found = db.execute(
                 "SELECT a, b, first_seen, last_seen, channel, rule, strength, event_count FROM edges "
                 f"JOIN (VALUES {','.join(['(?, ?)'] * len(part))}) v ON a = v.column1 AND b = v.column2",
                 [k for pair in part for k in pair],
             )
-            for a, b, fs, ls, ch, rule, st, n in rows:
+            for a, b, fs, ls, ch, rule, st, n in found:
                 edges[(a, b)] = EdgeState(a, b, fs, ls, ch, rule, Strength(st), n)
         known: dict[str, str | None] = {}
         sql = (

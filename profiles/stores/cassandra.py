@@ -63,7 +63,7 @@ from typing import Any
 
 from cassandra.query import BatchStatement, BatchType
 
-from identity.errors import StoreUnavailable
+from common.errors import StoreUnavailable
 from profiles.events import decode_facts, encode_facts
 from profiles.ports import Folding, LoggedEvent, Prefold
 from profiles.state import ProfileState, decode_state, encode_state
@@ -196,7 +196,7 @@ class CassandraProfileStore:
         persons cost the driver a handful of requests rather than one each."""
         ids = list(dict.fromkeys(person_ids))
         if len(ids) == 1:  # the page-render path: one single-partition read, routed by token
-            statements = [(self._head_q, (self._ns, ids[0]))]
+            statements: list[tuple[Any, tuple[Any, ...]]] = [(self._head_q, (self._ns, ids[0]))]
         else:
             statements = [
                 (self._heads_q, (self._ns, ids[i : i + HEADS_PER_READ]))

@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, ClassVar, ParamSpec, TypeVar
 
-from identity.errors import StoreUnavailable
+from common.errors import StoreUnavailable
 
 NAME = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
 REPLICATION_WORD = re.compile(r"^[A-Za-z0-9_.]{1,100}$")

@@ -1,5 +1,5 @@
 """The embedded profile store: the event log and the materialized profiles in one SQLite file
-beside the graph's (see identity.stores.sqlite_db for the transaction model).
+beside the graph's (see common.sqlite_db for the transaction model).
 
 A profile row holds the msgpack-encoded state; the event log holds each event's facts, keyed by
 event id (so a redelivery is recognized) and indexed by person (so a split can refold).
@@ -12,7 +12,7 @@ from collections import defaultdict
 from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
 
-from identity.stores.sqlite_db import SqliteDatabase, chunked
+from common.sqlite_db import SqliteDatabase, chunked
 from profiles.events import decode_facts, encode_facts
 from profiles.ports import Folding, LoggedEvent, Prefold
 from profiles.state import ProfileState, decode_state, encode_state

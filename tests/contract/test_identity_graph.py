@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from identity.errors import InvalidArgument, NotFound
+from common.errors import InvalidArgument, NotFound
 from identity.identifiers import Strength
 from identity.service import IdentityService
 from tests.helpers import ev, is_shared, login, partition, person_of
@@ -276,7 +276,7 @@ def test_detaching_as_shared_keeps_the_person_using_it_and_it_never_links_again(
 
 
 def test_an_identifier_cannot_be_detached_from_itself_nor_when_unknown_or_shared(svc):
-    from identity.errors import FailedPrecondition
+    from common.errors import FailedPrecondition
 
     svc.ingest([ev("web", ("cookie", "alone"))])
     with pytest.raises(FailedPrecondition):

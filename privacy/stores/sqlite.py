@@ -11,8 +11,8 @@ import threading
 from collections.abc import Collection, Mapping
 from pathlib import Path
 
-from identity.privacy import ApiKey, AuditEntry, ErasureRecord
-from identity.stores.sqlite_db import SqliteDatabase
+from common.sqlite_db import SqliteDatabase
+from privacy.records import ApiKey, AuditEntry, ErasureRecord
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS suppressions(hash TEXT PRIMARY KEY, erased_at INTEGER NOT NULL) WITHOUT ROWID;
@@ -96,7 +96,9 @@ class SqlitePrivacyRecords:
             "WHERE erasure_id = ?",
             (erasure_id,),
         ).fetchone()
-        return None if row is None else ErasureRecord(*row[:5], json.loads(row[5]))
+        return (
+            None if row is None else ErasureRecord(row[0], row[1], row[2], row[3], row[4], json.loads(row[5]))
+        )
 
     def audit(self, at: int, caller: str, operation: str, detail: Mapping[str, int | str]) -> None:
         with self._db.write() as db:

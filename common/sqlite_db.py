@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
-from identity.errors import StoreUnavailable
+from common.errors import StoreUnavailable
 
 CHUNK = 500  # well under SQLite's bound-parameter limit
 CHECKPOINT_SECONDS = 0.5

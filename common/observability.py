@@ -9,11 +9,12 @@ identifier value, raw or hashed (a keyed hash is still personal data), and never
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from opentelemetry import metrics, trace
+from opentelemetry.util.types import AttributeValue
 
 tracer = trace.get_tracer("idstitch")
 _meter = metrics.get_meter("idstitch")
@@ -62,7 +63,10 @@ READS = frozenset(
 
 @contextmanager
 def span(
-    name: str, *, kind: trace.SpanKind = trace.SpanKind.INTERNAL, **attributes: Any
+    name: str,
+    *,
+    kind: trace.SpanKind = trace.SpanKind.INTERNAL,
+    attributes: Mapping[str, AttributeValue] | None = None,
 ) -> Iterator[trace.Span]:
     """A span that, on an exception, records its type only: exception messages (a driver's, say)
     may quote a value, so neither they nor tracebacks go into telemetry."""
@@ -108,7 +112,7 @@ class Instrumented:
             start = time.perf_counter()
             try:
                 if recording:
-                    with span(span_name, kind=trace.SpanKind.CLIENT, **labels):
+                    with span(span_name, kind=trace.SpanKind.CLIENT, attributes=labels):
                         result = fn(*args, **kwargs)
                 else:
                     result = fn(*args, **kwargs)

@@ -1,0 +1,1 @@
+"""Privacy records (suppressions, erasure receipts, audit, API keys): the port and its stores."""
