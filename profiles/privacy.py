@@ -19,9 +19,12 @@ from dataclasses import dataclass
 from common.errors import InvalidArgument, NotFound
 from common.observability import erasures, span
 from identity.model import PersonGraph
+from identity.ports import IdentityGraph
+from identity.service import IdentityService
 from privacy.records import ErasureRecord, PrivacyRecords
 from profiles.events import CONSENT_EVENT, ConsentValue, EventFacts
-from profiles.ports import LoggedEvent
+from profiles.gate import SplitGate
+from profiles.ports import LoggedEvent, ProfileStore
 from profiles.service import FoundProfile, ProfileKey, ProfileService, check_request_id
 from profiles.view import ConsentStatus, consent_of
 
@@ -44,11 +47,19 @@ class PrivacyService:
         self,
         *,
         profiles: ProfileService,
+        identity: IdentityService,
+        graph: IdentityGraph,
+        store: ProfileStore,
+        gate: SplitGate,
         records: PrivacyRecords,
         purposes: Sequence[str],
         clock: Callable[[], int] = lambda: time.time_ns() // 1000,
     ) -> None:
         self.profiles = profiles
+        self._identity = identity
+        self._graph = graph
+        self._store = store
+        self._gate = gate
         self.records = records
         self.purposes = tuple(purposes)
         self._clock = clock
@@ -57,15 +68,15 @@ class PrivacyService:
 
     def erase(self, subject: ProfileKey, request_id: str, *, caller: str) -> ErasureRecord:
         check_request_id(request_id)
-        identity, store = self.profiles.identity, self.profiles.store
-        with span("idstitch.erase"), self.profiles.gate.split():
+        identity, store = self._identity, self._store
+        with span("idstitch.erase"), self._gate.split():
             record = self._pending_or_new(subject, request_id)
             if record.completed_at is not None:
                 return record
             pid = record.person_id
             assert pid is not None
             events = store.events_of(pid)
-            graph = identity.graph.person_graph(pid)
+            graph = self._graph.person_graph(pid)
             own_keys = [n.key for n in graph.nodes if not n.shared] if graph else []
             if subject.identifier is not None:  # held or not, it stays suppressed
                 ident = identity.key_of(*subject.identifier, field="subject.identifier")
@@ -77,7 +88,7 @@ class PrivacyService:
                 self.records.suppress(
                     {identity.event_suppression_hash(e.facts.event_id) for e in events}, EVER
                 )
-            erased = identity.graph.erase_person(pid, [e.facts.event_id for e in events])
+            erased = self._graph.erase_person(pid, [e.facts.event_id for e in events])
             counts = {name: 0 for name in GRAPH_COUNTS} | dict(record.counts)  # a first attempt's part
             if erased is not None:
                 counts |= {
@@ -123,9 +134,9 @@ class PrivacyService:
 
     def export(self, subject: ProfileKey, *, caller: str) -> Export:
         pid = self.profiles.person_of(subject, field="subject")
-        person = self.profiles.identity.person(pid)
+        person = self._identity.person(pid)
         found = self.profiles.get(ProfileKey(person_id=pid))
-        events = self.profiles.store.events_of(pid)
+        events = self._store.events_of(pid)
         self.records.audit(
             self._clock(), caller, "export", {"events": len(events), "identifiers": len(person.nodes)}
         )

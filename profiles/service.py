@@ -1,13 +1,6 @@
-"""The profile service: folds every accepted event into its person's profile right after stitching,
-serves profiles by person or identifier, records traits, and refolds after a split.
-
-Ingest stitches a batch in the identity graph, then appends the batch (its events and its merges)
-to the profile store before answering, so the next GetProfile sees the batch (read-your-writes).
-The batch's events are folded, per person, inside the graph's transaction before it writes, so an
-event that cannot be folded leaves both stores untouched; the profile store merges those folds in.
-The two stores commit one after the other; the profile store's append is idempotent by event id,
-so a batch retried after a failure between the two commits completes its profiles.
-"""
+"""The profile service: serves profiles by person or identifier, records traits (and other API
+requests) as events of the person, and refolds after a split. Events reach profiles through the
+Ingest unit of work (ingest/stitch_and_fold.py)."""
 
 from __future__ import annotations
 
@@ -17,20 +10,19 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-import msgspec
-
 from common.errors import InvalidArgument
-from common.observability import span
 from identity.identifiers import node_id, type_of
-from identity.model import ChannelEvent, SharedResolution, StitchResult
-from identity.service import MAX_EVENT_ID_BYTES, RESERVED_EVENT_ID_PREFIX, IdentityService, RawEvent
+from identity.model import SharedResolution
+from identity.ports import IdentityGraph
+from identity.service import MAX_EVENT_ID_BYTES, RESERVED_EVENT_ID_PREFIX, IdentityService
+from privacy.records import PrivacyRecords
 from profiles.events import TRAITS_EVENT, EventFacts, TraitValue
 from profiles.fold import Folder
 from profiles.gate import SplitGate
-from profiles.ports import LoggedEvent, Prefold, ProfileStore
+from profiles.ports import LoggedEvent, ProfileStore
 from profiles.rules import ProfileRules
 from profiles.segments import compile_segments
-from profiles.state import ProfileState, encode_state
+from profiles.state import ProfileState
 from profiles.traits import check_trait
 from profiles.view import ProfileReading, consent_of, read
 
@@ -38,8 +30,6 @@ log = logging.getLogger(__name__)
 MAX_PROFILE_BATCH = 500
 PERSONALIZATION = "personalization"
 """The consent purpose that covers reading a person's behavior for personalization."""
-DEVICE_TYPES = ("device_id", "cookie")
-"""Identifier types that name a device: the first of these on an event is where it happened."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,104 +77,27 @@ class ProfileService:
         self,
         *,
         identity: IdentityService,
+        graph: IdentityGraph,
         store: ProfileStore,
+        records: PrivacyRecords | None,
         rules: ProfileRules,
-        shared_device_types: Sequence[str],
+        folder: Folder,
+        gate: SplitGate,
         clock: Callable[[], int] = lambda: time.time_ns() // 1000,
         settle_seconds: float = 0.0,
     ) -> None:
         self.identity = identity
+        self._graph = graph
         self.store = store
+        self._records = records
         self.rules = rules
-        self.folder = Folder(rules)
+        self.folder = folder
         self._segments = compile_segments(rules.segments)
-        self._shared_device_types = frozenset(shared_device_types)
         self._clock = clock
-        self.gate = SplitGate()
+        self.gate = gate
         self.settle_seconds = settle_seconds
         """With a profile store shared by several servers: how long after a split (or an erasure)
         to sweep again (see `after_settling`)."""
-
-    # -- ingest ------------------------------------------------------------------------------
-
-    def ingest(
-        self, batch: Sequence[tuple[RawEvent, EventFacts]], *, field: str = "events"
-    ) -> list[StitchResult]:
-        facts_of: dict[str, EventFacts] = {}
-        for raw, facts in batch:
-            facts_of.setdefault(raw.event_id, facts)  # a repeated id: the first is the one recorded
-
-        def fold_before_commit(
-            events: list[ChannelEvent], results: list[StitchResult], merges: dict[str, str]
-        ) -> tuple[list[LoggedEvent], dict[str, Prefold]]:
-            """The batch's events folded into a profile per person, inside the graph's transaction
-            and before it writes: an event that fails to fold fails the batch with both stores
-            untouched. The profile store merges these in rather than folding the events again."""
-            logged: list[LoggedEvent] = []
-            by_person: dict[str, list[EventFacts]] = {}
-            seen: set[str] = set()
-            for ev, r in zip(events, results, strict=True):
-                facts = self._complete(facts_of[ev.event_id], ev)
-                logged.append(LoggedEvent(r.person_id, tuple(i.key for i in ev.identifiers), facts))
-                if r.person_id is not None and r.outcome != "duplicate" and ev.event_id not in seen:
-                    seen.add(ev.event_id)
-                    by_person.setdefault(merges.get(r.person_id, r.person_id), []).append(facts)
-            prefolds = {}
-            with span("idstitch.profile.prefold", attributes={"idstitch.events": len(seen)}):
-                for pid, person_facts in by_person.items():
-                    # Newest first: decayed scores are held against the newest event, never rescaled.
-                    person_facts.sort(key=lambda f: f.occurred_at, reverse=True)
-                    state = self.folder.fold(ProfileState(), person_facts)
-                    encode_state(state)  # what the store will write must encode
-                    prefolds[pid] = Prefold(frozenset(f.event_id for f in person_facts), state)
-            return logged, prefolds
-
-        with self.gate.batch():
-            stitched = self.identity.stitch(
-                [raw for raw, _ in batch], field=field, before_commit=fold_before_commit
-            )
-            if stitched.prepared is not None:
-                logged, prefolds = stitched.prepared
-                with span("idstitch.profile.fold", attributes={"idstitch.events": len(logged)}) as s:
-                    new = self.store.append(
-                        events=logged, merges=stitched.merges, folding=self.folder, prefolded=prefolds
-                    )
-                    s.set_attribute("idstitch.events.new", len(new))
-                    self._catch_up(stitched.results, new)
-        if stitched.splits:
-            # An identifier weak evidence had put in a person was withdrawn: that person's events
-            # go to whoever holds their identifiers now. Like a detach, with batches held off.
-            with self.gate.split():
-                self.refold_after_split(sorted(stitched.splits))
-        return stitched.results
-
-    def _catch_up(self, results: Sequence[StitchResult], new: set[str]) -> None:
-        """Completes a batch retried after a failure between the graph's commit and the profile
-        store's: its events are duplicates to the graph but new to the profile store, and the
-        merges that first attempt made are known only to the graph. Merging every alias the graph
-        holds for those persons brings them over (merging a known alias again changes nothing)."""
-        persons = {
-            r.person_id for r in results if r.outcome == "duplicate" and r.event_id in new and r.person_id
-        }
-        merges = {}
-        for pid in persons:
-            graph = self.identity.graph.person_graph(pid)
-            if graph is not None:
-                merges.update(dict.fromkeys(graph.aliases, graph.person_id))
-        if merges:
-            self.store.append(events=[], merges=merges, folding=self.folder)
-
-    def _complete(self, facts: EventFacts, ev: ChannelEvent) -> EventFacts:
-        """Adds what only stitching knows: identifier types and the device, as a node id."""
-        device = ""
-        if ev.device_type not in self._shared_device_types:
-            for t in DEVICE_TYPES:
-                device = next((node_id(i.key) for i in ev.identifiers if i.type == t), "")
-                if device:
-                    break
-        return msgspec.structs.replace(
-            facts, identifier_types=tuple(sorted({i.type for i in ev.identifiers})), device=device
-        )
 
     # -- reads -------------------------------------------------------------------------------
 
@@ -213,13 +126,13 @@ class ProfileService:
             ident = self.identity.key_of(t, v, field=f"{field}.identifier")
             if isinstance(ident, str):
                 return Missing(ident)
-            found = self.identity.graph.resolve(ident.key)
+            found = self._graph.resolve(ident.key)
             if isinstance(found, SharedResolution):
                 return Missing("shared")
             return found if found is not None else Missing("unknown")
         if not key.person_id.strip():
             raise InvalidArgument(f"{field}.person_id", "required")
-        return self.identity.graph.live_person(key.person_id) or Missing("unknown")
+        return self._graph.live_person(key.person_id) or Missing("unknown")
 
     def _found(self, pid: str, state: ProfileState | None) -> FoundProfile:
         state = state if state is not None else ProfileState()
@@ -291,10 +204,10 @@ class ProfileService:
             counts = self.refold_after_split(parts)
         self.after_settling("split", lambda: self.refold_after_split(parts))
         done = Detached(left, new, counts.get(left, 0), counts.get(new, 0) if new else 0)
-        if self.identity.privacy is not None:
+        if self._records is not None:
             detail = {"mode": "new_person" if new else "shared", "person_events": done.person_events,
                       "new_person_events": done.new_person_events}  # fmt: skip
-            self.identity.privacy.audit(self._clock(), caller, "detach_identifier", detail)
+            self._records.audit(self._clock(), caller, "detach_identifier", detail)
         return done
 
     def after_settling(self, what: str, sweep: Callable[[], object]) -> None:
@@ -331,7 +244,7 @@ class ProfileService:
 
         def holder(key: str) -> str | None:
             if key not in cache:
-                found = self.identity.graph.resolve(key)
+                found = self._graph.resolve(key)
                 cache[key] = found if isinstance(found, str) else None
             return cache[key]
 

@@ -29,12 +29,7 @@ from profiles.service import ProfileService
 from server import telemetry
 from server.admin_servicer import AdminServicer
 from server.auth import AuthInterceptor, ensure_admin_key
-from server.bootstrap import (
-    build_identity_service,
-    build_privacy_records,
-    build_privacy_service,
-    build_profile_service,
-)
+from server.bootstrap import System, build_system
 from server.config import Settings
 from server.errors import ErrorInterceptor
 from server.heap import settle_heap
@@ -57,26 +52,32 @@ class RunningServer:
     server: grpc.Server
     port: int
     health: health.HealthServicer
-    service: IdentityService
-    profiles: ProfileService
-    privacy: PrivacyService
+    system: System
     _stop_watch: threading.Event
+
+    @property
+    def service(self) -> IdentityService:
+        return self.system.identity
+
+    @property
+    def profiles(self) -> ProfileService:
+        return self.system.profiles
+
+    @property
+    def privacy(self) -> PrivacyService:
+        return self.system.privacy
 
     def stop(self, grace: float | None = None) -> None:
         """Stops taking calls, lets calls in flight finish within `grace`, then closes stores."""
         self._stop_watch.set()
         self.health.enter_graceful_shutdown()
         self.server.stop(grace).wait()
-        self.service.graph.close()
-        self.profiles.store.close()
-        self.privacy.records.close()
+        self.system.close()
 
 
 def create_server(settings: Settings) -> RunningServer:
-    service = build_identity_service(settings, privacy=build_privacy_records(settings))
-    profiles = build_profile_service(settings, service)
-    privacy = build_privacy_service(settings, profiles)
-    records = privacy.records
+    system = build_system(settings)
+    service, profiles, privacy, records = system.identity, system.profiles, system.privacy, system.records
     auth: AuthInterceptor | None = None
     interceptors: list[grpc.ServerInterceptor] = [ErrorInterceptor()]
     if settings.auth.enabled:
@@ -96,7 +97,7 @@ def create_server(settings: Settings) -> RunningServer:
             ("grpc.so_reuseport", 0),
         ],
     )
-    pb_grpc.add_IdentityServiceServicer_to_server(IdentityServicer(service, profiles), server)
+    pb_grpc.add_IdentityServiceServicer_to_server(IdentityServicer(service, profiles, system.ingest), server)
     profile_pb_grpc.add_ProfileServiceServicer_to_server(ProfileServicer(profiles), server)
     privacy_pb_grpc.add_PrivacyServiceServicer_to_server(PrivacyServicer(privacy), server)
     admin_pb_grpc.add_AdminServiceServicer_to_server(AdminServicer(records, auth), server)
@@ -119,17 +120,16 @@ def create_server(settings: Settings) -> RunningServer:
     except RuntimeError:  # grpcio's word for a port it could not bind
         port = 0
     if port == 0:
-        for store in (service.graph, profiles.store, privacy.records):
-            store.close()
+        system.close()
         raise OSError(f"cannot bind {settings.host}:{settings.port} (is another server listening there?)")
     stop_watch = threading.Event()
-    stores: list[Pingable] = [service.graph, profiles.store]
+    stores: list[Pingable] = [system.graph, system.store]
     _check_health(stores, health_servicer)
     server.start()
     threading.Thread(
         target=_watch_health, args=(stores, health_servicer, stop_watch), name="idstitch-health", daemon=True
     ).start()
-    return RunningServer(server, port, health_servicer, service, profiles, privacy, stop_watch)
+    return RunningServer(server, port, health_servicer, system, stop_watch)
 
 
 class Pingable(Protocol):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
@@ -14,13 +15,16 @@ from identity.engine import StitchingEngine
 from identity.normalize import Normalizer
 from identity.ports import IdentityGraph
 from identity.service import IdentityService
+from ingest.stitch_and_fold import StitchAndFold
 from privacy.records import PrivacyRecords
+from profiles.fold import Folder
+from profiles.gate import SplitGate
 from profiles.ports import ProfileStore
 from profiles.privacy import PrivacyService
 from profiles.service import ProfileService
 from resolvers.registry import build_resolvers
 from server import telemetry
-from server.config import Settings
+from server.config import CassandraProfiles, Settings
 from server.secrets import hmac_secret
 
 S = TypeVar("S")
@@ -127,33 +131,73 @@ def build_profile_store(settings: Settings) -> ProfileStore:
     raise ValueError(f"unknown profiles backend {backend.type!r}")
 
 
-def build_profile_service(
+@dataclass
+class System:
+    """Everything a server runs, built once from the settings and wired here: the services get
+    their collaborators (the same graph, profile store, privacy records, fold and split gate)
+    from this root rather than reaching through one another. `close()` closes every store."""
+
+    identity: IdentityService
+    profiles: ProfileService
+    privacy: PrivacyService
+    ingest: StitchAndFold
+    """The Ingest path: events to stitched persons and folded profiles."""
+    graph: IdentityGraph
+    store: ProfileStore
+    records: PrivacyRecords
+
+    def close(self) -> None:
+        for store in (self.graph, self.store, self.records):
+            store.close()
+
+
+def build_system(
     settings: Settings,
-    identity: IdentityService,
-    store: ProfileStore | None = None,
     *,
+    graph: IdentityGraph | None = None,
+    store: ProfileStore | None = None,
+    records: PrivacyRecords | None = None,
     clock: Callable[[], int] | None = None,
-) -> ProfileService:
-    """`clock` (µs since the epoch) fixes the reading time, for tests."""
-    return ProfileService(
+) -> System:
+    """Stores not given are built from the settings. `clock` (µs since the epoch) fixes the
+    reading time, for tests."""
+    graph = graph or build_graph(settings)
+    store = store or build_profile_store(settings)
+    records = records or build_privacy_records(settings)
+    identity = build_identity_service(settings, graph, records)
+    folder = Folder(settings.profile_rules)
+    gate = SplitGate()
+    timed = {"clock": clock} if clock is not None else {}
+    profiles = ProfileService(
         identity=identity,
-        store=store or build_profile_store(settings),
+        graph=graph,
+        store=store,
+        records=records,
         rules=settings.profile_rules,
-        shared_device_types=settings.stitching.shared_device_types,
-        settle_seconds=getattr(settings.profiles, "split_settle_seconds", 0.0),
-        **({"clock": clock} if clock is not None else {}),
+        folder=folder,
+        gate=gate,
+        settle_seconds=settings.profiles.split_settle_seconds
+        if isinstance(settings.profiles, CassandraProfiles)
+        else 0.0,
+        **timed,
     )
-
-
-def build_privacy_service(
-    settings: Settings, profiles: ProfileService, *, clock: Callable[[], int] | None = None
-) -> PrivacyService:
-    records = profiles.identity.privacy
-    if records is None:
-        raise ValueError("the identity service was built without privacy records")
-    return PrivacyService(
+    privacy = PrivacyService(
         profiles=profiles,
+        identity=identity,
+        graph=graph,
+        store=store,
+        gate=gate,
         records=records,
         purposes=settings.privacy.purposes,
-        **({"clock": clock} if clock is not None else {}),
+        **timed,
     )
+    ingest = StitchAndFold(
+        identity=identity,
+        graph=graph,
+        store=store,
+        folder=folder,
+        gate=gate,
+        refold_after_split=profiles.refold_after_split,
+        shared_device_types=settings.stitching.shared_device_types,
+    )
+    return System(identity, profiles, privacy, ingest, graph, store, records)

@@ -13,6 +13,7 @@ from identity.service import MAX_BATCH, IdentityService
 from idstitch.v1 import event_pb2 as ev_pb
 from idstitch.v1 import identity_service_pb2 as pb
 from idstitch.v1 import identity_service_pb2_grpc as pb_grpc
+from ingest.stitch_and_fold import StitchAndFold
 from profiles.service import ProfileService
 from server import convert
 from server.caller import caller
@@ -20,18 +21,19 @@ from server.profile_convert import event_facts
 
 
 class IdentityServicer(pb_grpc.IdentityServiceServicer):
-    def __init__(self, service: IdentityService, profiles: ProfileService) -> None:
+    def __init__(self, service: IdentityService, profiles: ProfileService, ingest: StitchAndFold) -> None:
         self._svc = service
         self._profiles = profiles
+        self._stitch_and_fold = ingest
 
     def _ingest(self, events: Sequence[ev_pb.Event], field: str) -> list[StitchResult]:
-        """Stitches the events and folds them into profiles (ProfileService.ingest)."""
+        """Stitches the events and folds them into profiles: ingest/stitch_and_fold.py."""
         now = time.time_ns() // 1000
         batch = []
         for i, e in enumerate(events):
             raw = convert.raw_event(e, f"{field}[{i}]", now)
             batch.append((raw, event_facts(e, raw.occurred_at, f"{field}[{i}]")))
-        return self._profiles.ingest(batch, field=field)
+        return self._stitch_and_fold(batch, field=field)
 
     def Ingest(self, request: pb.IngestRequest, context: grpc.ServicerContext) -> pb.IngestResponse:
         if len(request.events) > MAX_BATCH:

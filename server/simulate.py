@@ -24,12 +24,10 @@ from common.errors import InvalidArgument
 from identity.accuracy import Profile, Report, TrueEvent, Truth, agreement, score
 from identity.identifiers import NormalizedIdentifier
 from identity.model import SharedResolution
-from identity.service import IdentityService
 from idstitch.v1 import event_pb2 as ev_pb
 from profiles.fold import order_revenue
-from profiles.service import ProfileService
 from server import convert
-from server.bootstrap import build_identity_service, build_profile_service
+from server.bootstrap import System, build_system
 from server.config import Settings, load_settings
 from server.profile_convert import event_facts
 
@@ -40,8 +38,7 @@ BATCH = 500
 class Simulation:
     """The stores one run left behind, and what it saw. `close()` removes them."""
 
-    identity: IdentityService
-    profiles: ProfileService
+    system: System
     directory: Path
     events: list[TrueEvent] = field(default_factory=list)
     merges_by_rule: Counter[str] = field(default_factory=Counter)
@@ -53,7 +50,7 @@ class Simulation:
         found = self._keys.get((type_name, value), "")
         if found == "":
             try:
-                ident = self.identity.key_of(type_name, value)
+                ident = self.system.identity.key_of(type_name, value)
             except InvalidArgument:  # a type the rules do not know, or a value over its bound
                 ident = "invalid"
             found = self._keys[(type_name, value)] = (
@@ -65,7 +62,7 @@ class Simulation:
         """Every key seen with its person (None: shared), and the keys reported shared."""
         out: dict[str, str | None] = {}
         shared: set[str] = set()
-        graph = self.identity.graph
+        graph = self.system.graph
         for k in {k for e in self.events for k in e.keys}:
             found = graph.resolve(k)
             if isinstance(found, SharedResolution):
@@ -76,11 +73,11 @@ class Simulation:
         return out, shared
 
     def person_edges(self, person_id: str) -> list[tuple[str, str, str]]:
-        graph = self.identity.graph.person_graph(person_id)
+        graph = self.system.graph.person_graph(person_id)
         return [] if graph is None else [(e.a, e.b, e.rule) for e in graph.edges]
 
     def profile_of(self, person_id: str) -> Profile | None:
-        state = self.profiles.store.get(person_id)
+        state = self.system.store.get(person_id)
         return None if state is None else Profile(state.orders, dict(state.revenue))
 
     def report(self, truth: Truth) -> Report:
@@ -111,8 +108,7 @@ class Simulation:
         ]
 
     def close(self) -> None:
-        self.identity.graph.close()
-        self.profiles.store.close()
+        self.system.close()
         shutil.rmtree(self.directory, ignore_errors=True)
 
 
@@ -127,9 +123,8 @@ def run(events: Iterable[ev_pb.Event], settings: Settings | None = None, *, batc
         stitching=base.stitching,
         profile_rules=base.profile_rules,
     )
-    identity = build_identity_service(s)
-    profiles = build_profile_service(s, identity)
-    sim = Simulation(identity, profiles, directory)
+    system = build_system(s)
+    sim = Simulation(system, directory)
     started = time.perf_counter()
     for chunk in _chunks(events, batch):
         now = time.time_ns() // 1000
@@ -137,7 +132,7 @@ def run(events: Iterable[ev_pb.Event], settings: Settings | None = None, *, batc
         for i, e in enumerate(chunk):
             raw = convert.raw_event(e, f"events[{i}]", now)
             converted.append((raw, event_facts(e, raw.occurred_at, f"events[{i}]")))
-        results = profiles.ingest(converted)
+        results = system.ingest(converted)
         for (raw, facts), result in zip(converted, results, strict=True):
             keys = tuple(k for t, v in raw.identifiers if (k := sim.key(t, v)) is not None)
             revenue = None
@@ -148,7 +143,7 @@ def run(events: Iterable[ev_pb.Event], settings: Settings | None = None, *, batc
             sim.events.append(TrueEvent(raw.event_id, keys, revenue))
             if result.merged_person_ids:
                 types = {t for (t, _), k in zip(raw.identifiers, keys, strict=False) if k}
-                rule = identity.link_rule(raw.channel, types) or "unknown"
+                rule = system.identity.link_rule(raw.channel, types) or "unknown"
                 sim.merges_by_rule[rule] += len(result.merged_person_ids)
     sim.seconds = time.perf_counter() - started
     return sim

@@ -9,15 +9,8 @@ import pytest
 from identity.ports import IdentityGraph
 from identity.service import IdentityService
 from profiles.ports import ProfileStore
-from profiles.privacy import PrivacyService
-from profiles.service import ProfileService
 from server.app import RunningServer, create_server
-from server.bootstrap import (
-    build_identity_service,
-    build_privacy_records,
-    build_privacy_service,
-    build_profile_service,
-)
+from server.bootstrap import System, build_identity_service, build_system
 from server.client import with_key
 from server.config import Settings, load_settings
 from tests.servers import cassandra_endpoint, fresh_namespace, neo4j_uri, stop_servers
@@ -122,39 +115,58 @@ def profile_backend(request: pytest.FixtureRequest) -> Callable[[Settings, int],
     return PROFILE_BACKENDS[request.param]
 
 
+class Profiles:
+    """A built system as the profile tests hold it: the profile service, with `ingest` going
+    through the Ingest unit of work (ingest/stitch_and_fold.py) as the servicer's does."""
+
+    def __init__(self, system: System) -> None:
+        self.system = system
+        self.ingest = system.ingest
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.system.profiles, name)
+
+
+class Privacy:
+    """The privacy service of a built system, with `profiles` as the tests hold them."""
+
+    def __init__(self, profiles: Profiles) -> None:
+        self.profiles = profiles
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.profiles.system.privacy, name)
+
+
 @pytest.fixture
 def make_profiles(
     tmp_path_factory: pytest.TempPathFactory,
     graph_backend: Callable[[Settings, int], IdentityGraph],
     profile_backend: Callable[[Settings, int], ProfileStore],
-) -> Iterator[Callable[..., ProfileService]]:
-    """Builds a fresh profile service (and identity service) on the backends under test. A fixed
-    clock (`clock=`) makes decayed scores and the abandoned cart reproducible."""
-    made: list[ProfileService] = []
+) -> Iterator[Callable[..., Profiles]]:
+    """Builds a fresh system (profile, identity and privacy services) on the backends under test.
+    A fixed clock (`clock=`) makes decayed scores and the abandoned cart reproducible."""
+    made: list[System] = []
 
-    def make(clock: Callable[[], int] | None = None, **overrides: object) -> ProfileService:
+    def make(clock: Callable[[], int] | None = None, **overrides: object) -> Profiles:
         data = tmp_path_factory.mktemp("data")
         s = load_settings(data_dir=data, hmac_secret="test-secret", **overrides)
-        identity = build_identity_service(s, graph_backend(s, len(made)), build_privacy_records(s))
-        svc = build_profile_service(s, identity, profile_backend(s, len(made)), clock=clock)
-        made.append(svc)
-        return svc
+        system = build_system(
+            s, graph=graph_backend(s, len(made)), store=profile_backend(s, len(made)), clock=clock
+        )
+        made.append(system)
+        return Profiles(system)
 
     yield make
-    for svc in made:
-        svc.identity.graph.close()
-        svc.store.close()
-        if svc.identity.privacy is not None:
-            svc.identity.privacy.close()
+    for system in made:
+        system.close()
 
 
 @pytest.fixture
-def make_privacy(make_profiles: Callable[..., ProfileService]) -> Callable[..., PrivacyService]:
-    """A privacy service over a fresh profile service (same options as make_profiles)."""
+def make_privacy(make_profiles: Callable[..., Profiles]) -> Callable[..., Privacy]:
+    """A privacy service over a fresh system (same options as make_profiles)."""
 
-    def make(clock: Callable[[], int] | None = None, **overrides: object) -> PrivacyService:
-        profiles = make_profiles(clock=clock, **overrides)
-        return build_privacy_service(load_settings(**overrides), profiles, clock=clock)
+    def make(clock: Callable[[], int] | None = None, **overrides: object) -> Privacy:
+        return Privacy(make_profiles(clock=clock, **overrides))
 
     return make
 

@@ -18,7 +18,7 @@ from idstitch.v1 import event_pb2 as ev_pb
 from idstitch.v1 import identity_service_pb2 as pb
 from idstitch.v1 import identity_service_pb2_grpc as pb_grpc
 from profiles.stores.cassandra import CassandraProfileStore
-from server.bootstrap import build_identity_service, build_profile_service
+from server.bootstrap import build_system
 from server.client import with_key
 from server.config import load_settings
 from tests.profile_data import assert_same_profile
@@ -110,11 +110,12 @@ def test_two_servers_folding_the_same_persons_lose_no_update_and_leave_nothing_i
     assert split_outcomes.count("split") >= 5, split_outcomes
     assert all(v == 0 for v in graph_invariants(graph_ns).values())
     settings = load_settings(data_dir=Path(tempfile.mkdtemp()), hmac_secret=SECRET, stitching=ATTACH_NEW)
-    view = build_profile_service(
+    system = build_system(
         settings,
-        build_identity_service(settings, Neo4jIdentityGraph(uri=neo4j_uri(), namespace=graph_ns)),
-        CassandraProfileStore(cassandra_endpoint(), keyspace="idstitch_test", namespace=profiles_ns),
+        graph=Neo4jIdentityGraph(uri=neo4j_uri(), namespace=graph_ns),
+        store=CassandraProfileStore(cassandra_endpoint(), keyspace="idstitch_test", namespace=profiles_ns),
     )
+    view = system.profiles
     try:
         persons = {view.identity.person_of(i.type, i.value) for e in events for i in e.identifiers}
         owner = view.owner_rule()
@@ -129,5 +130,4 @@ def test_two_servers_folding_the_same_persons_lose_no_update_and_leave_nothing_i
             logged += [e.facts.event_id for e in log]
         assert sorted(logged) == sorted(e.event_id for e in events)  # each event once, none lost
     finally:
-        view.identity.graph.close()
-        view.store.close()
+        system.close()

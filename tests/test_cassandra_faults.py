@@ -19,7 +19,7 @@ from idstitch.v1 import identity_service_pb2_grpc as pb_grpc
 from profiles.stores.cassandra import CassandraProfileStore
 from profiles.stores.cassandra_cql import CassandraEndpoint
 from server.app import create_server
-from server.bootstrap import build_identity_service, build_profile_service
+from server.bootstrap import build_system
 from server.client import with_key
 from server.config import load_settings
 from tests.faults import free_port, outage_during_ingest
@@ -64,7 +64,7 @@ def test_cassandra_going_away_mid_ingest_is_unavailable_then_recovers_to_the_sam
         assert failures and set(failures) == {grpc.StatusCode.UNAVAILABLE}
         settings = load_settings(data_dir=tmp_path / "data", hmac_secret=SECRET, stitching=ATTACH_NEW)
         store = CassandraProfileStore(CassandraEndpoint(port=port), keyspace="fault")
-        got = build_profile_service(settings, build_identity_service(settings), store)
+        got = build_system(settings, store=store)
         uninterrupted = create_server(
             load_settings(data_dir=tmp_path / "ref", hmac_secret=SECRET, port=0, stitching=ATTACH_NEW)
         )
@@ -80,13 +80,12 @@ def test_cassandra_going_away_mid_ingest_is_unavailable_then_recovers_to_the_sam
             persons = {p for p in state(got.identity, ids).values() if isinstance(p, str) and p != "shared"}
             assert len(persons) == 60
             for pid in persons:
-                ours, theirs = got.store.events_of(pid), uninterrupted.profiles.store.events_of(pid)
+                ours, theirs = got.store.events_of(pid), uninterrupted.system.store.events_of(pid)
                 assert [e.facts for e in ours] == [e.facts for e in theirs]  # nothing lost, nothing twice
-                assert_same_profile(got.store.get(pid), uninterrupted.profiles.store.get(pid))  # type: ignore[arg-type]
+                assert_same_profile(got.store.get(pid), uninterrupted.system.store.get(pid))  # type: ignore[arg-type]
         finally:
             uninterrupted.stop(0)
-            got.identity.graph.close()
-            store.close()
+            got.close()
     finally:
         subprocess.run([SCRIPT, "stop", home], check=False)
         shutil.rmtree(home, ignore_errors=True)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from profiles.service import ProfileKey
 from profiles.state import ProfileState
-from server.bootstrap import build_identity_service, build_profile_service
+from server.bootstrap import build_system
 from server.config import load_settings
 from tests.profile_data import assert_same_profile
 
@@ -23,15 +23,15 @@ WRITER = textwrap.dedent(
     """
     import sys
     from pathlib import Path
-    from server.bootstrap import build_identity_service, build_profile_service
+    from server.bootstrap import build_system
     from server.config import load_settings
     from tests.test_crash_atomicity import batch
 
     settings = load_settings(data_dir=Path(sys.argv[1]), hmac_secret="crash")
-    svc = build_profile_service(settings, build_identity_service(settings))
+    system = build_system(settings)
     n = 0
     while True:
-        svc.ingest(batch(n))
+        system.ingest(batch(n))
         print(n, flush=True)
         n += 1
     """
@@ -107,12 +107,13 @@ def test_a_killed_writer_leaves_whole_batches_and_a_retry_completes_them(tmp_pat
     db.close()
 
     settings = load_settings(data_dir=data, hmac_secret="crash")
-    svc = build_profile_service(settings, build_identity_service(settings))
+    system = build_system(settings)
+    svc = system.profiles
     last = max(int(b[1:]) for b in per_batch)
     for n in range(last + 2):  # the one that may have been cut off, and one more
-        svc.ingest(batch(n))
+        system.ingest(batch(n))
     for n in range(last + 2):
-        assert {r.event_id for r in svc.ingest(batch(n)) if r.outcome == "duplicate"} == {
+        assert {r.event_id for r in system.ingest(batch(n)) if r.outcome == "duplicate"} == {
             f"b{n}-{i}" for i in range(BATCH)
         }
     # Every profile is the fold of its person's events, and the persons are the graph's.
@@ -124,5 +125,4 @@ def test_a_killed_writer_leaves_whole_batches_and_a_retry_completes_them(tmp_pat
             svc.get(ProfileKey(person_id=pid)).state,
             svc.folder.fold(ProfileState(), (e.facts for e in events)),
         )
-    svc.identity.graph.close()
-    svc.store.close()
+    system.close()

@@ -8,6 +8,7 @@ from collections.abc import Callable
 import pytest
 
 from common.errors import FailedPrecondition, InvalidArgument, NotFound, StoreUnavailable
+from ingest.stitch_and_fold import StitchAndFold
 from profiles.events import Item, Money, Order
 from profiles.ports import LoggedEvent
 from profiles.service import Missing, ProfileKey, ProfileService, TraitInput
@@ -248,16 +249,23 @@ def test_a_batch_retried_after_the_profile_store_failed_completes_its_merges(
         shop("app", ("customer_id", "C1"), type="product_view", product=DOLL),
     ])  # fmt: skip
     linking = [shop("web", ("customer_id", "C1"), ("cookie", "laptop"), type="add_to_cart", product=GRILL)]
-    real = profiles.store
-    profiles.store = FailsOnce(real)  # type: ignore[assignment]
+    system = profiles.system  # type: ignore[attr-defined]
+    failing = StitchAndFold(
+        identity=system.identity,
+        graph=system.graph,
+        store=FailsOnce(system.store),  # type: ignore[arg-type]
+        folder=system.profiles.folder,
+        gate=system.profiles.gate,
+        refold_after_split=system.profiles.refold_after_split,
+        shared_device_types=[],
+    )
     with pytest.raises(StoreUnavailable):
-        profiles.ingest(linking)  # the graph merged the two persons; the profiles did not
+        failing(linking)  # the graph merged the two persons; the profiles did not
     [r] = profiles.ingest(linking)  # the caller retries
     assert r.outcome == "duplicate"
     got = profiles.get(by("cookie", "laptop"))
     assert got.state.events == 3 and {s.name for s in got.reading.categories} == {"grills", "toys"}
     assert_same_profile(got.state, refold(profiles, got.person_id))
-    profiles.store = real
 
 
 def test_mixed_currencies_are_never_summed(profiles: ProfileService) -> None:

@@ -45,13 +45,12 @@ def test_an_erased_person_leaves_no_byte_of_their_identifiers_in_any_file(tmp_pa
     server still runs (no checkpoint on close helps)."""
     from profiles.events import Item
     from profiles.service import ProfileKey
-    from server.bootstrap import build_privacy_records, build_privacy_service, build_profile_service
+    from server.bootstrap import build_system
     from tests.helpers import shop
 
     settings = load_settings(data_dir=tmp_path / "data")
-    identity = build_identity_service(settings, privacy=build_privacy_records(settings))
-    profiles = build_profile_service(settings, identity)
-    privacy = build_privacy_service(settings, profiles)
+    system = build_system(settings)
+    identity, profiles, privacy = system.identity, system.profiles, system.privacy
     grill = Item(sku="SKU-GRILL-77", category="grills-category-qq")
     keep = [shop("web", ("customer_id", "STAYS-1"), ("cookie", "kc-1"), type="login")]
     erase = [
@@ -62,7 +61,7 @@ def test_an_erased_person_leaves_no_byte_of_their_identifiers_in_any_file(tmp_pa
              product=grill),
     ]  # fmt: skip
     for _ in range(3):  # enough pages and log frames to spread the person around
-        profiles.ingest(keep + erase)
+        system.ingest(keep + erase)
         keep = [shop("web", ("cookie", f"keep-{i}"), type="page_view") for i in range(300)]
     graph = identity.person(profiles.person_of(ProfileKey(identifier=("customer_id", "ERASE-CUSTOMER-9"))))
     stored_keys = [n.key for n in graph.nodes]
@@ -76,9 +75,7 @@ def test_an_erased_person_leaves_no_byte_of_their_identifiers_in_any_file(tmp_pa
         "+14155552671", *stored_keys, *(k.split("#", 1)[1] for k in stored_keys if "#" in k),
     ]  # fmt: skip
     _assert_gone(tmp_path / "data", needles, person_ids, stored_keys)
-    identity.graph.close()
-    profiles.store.close()
-    privacy.records.close()
+    system.close()
     _assert_gone(tmp_path / "data", needles, person_ids, stored_keys)  # after a clean stop too
 
 
