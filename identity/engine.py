@@ -30,13 +30,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections import Counter, defaultdict
+from collections import Counter
 
 from identity.identifiers import IdentifierType, NormalizedIdentifier, Strength
 from identity.model import (
     ChangeSet,
     ChannelEvent,
-    EdgeState,
     EventRecord,
     Evidence,
     IdentifierState,
@@ -47,6 +46,7 @@ from identity.model import (
     StitchResult,
 )
 from identity.rules import WeakLinks
+from identity.weak_evidence import WeakEvidence
 
 MICROS_PER_DAY = 86_400_000_000
 
@@ -69,6 +69,13 @@ class StitchingEngine:
     @property
     def corroborating_events(self) -> int:
         return self._corroborating_events
+
+    @property
+    def corroborating_us(self) -> int:
+        return self._corroborating_us
+
+    def cap_of(self, type_name: str) -> int | None:
+        return self._caps.get(type_name)
 
     def stitch(
         self, snap: Snapshot, batch: list[tuple[ChannelEvent, Evidence]]
@@ -93,32 +100,9 @@ class StitchingEngine:
         return any(counts[t] for t in self._anchor_types)
 
 
-class _BatchRun:
-    """State of one batch: the snapshot mutated in memory, and the change set being built."""
-
-    def __init__(self, engine: StitchingEngine, snap: Snapshot) -> None:
-        self.e = engine
-        self.snap = snap
-        self.changes = ChangeSet()
-        self.members: dict[str, set[str]] = defaultdict(set)
-        for st in snap.identifiers.values():
-            if st.person_id is not None:
-                self.members[st.person_id].add(st.key)
-        self.joined_via: dict[str, set[str]] = defaultdict(set)
-        """Identifier → those weak links joined through it (loaded with the snapshot)."""
-        for st in snap.identifiers.values():
-            if st.weak_via is not None and st.weak_since is not None:
-                self.joined_via[st.weak_via].add(st.key)
-        self.alias: dict[str, str] = {}
-        self.previous_sighting: dict[str, int] = {}
-        self.created: list[PersonState] = []
-
-    def canonical(self, pid: str | None) -> str | None:
-        while pid is not None and pid in self.alias:
-            pid = self.alias[pid]
-        return pid
-
-    # -- one event ---------------------------------------------------------------------------
+class _BatchRun(WeakEvidence):
+    """How each event of a batch is stitched (steps 1-3 of the module docstring), over the batch's
+    state (identity/batch_state.py) and its weak-evidence judgements (identity/weak_evidence.py)."""
 
     def event(self, ev: ChannelEvent, evidence: Evidence) -> StitchResult:
         if ev.event_id in self.snap.known_events:
@@ -306,158 +290,6 @@ class _BatchRun:
             refuse(RefusedLink(*positions, rule, "kept_apart"))
         return target
 
-    def _fresh(self, st: IdentifierState, person: PersonState, ev: ChannelEvent) -> bool:
-        """Whether `st` is first seen in this event: no sighting of it occurred earlier, whatever
-        arrived before (so a link is judged as it would have been in time order)."""
-        return person.new or st.first_seen == ev.occurred_at
-
-    def _newcomer(self, st: IdentifierState, person: PersonState, ev: ChannelEvent) -> bool:
-        """First seen here and alone in its person: joining another person, it is the side joined."""
-        return self._fresh(st, person, ev) and (person.new or sum(person.counts.values()) <= 1)
-
-    def _corroborated(self, ev: ChannelEvent, anchor: IdentifierState, st: IdentifierState) -> bool:
-        """Whether this event and the earlier ones showing the same link are enough weak evidence:
-        the configured number of events, spread over the configured time."""
-        pair = edge_key(anchor.key, st.key)
-        edge = self.changes.edges.get(pair) or self.snap.edges.get(pair)
-        if edge is None:
-            return self.e._corroborating_events <= 1
-        at = ev.occurred_at
-        return (
-            edge.event_count + 1 >= self.e._corroborating_events
-            and max(edge.last_seen, at) - min(edge.first_seen, at) >= self.e._corroborating_us
-        )
-
-    def _flag(self, st: IdentifierState, ev: ChannelEvent, via: IdentifierState) -> None:
-        """Marks `st` as joined to its person by this event's weak link to `via`."""
-        st.weak_since, st.weak_via = ev.occurred_at, via.key
-        self.joined_via[via.key].add(st.key)
-        self.changes.identifiers[st.key] = st
-
-    def _partner_history_found(self, d: IdentifierState, partner: IdentifierState, ev: ChannelEvent) -> None:
-        """`d` was joined through a weak link to `partner` while `partner` looked new; a sighting of
-        `partner` from before that link arrived. If `d` had history before the link too, neither
-        side was new: the link is pending, and `d` is withdrawn."""
-        since = d.weak_since
-        if d.weak_via != partner.key or since is None or d.person_id != partner.person_id:
-            return
-        if partner.first_seen < since and d.first_seen < since:
-            self._withdraw(d, None, ev)
-            self.changes.identifiers[d.key] = d
-
-    def _history_found(self, st: IdentifierState, ev: ChannelEvent) -> None:
-        """A sighting from before the weak link that joined `st` as a new identifier arrived late:
-        `st` had history of its own. The link stands if the identifier it joined was itself first
-        seen in the linking event (then that one is the weakly joined side); otherwise both sides
-        have history, the link is pending, and `st` is withdrawn — as in time order."""
-        partner = self.snap.identifiers.get(st.weak_via) if st.weak_via else None
-        if partner is not None and partner.person_id == st.person_id and partner.first_seen == st.weak_since:
-            if partner.weak_since is not None:  # both were new: the partner is the side joined
-                st.weak_since = st.weak_via = None
-            # Else the partner was confirmed since, and `st` stays joined by weak evidence only:
-            # a contradiction still withdraws it.
-            return
-        self._withdraw(st, None, ev)
-
-    def _followers(self, st: IdentifierState) -> list[IdentifierState]:
-        """The identifiers of st's person that weak links joined through st, directly or not."""
-        out: list[IdentifierState] = []
-        todo = [st]
-        while todo:
-            via = todo.pop()
-            for k in sorted(self.joined_via.get(via.key, ())):
-                f = self.snap.identifiers[k]
-                if (
-                    f.person_id == st.person_id
-                    and f.weak_via == via.key
-                    and f.weak_since is not None
-                    and f not in out
-                ):
-                    out.append(f)
-                    todo.append(f)
-        return out
-
-    def _withdraw(self, st: IdentifierState, to: PersonState | None, ev: ChannelEvent) -> None:
-        """Takes a weakly attached identifier from its person, to `to` or to a person of its own.
-        The person it left is refolded after the commit (its events follow their identifiers)."""
-        left = self.snap.persons[st.person_id]  # type: ignore[index]
-        if to is None and sum(left.counts.values()) <= 1:
-            st.weak_since = st.weak_via = None  # alone in its person already
-            return
-        followers = self._followers(st)  # what weak links joined through it goes with it
-        self.changes.splits.add(left.id)
-        if to is None:
-            to = PersonState(
-                self.e.person_id(f"withdrawn\x00{ev.event_id}", st.key), st.first_seen, Counter()
-            )
-            self.snap.persons[to.id] = to
-            self.changes.new_persons[to.id] = to.first_seen
-        for moving in (st, *followers):
-            if self.e.cap_violation(to.counts, Counter({moving.type: 1})) is not None:
-                continue
-            self._unassign(moving)
-            self._assign(moving, to)
-            self.changes.identifiers[moving.key] = moving
-        st.weak_since = st.weak_via = None
-
-    def _cap_rule(self, over: str) -> str:
-        return "unique_type" if self.e._caps[over] == 1 else "type_cap"
-
-    # -- graph mutations (in memory, mirrored into the change set) ---------------------------
-
-    def _assign(self, st: IdentifierState, person: PersonState) -> None:
-        st.person_id = person.id
-        person.counts[st.type] += 1
-        self.members[person.id].add(st.key)
-
-    def _unassign(self, st: IdentifierState) -> None:
-        if st.person_id is None:
-            return
-        person = self.snap.persons[st.person_id]
-        person.counts[st.type] -= 1
-        self.members[person.id].discard(st.key)
-        st.person_id = None
-
-    def _merge(self, a: PersonState, b: PersonState, result: StitchResult) -> PersonState:
-        survivor, loser = sorted((a, b), key=lambda p: (p.new, p.first_seen, p.id))
-        survivor.counts.update(loser.counts)
-        for key in self.members.pop(loser.id, set()):
-            self.snap.identifiers[key].person_id = survivor.id
-            self.members[survivor.id].add(key)
-        self.alias[loser.id] = survivor.id
-        del self.snap.persons[loser.id]
-        if not loser.new:
-            self.changes.merges.append((loser.id, survivor.id))
-            result.merged_person_ids.append(loser.id)
-        return survivor
-
-    def _record_edges(self, ev: ChannelEvent, states: list[IdentifierState], evidence: Evidence) -> None:
-        for link in evidence.links:
-            ka, kb = edge_key(states[link.a].key, states[link.b].key)
-            if ka == kb:
-                continue
-            edge = self.changes.edges.get((ka, kb)) or self.snap.edges.get((ka, kb))
-            if edge is None:
-                edge = EdgeState(
-                    ka, kb, ev.occurred_at, ev.occurred_at, ev.channel, link.rule, link.strength, 0
-                )
-                self.snap.edges[(ka, kb)] = edge
-            edge.first_seen = min(edge.first_seen, ev.occurred_at)
-            edge.last_seen = max(edge.last_seen, ev.occurred_at)
-            edge.strength = max(edge.strength, link.strength)
-            edge.event_count += 1
-            self.changes.edges[(ka, kb)] = edge
-
-    def finish(self) -> ChangeSet:
-        # Events remember the person they landed on; later merges in the batch move them on.
-        self.changes.events = [
-            EventRecord(r.event_id, self.canonical(r.person_id), r.occurred_at) for r in self.changes.events
-        ]
-        self.changes.shared_uses = {(k, self.canonical(p) or p) for k, p in self.changes.shared_uses}
-        self.changes.new_persons = {p: t for p, t in self.changes.new_persons.items() if p not in self.alias}
-        self.changes.splits = {self.canonical(p) or p for p in self.changes.splits}
-        return self.changes
-
 
 def _confirm(*states: IdentifierState) -> None:
     """Strong evidence or corroboration: no longer joined by weak evidence alone."""
@@ -470,11 +302,6 @@ def _confirm_link(a: IdentifierState, b: IdentifierState) -> None:
     for x, y in ((a, b), (b, a)):
         if x.weak_via == y.key:
             x.weak_since = x.weak_via = None
-
-
-def edge_key(a: str, b: str) -> tuple[str, str]:
-    """Edges are undirected and stored once, under their keys in sorted order."""
-    return (a, b) if a <= b else (b, a)
 
 
 def _strength_to(anchor_i: int, links: tuple[LinkEvidence, ...]) -> dict[int, Strength]:

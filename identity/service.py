@@ -24,18 +24,18 @@ from common.observability import (
     persons_merged,
     span,
 )
+from identity import explain
+from identity.batch_state import edge_key
 from identity.bounded_cache import BoundedCache
-from identity.engine import StitchingEngine, edge_key
+from identity.engine import StitchingEngine
 from identity.identifiers import IdentifierType, IgnoredIdentifier, NormalizedIdentifier
 from identity.model import (
     ChangeSet,
     ChannelEvent,
-    EdgeState,
     PersonGraph,
     SharedResolution,
     Snapshot,
     StitchResult,
-    UnappliedLink,
 )
 from identity.normalize import MAX_VALUE_BYTES, Learned, Normalizer
 from identity.ports import ChannelResolver, IdentityGraph
@@ -92,36 +92,6 @@ def _report(s: Span, stitched: Stitched) -> None:
     s.set_attribute("idstitch.links.refused", sum(len(r.refused) for r in stitched.results))
 
 
-def _pid(found: object) -> str | None:
-    return found.person_id if isinstance(found, PersonGraph) else None
-
-
-def _path(g: PersonGraph, a: str, b: str) -> list[EdgeState]:
-    """The shortest path of links from a to b through the person's own identifiers."""
-    own = {n.key for n in g.nodes if not n.shared}
-    around: dict[str, list[tuple[str, EdgeState]]] = {}
-    for e in g.edges:
-        if e.a in own and e.b in own:
-            around.setdefault(e.a, []).append((e.b, e))
-            around.setdefault(e.b, []).append((e.a, e))
-    came: dict[str, tuple[str, EdgeState] | None] = {a: None}
-    todo = [a]
-    for at in todo:
-        if at == b:
-            break
-        for nxt, e in sorted(around.get(at, []), key=lambda x: x[0]):
-            if nxt not in came:
-                came[nxt] = (at, e)
-                todo.append(nxt)
-    path: list[EdgeState] = []
-    at = b
-    while came.get(at) is not None:
-        prev, e = came[at]  # type: ignore[misc]
-        path.append(e)
-        at = prev
-    return path[::-1]
-
-
 def _suppressed_result(ev: ChannelEvent) -> StitchResult:
     return StitchResult(ev.event_id, None, "suppressed", ignored=ev.ignored)
 
@@ -143,19 +113,6 @@ class Stitched:
     """Persons an identifier was withdrawn from (weak evidence contradicted): refold them."""
     prepared: Any = None
     """What the caller's `before_commit` returned."""
-
-
-@dataclass(frozen=True, slots=True)
-class Explanation:
-    """Why two identifiers are one person (`path`), or why not (`held`: the weak links between
-    their persons that are not applied, each with what holds it)."""
-
-    same_person: bool
-    person_a: str | None
-    person_b: str | None
-    path: tuple[EdgeState, ...] = ()
-    held: tuple[tuple[UnappliedLink, str], ...] = ()
-    explanation: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -396,7 +353,7 @@ class IdentityService:
             )
         return left, new_id
 
-    def explain(self, a: tuple[str, str], b: tuple[str, str]) -> Explanation:
+    def explain(self, a: tuple[str, str], b: tuple[str, str]) -> explain.Explanation:
         keys = []
         for field, (type_name, value) in (("a", a), ("b", b)):
             ident = self.key_of(type_name, value, field=field)
@@ -406,37 +363,7 @@ class IdentityService:
         found = [self.graph.resolve_person(k) for k in keys]
         if any(f is None for f in found):
             raise NotFound("identifier not known")
-        shared = [f for f in found if isinstance(f, SharedResolution)]
-        if shared:
-            n = len(shared[0].shared_by)
-            words = f"shared identifier (used by {n} persons): it links nobody"
-            return Explanation(False, _pid(found[0]), _pid(found[1]), explanation=words)
-        ga, gb = found
-        assert isinstance(ga, PersonGraph) and isinstance(gb, PersonGraph)
-        if ga.person_id == gb.person_id:
-            path = _path(ga, keys[0], keys[1])
-            rules = ", ".join(f"{e.rule} ({e.strength.name.lower()})" for e in path) or "the same identifier"
-            return Explanation(
-                True, ga.person_id, gb.person_id, tuple(path), explanation=f"linked by {rules}"
-            )
-        both_anchored = self._anchored(ga) and self._anchored(gb)
-        needed = self._engine.corroborating_events
-        held = tuple(
-            (u, "kept_apart" if both_anchored else "pending")
-            for u in ga.unapplied
-            if u.other_person_id == gb.person_id
-        )
-        if not held:
-            words = "no evidence links their persons"
-        elif both_anchored:
-            words = "weak links only, between two persons that each hold a login: kept apart"
-        else:
-            best = max(u.edge.event_count for u, _ in held)
-            words = f"pending: weak links seen in {best} of the {needed} corroborating events needed"
-        return Explanation(False, ga.person_id, gb.person_id, held=held, explanation=words)
-
-    def _anchored(self, g: PersonGraph) -> bool:
-        return any(not n.shared and self.types[n.type].anchor for n in g.nodes if n.type in self.types)
+        return explain.between(found, keys, types=self.types, corroborating=self._engine.corroborating_events)
 
     def person(self, person_id: str) -> PersonGraph:
         graph = self.graph.person_graph(person_id)

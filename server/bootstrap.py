@@ -107,7 +107,7 @@ def build_profile_store(settings: Settings) -> ProfileStore:
         return _observed(SqliteProfileStore(_in_data_dir(settings, backend.file)), "sqlite", "profiles")
     if backend.type == "cassandra":
         from profiles.stores.cassandra import CassandraProfileStore
-        from profiles.stores.cassandra_cql import CassandraEndpoint
+        from profiles.stores.cassandra.connection import CassandraEndpoint
 
         endpoint = CassandraEndpoint(
             contact_points=tuple(backend.contact_points),

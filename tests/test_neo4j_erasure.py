@@ -1,10 +1,12 @@
 """Neo4j keeps no node holding a key it no longer needs — after an erasure, or for a retried
 event's never-seen identifiers: neither the identifiers nor the lock nodes stitching serializes
-on (identity/stores/neo4j.py)."""
+on (identity/stores/neo4j/)."""
 
 from __future__ import annotations
 
 from pathlib import Path
+
+import neo4j
 
 from identity.stores.neo4j import Neo4jIdentityGraph
 from server.bootstrap import build_identity_service
@@ -17,7 +19,7 @@ NAMESPACE = "Erasure"
 
 def _holding(graph: Neo4jIdentityGraph, keys: list[str]) -> dict[str, int]:
     """Nodes of the namespace whose `key` is one of `keys`, counted by label."""
-    with graph._driver.session() as session:
+    with neo4j.GraphDatabase.driver(neo4j_uri()) as driver, driver.session() as session:
         rows = session.run(
             "MATCH (n) WHERE n.key IN $keys UNWIND labels(n) AS label WITH label "
             "WHERE label STARTS WITH $ns RETURN label, count(*) AS n",

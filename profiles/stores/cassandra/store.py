@@ -1,0 +1,210 @@
+"""The ProfileStore port on Cassandra: appends (claims, then one conditional batch per person
+partition), erasure and reads, over the partitions, the merge protocol and splits."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections import defaultdict
+from collections.abc import Callable, Collection, Mapping, Sequence
+from typing import Any
+
+from common.errors import StoreUnavailable
+from profiles.ports import Folding, LoggedEvent, Prefold
+from profiles.state import ProfileState, encode_state
+from profiles.stores.cassandra import schema
+from profiles.stores.cassandra.connection import (
+    NAME,
+    CassandraConnection,
+    CassandraEndpoint,
+    column,
+    unavailable_on_driver_errors,
+)
+from profiles.stores.cassandra.merges import MAX_ROUNDS, Merges
+from profiles.stores.cassandra.partitions import Head, Partitions
+from profiles.stores.cassandra.splits import Splits
+
+
+class CassandraProfileStore:
+    def __init__(
+        self,
+        endpoint: CassandraEndpoint,
+        *,
+        keyspace: str = "idstitch",
+        replication: Mapping[str, str | int] | None = None,
+        namespace: str = "main",
+        event_ttl_seconds: int | None = None,
+    ) -> None:
+        if not NAME.match(namespace):
+            raise ValueError("namespace: lower-case letters, digits and underscores, starting with a letter")
+        conn = CassandraConnection.open(endpoint)
+        conn.ensure_schema(
+            keyspace, replication or {"class": "SimpleStrategy", "replication_factor": 1}, schema.TABLES
+        )
+        self._p = Partitions(
+            conn, schema.prepare(conn, keyspace), namespace=namespace, ttl=event_ttl_seconds or 0
+        )
+        self._merges = Merges(self._p)
+        self._p.merges = self._merges
+        self._splits = Splits(self._p)
+
+    # -- writes ------------------------------------------------------------------------------
+
+    @unavailable_on_driver_errors
+    def append(
+        self,
+        *,
+        events: Sequence[LoggedEvent],
+        merges: Mapping[str, str],
+        folding: Folding,
+        prefolded: Mapping[str, Prefold] | None = None,
+    ) -> set[str]:
+        """`prefolded` is not used: each profile is written by a lightweight transaction that folds
+        the events it claimed against the state it read (the prefold still proved, before the
+        graph committed, that the events fold)."""
+        self._merges.merge_all(merges, folding)
+        first: dict[str, LoggedEvent] = {}
+        for e in events:
+            first.setdefault(e.facts.event_id, e)
+        named = {e.person_id for e in first.values() if e.person_id is not None}
+        heads = self._p.heads(named)
+        live = {p: self._p.live_from(h, folding) for p, h in heads.items()}
+        claims = self._p.conn.run_all(
+            [
+                (
+                    self._p.st.claim,
+                    (self._p.ns, eid, e.person_id and live[e.person_id].person_id, self._p.ttl),
+                )
+                for eid, e in first.items()
+            ]
+        )
+        claimed: dict[str, list[LoggedEvent]] = defaultdict(list)  # fresh claims: nothing folded them yet
+        unsure: dict[str, list[LoggedEvent]] = defaultdict(list)  # claimed before: fold if missing
+        new: set[str] = set()
+        for (eid, e), rs in zip(first.items(), claims, strict=True):
+            if rs.was_applied:
+                if e.person_id is None:
+                    new.add(eid)  # recorded for no one
+                else:
+                    claimed[live[e.person_id].person_id].append(e)
+            elif (holder := column(rs, rs.one(), "person_id")) is not None:
+                unsure[holder].append(e)
+        known = {h.person_id: h for h in live.values()}
+        return new | self._fold(claimed, unsure, known, folding)
+
+    def _fold(
+        self,
+        claimed: dict[str, list[LoggedEvent]],
+        unsure: dict[str, list[LoggedEvent]],
+        known: dict[str, Head],
+        folding: Folding,
+    ) -> set[str]:
+        """Folds each partition's events into it, one conditional batch per partition, all
+        partitions at once; partitions that lost a race are read again and retried."""
+        new: set[str] = set()
+        for attempt in range(MAX_ROUNDS):
+            todo = {p: claimed.get(p, []) + unsure.get(p, []) for p in set(claimed) | set(unsure)}
+            if not todo:
+                return new
+            if attempt:
+                time.sleep(random.uniform(0, 0.002 * min(attempt, 10)))
+            missing = [p for p in todo if p not in known]
+            known.update(self._p.heads(missing))
+            checks = {p: [e.facts.event_id for e in unsure[p]] for p in unsure}
+            present = dict(
+                zip(
+                    checks,
+                    self._p.conn.run_all(
+                        [(self._p.st.present, (self._p.ns, p, ids)) for p, ids in checks.items()]
+                    ),
+                    strict=True,
+                )
+            )
+            batches: dict[str, tuple[list[tuple[Any, Any]], list[str]]] = {}
+            redirected: dict[str, list[LoggedEvent]] = defaultdict(list)
+            for pid, evs in todo.items():
+                head = known[pid]
+                held = {r[0] for r in present[pid]} if pid in present else set()
+                fresh = [e for e in evs if e.facts.event_id not in held]
+                if not fresh:
+                    continue
+                if head.merged_into is not None:
+                    for target, moved in self._merges.redirect(pid, fresh, folding).items():
+                        redirected[target].extend(moved)
+                    continue
+                if head.pending:
+                    self._p.live_from(head, folding)
+                    redirected[pid].extend(fresh)
+                    continue
+                state = folding.fold(head.decoded() or ProfileState(), (e.facts for e in fresh))
+                stmts = [self._p.row(pid, e) for e in fresh]
+                stmts.append((self._p.st.set_state, (encode_state(state), *self._p.next(head))))
+                batches[pid] = (stmts, [e.facts.event_id for e in fresh])
+            applied = self._p.run_batches({p: s for p, (s, _) in batches.items()})
+            for pid, (_, ids) in batches.items():
+                if applied[pid]:
+                    new.update(ids)
+                else:
+                    redirected[pid].extend(todo[pid])
+            claimed, unsure = {}, redirected  # anything retried is checked against its partition
+            known = {p: h for p, h in known.items() if p not in redirected}
+        raise StoreUnavailable("cassandra: too much contention on the same persons")
+
+    @unavailable_on_driver_errors
+    def reattribute(
+        self,
+        *,
+        person_ids: Collection[str],
+        owner: Callable[[LoggedEvent], str | None],
+        folding: Folding,
+    ) -> dict[str, int]:
+        return self._splits.reattribute(person_ids, owner, folding)
+
+    @unavailable_on_driver_errors
+    def erase(self, person_id: str) -> tuple[int, bool]:
+        head = self._live_erasable(person_id)
+        parts = head.scope
+        rows = self._p.conn.session.execute(self._p.st.event_ids, (self._p.ns, list(parts)))
+        event_ids = {eid for (eid,) in rows if eid is not None}
+        self._p.conn.run_all([(self._p.st.drop_claim, (self._p.ns, eid)) for eid in event_ids])
+        self._p.conn.run_all([(self._p.st.delete_partition, (self._p.ns, p)) for p in parts])
+        return len(event_ids), head.state is not None
+
+    def _live_erasable(self, person_id: str) -> Head:
+        """Erasure has no folding at hand; a merge left pending is finished by state-only rules:
+        the pending partitions are erased with the person."""
+        head = self._p.live(person_id)
+        pending = set(head.pending)
+        if not pending:
+            return head
+        extra = {p for loser in pending for p in self._p.head(loser).scope}
+        return Head(head.person_id, head.version, head.state, None, frozenset(), head.absorbed | extra)
+
+    # -- reads -------------------------------------------------------------------------------
+
+    @unavailable_on_driver_errors
+    def get(self, person_id: str) -> ProfileState | None:
+        return self._p.live(person_id).decoded()
+
+    @unavailable_on_driver_errors
+    def get_many(self, person_ids: Collection[str]) -> dict[str, ProfileState]:
+        heads = self._p.heads(person_ids)
+        out = {}
+        for pid, head in heads.items():
+            state = self._p.live_from(head, None).decoded()
+            if state is not None:
+                out[pid] = state
+        return out
+
+    @unavailable_on_driver_errors
+    def events_of(self, person_id: str) -> list[LoggedEvent]:
+        head = self._p.live(person_id)
+        unique = {e.facts.event_id: e for _, e in self._p.located_events([head])}
+        return sorted(unique.values(), key=lambda e: (e.facts.occurred_at, e.facts.event_id))
+
+    @unavailable_on_driver_errors
+    def ping(self) -> None:
+        self._p.conn.session.execute(self._p.st.ping)
+
+    def close(self) -> None:
+        self._p.conn.release()
