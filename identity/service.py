@@ -185,34 +185,32 @@ class IdentityService:
             raise InvalidArgument(field, f"{len(events)} events in one batch; at most {MAX_BATCH}")
         learned: Learned = {}
         events_in_order = [self._prepare(f"{field}[{i}]", ev, learned) for i, ev in enumerate(events)]
-        suppressed = self._suppressed(events_in_order)
-        batch = [
-            (ev, self._resolvers[ev.channel].evidence(ev))
-            for ev in events_in_order
-            if ev.event_id not in suppressed
-        ]
-        if not batch:
-            self._normalizer.remember(learned)
-            return Stitched([_suppressed_result(ev) for ev in events_in_order], events_in_order, {})
-        keys = {ident.key for ev, _ in batch for ident in ev.identifiers}
+        everything = [(ev, self._resolvers[ev.channel].evidence(ev)) for ev in events_in_order]
+        keys = {ident.key for ev, _ in everything for ident in ev.identifiers}
         pairs = {
             edge_key(ev.identifiers[link.a].key, ev.identifiers[link.b].key)
-            for ev, evidence in batch
+            for ev, evidence in everything
             for link in evidence.links
         }
-        event_ids = {ev.event_id for ev, _ in batch}
+        event_ids = {ev.event_id for ev, _ in everything}
 
         def plan(
             snap: Snapshot,
-        ) -> tuple[ChangeSet, tuple[list[StitchResult], dict[str, str], list[int], Any]]:
+        ) -> tuple[ChangeSet, tuple[list[StitchResult], dict[str, str], list[int], Any, set[str]]]:
+            # Suppressions are read here, inside the graph's transaction and after its locks: an
+            # erasure (through any server) that committed before this batch took the locks of its
+            # identifiers is seen, and one that had not yet begins after this batch, so it erases
+            # what this batch adds. Either way no erased person comes back.
+            suppressed = self._suppressed(events_in_order)
+            batch = [(ev, evidence) for ev, evidence in everything if ev.event_id not in suppressed]
             changes, results = self._engine.stitch(snap, batch)
             touched = {r.person_id for r in results if r.person_id}
             sizes = [sum(p.counts.values()) for pid, p in snap.persons.items() if pid in touched]
             merges = changes.final_merges()
             prepared = before_commit([ev for ev, _ in batch], results, merges) if before_commit else None
-            return changes, (results, merges, sizes, (frozenset(changes.splits), prepared))
+            return changes, (results, merges, sizes, (frozenset(changes.splits), prepared), suppressed)
 
-        stitched, merges, sizes, (splits, prepared) = self.graph.stitch(
+        stitched, merges, sizes, (splits, prepared), suppressed = self.graph.stitch(
             keys=keys, pairs=pairs, event_ids=event_ids, plan=plan
         )
         self._normalizer.remember(learned)  # accepted: its identifiers may recur

@@ -2,8 +2,13 @@
 key — `authorization: Bearer <key>` in the call's metadata — whose role allows the method.
 
 Keys are random tokens shown once; only their SHA-256 is stored (privacy records), with an id
-and a role. A missing or unknown key is UNAUTHENTICATED, a key whose role does not allow the
-method is PERMISSION_DENIED: both are decided before the method runs, so neither says anything
+and a role. A server caches each lookup for KEY_CACHE_SECONDS: with records shared by a cluster
+(Cassandra), a key created or revoked through any server works, or stops working, on every
+server within that time; while the records' store is away, keys seen in the last moments still
+work and others are UNAVAILABLE.
+
+A missing or unknown key is UNAUTHENTICATED, a key whose role does not allow the method is
+PERMISSION_DENIED: both are decided before the method runs, so neither says anything
 about the subject of the request.
 """
 
@@ -21,6 +26,7 @@ from typing import Any
 
 import grpc
 
+from common.errors import StoreUnavailable
 from privacy.records import ApiKey, PrivacyRecords
 from server import interception
 from server.caller import reset_caller, set_caller
@@ -94,7 +100,12 @@ class AuthInterceptor(grpc.ServerInterceptor):
             hit = self._cache.get(digest)
         if hit is not None and now - hit[0] < KEY_CACHE_SECONDS:
             return hit[1]
-        key = self._records.key_by_hash(digest)
+        try:
+            key = self._records.key_by_hash(digest)
+        except StoreUnavailable:
+            if hit is None:
+                raise
+            return hit[1]  # the records' store is away: what was known a moment ago still holds
         if key is not None and key.revoked_at is not None:
             key = None
         with self._lock:
@@ -117,7 +128,10 @@ class AuthInterceptor(grpc.ServerInterceptor):
         method = handler_call_details.method
         if handler is None or method.startswith(self._open):
             return handler
-        key = self._key(tuple(handler_call_details.invocation_metadata or ()))
+        try:
+            key = self._key(tuple(handler_call_details.invocation_metadata or ()))
+        except StoreUnavailable:
+            return interception.wrap(handler, _unavailable, deserializer=lambda _: _unread)
         if key is None or not (key.role == "admin" or key.role in ALLOWED.get(method, frozenset())):
             # Decided from the metadata alone: the body of a refused call is never parsed.
             return interception.wrap(handler, _refused(key), deserializer=lambda _: _unread)
@@ -142,6 +156,12 @@ def _refused(key: ApiKey | None) -> interception.Around:
         yield request  # never reached: abort raises
 
     return refused
+
+
+@contextmanager
+def _unavailable(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+    context.abort(grpc.StatusCode.UNAVAILABLE, "the key store is unavailable; retry")
+    yield request  # never reached: abort raises
 
 
 def _as_caller(key: ApiKey) -> interception.Around:

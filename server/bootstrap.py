@@ -8,7 +8,7 @@ import hmac
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from common.observability import Instrumented
 from identity.engine import StitchingEngine
@@ -26,6 +26,9 @@ from resolvers.registry import build_resolvers
 from server import telemetry
 from server.config import CassandraProfiles, Settings
 from server.secrets import hmac_secret
+
+if TYPE_CHECKING:
+    from drivers.cassandra import CassandraEndpoint
 
 S = TypeVar("S")
 
@@ -68,10 +71,42 @@ def _build_graph(settings: Settings) -> IdentityGraph:
 
 
 def build_privacy_records(settings: Settings) -> PrivacyRecords:
+    where = settings.privacy.records
+    profiles = settings.profiles
+    if where == "cassandra" or (where == "auto" and isinstance(profiles, CassandraProfiles)):
+        if not isinstance(profiles, CassandraProfiles):
+            raise ValueError(
+                "privacy.records: cassandra uses the profiles' Cassandra (profiles.type: cassandra)"
+            )
+        from privacy.stores.cassandra import CassandraPrivacyRecords
+
+        shared = CassandraPrivacyRecords(
+            _cassandra_endpoint(profiles),
+            keyspace=profiles.keyspace,
+            replication=profiles.replication,
+            namespace=profiles.namespace,
+        )
+        return _observed(shared, "cassandra", "privacy")
     from privacy.stores.sqlite import SqlitePrivacyRecords
 
     records = SqlitePrivacyRecords(_in_data_dir(settings, settings.privacy.records_file))
     return _observed(records, "sqlite", "privacy")
+
+
+def _cassandra_endpoint(backend: CassandraProfiles) -> CassandraEndpoint:
+    from drivers.cassandra import CassandraEndpoint
+
+    return CassandraEndpoint(
+        contact_points=tuple(backend.contact_points),
+        port=backend.port,
+        local_datacenter=backend.local_datacenter,
+        username=backend.username,
+        password=backend.password.get_secret_value() if backend.password else None,
+        consistency=backend.consistency,
+        serial_consistency=backend.serial_consistency,
+        connect_timeout=backend.connect_timeout_seconds,
+        request_timeout=backend.request_timeout_seconds,
+    )
 
 
 def build_identity_service(
@@ -107,21 +142,9 @@ def build_profile_store(settings: Settings) -> ProfileStore:
         return _observed(SqliteProfileStore(_in_data_dir(settings, backend.file)), "sqlite", "profiles")
     if backend.type == "cassandra":
         from profiles.stores.cassandra import CassandraProfileStore
-        from profiles.stores.cassandra.connection import CassandraEndpoint
 
-        endpoint = CassandraEndpoint(
-            contact_points=tuple(backend.contact_points),
-            port=backend.port,
-            local_datacenter=backend.local_datacenter,
-            username=backend.username,
-            password=backend.password.get_secret_value() if backend.password else None,
-            consistency=backend.consistency,
-            serial_consistency=backend.serial_consistency,
-            connect_timeout=backend.connect_timeout_seconds,
-            request_timeout=backend.request_timeout_seconds,
-        )
         store = CassandraProfileStore(
-            endpoint,
+            _cassandra_endpoint(backend),
             keyspace=backend.keyspace,
             replication=backend.replication,
             namespace=backend.namespace,

@@ -109,8 +109,12 @@ class PrivacySettings(BaseModel):
     purposes: list[str] = Field(default_factory=lambda: ["personalization", "marketing_email", "analytics"])
     """Consent purposes SetConsent accepts. A person who denied `personalization` gets a restricted
     profile (no behavioral data) on GetProfile."""
+    records: Literal["auto", "sqlite", "cassandra"] = "auto"
+    """Where suppressions, erasure receipts, the audit log and API key hashes live. `auto`: in
+    Cassandra when the profiles are (the same cluster, keyspace and namespace), so every server of
+    a cluster shares them; else in `records_file`."""
     records_file: str = "privacy.db"
-    """Suppressions, erasure receipts, the audit log and API key hashes (inside `data_dir`)."""
+    """The embedded records (inside `data_dir`)."""
 
 
 class AuthSettings(BaseModel):

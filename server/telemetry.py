@@ -5,9 +5,8 @@ and JSON log lines that carry the trace and span ids.
 Nothing is exported by default. OTEL_TRACES_EXPORTER / OTEL_METRICS_EXPORTER (`otlp`, `console`,
 `none`) or OTEL_EXPORTER_OTLP_ENDPOINT switch export on; OTEL_EXPORTER_OTLP_PROTOCOL picks `grpc`
 (default) or `http/protobuf`; OTEL_SERVICE_NAME names the service (default `idstitch`);
-OTEL_TRACES_SAMPLER / OTEL_TRACES_SAMPLER_ARG sample. Spans are made in the server by a light
-tracer of ours (server/telemetry_spans.py); they and the metric measurements are exported by a
-separate process (server/telemetry_handoff.py, server/telemetry_exporter.py).
+OTEL_TRACES_SAMPLER / OTEL_TRACES_SAMPLER_ARG sample. The providers are the SDK's
+(server/telemetry_sdk.py).
 """
 
 from __future__ import annotations
@@ -25,7 +24,7 @@ from opentelemetry import metrics, propagate, trace
 
 from server import interception
 
-_state: dict[str, Any] = {"active": False, "handoff": None}
+_state: dict[str, Any] = {"active": False}
 
 rpc_duration = metrics.get_meter("idstitch.rpc").create_histogram(
     "rpc.server.duration", unit="ms", description="Duration of inbound RPCs"
@@ -48,22 +47,14 @@ def install(tracer_provider: Any | None, meter_provider: Any | None) -> None:
 
 
 def configure_from_env(env: Mapping[str, str] = os.environ) -> bool:
-    """Sets up export as the OTEL_* variables ask; returns whether anything is exported. Spans are
-    made here (sampling, ids, context) and exported by a separate process (server/telemetry_handoff.py
-    says why)."""
-    from server.telemetry_handoff import Handoff, HandoffMeterProvider, exporters_wanted
-    from server.telemetry_spans import HandoffTracerProvider, sampler_from_env
+    """Sets up export on the SDK as the OTEL_* variables ask (server/telemetry_sdk.py); returns
+    whether anything is exported. With export off no SDK object exists: the API's no-ops run."""
+    from server import telemetry_sdk
 
-    traces, metrics_kind = exporters_wanted(env)
-    if traces == "none" and metrics_kind == "none":
+    tracer_provider, meter_provider = telemetry_sdk.providers(env)
+    if tracer_provider is None and meter_provider is None:
         return False
-    env = {**os.environ, **env}
-    handoff = Handoff(env)
-    _state["handoff"] = handoff
-    install(
-        HandoffTracerProvider(handoff.put, sampler_from_env(env)) if traces != "none" else None,
-        HandoffMeterProvider(handoff) if metrics_kind != "none" else None,
-    )
+    install(tracer_provider, meter_provider)
     return True
 
 
@@ -73,9 +64,6 @@ def shutdown() -> None:
         stop = getattr(provider, "shutdown", None)
         if stop is not None:
             stop()
-    handoff = _state["handoff"]
-    if handoff is not None:
-        handoff.close()
 
 
 class TracingInterceptor(grpc.ServerInterceptor):

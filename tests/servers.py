@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from profiles.stores.cassandra.connection import CassandraConnection, CassandraEndpoint
+from drivers.cassandra import CassandraConnection, CassandraEndpoint
 
 ROOT = Path(__file__).parents[1]
 
@@ -77,7 +77,7 @@ def cassandra_address() -> tuple[str, int]:
 def cassandra_endpoint() -> CassandraEndpoint:
     """The session's Cassandra as a store endpoint. One driver connection is held open for the
     session, so stores made and closed by each test do not reconnect."""
-    from profiles.stores.cassandra.connection import CassandraConnection, CassandraEndpoint
+    from drivers.cassandra import CassandraConnection, CassandraEndpoint
 
     host, port = cassandra_address()
     endpoint = CassandraEndpoint(contact_points=(host,), port=port)

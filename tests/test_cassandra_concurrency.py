@@ -74,7 +74,7 @@ def test_two_servers_folding_the_same_persons_lose_no_update_and_leave_nothing_i
 
     def send(n: int) -> None:
         with grpc.insecure_channel(servers[n].target) as raw:
-            stub = pb_grpc.IdentityServiceStub(with_key(raw, servers[n].key))
+            stub = pb_grpc.IdentityServiceStub(with_key(raw, next(s.key for s in servers if s.key)))
             half = halves[n]
             for i in range(0, len(half), 20):
                 if i == 200:
@@ -84,7 +84,7 @@ def test_two_servers_folding_the_same_persons_lose_no_update_and_leave_nothing_i
     def split() -> None:
         halfway.wait(60)
         with grpc.insecure_channel(servers[0].target) as raw:
-            stub = pb_grpc.IdentityServiceStub(with_key(raw, servers[0].key))
+            stub = pb_grpc.IdentityServiceStub(with_key(raw, next(s.key for s in servers if s.key)))
             for email in SPLIT:
                 request = pb.DetachIdentifierRequest(
                     identifier=ev_pb.Identifier(type="email", value=email), mode=pb.DETACH_MODE_NEW_PERSON

@@ -14,10 +14,10 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2
 
+from drivers.cassandra import CassandraEndpoint
 from idstitch.v1 import identity_service_pb2 as pb
 from idstitch.v1 import identity_service_pb2_grpc as pb_grpc
 from profiles.stores.cassandra import CassandraProfileStore
-from profiles.stores.cassandra.connection import CassandraEndpoint
 from server.app import create_server
 from server.bootstrap import build_system
 from server.client import with_key

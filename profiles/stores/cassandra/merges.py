@@ -9,9 +9,9 @@ from collections import defaultdict
 from collections.abc import Mapping
 
 from common.errors import StoreUnavailable
+from drivers.cassandra import column
 from profiles.ports import Folding, LoggedEvent
 from profiles.state import encode_state
-from profiles.stores.cassandra.connection import column
 from profiles.stores.cassandra.partitions import MAX_CHAIN, Partitions
 
 MAX_ROUNDS = 60

@@ -11,10 +11,10 @@ from typing import Any, Protocol
 from cassandra.query import BatchStatement, BatchType
 
 from common.errors import StoreUnavailable
+from drivers.cassandra import CassandraConnection
 from profiles.events import decode_facts, encode_facts
 from profiles.ports import Folding, LoggedEvent
 from profiles.state import ProfileState, decode_state
-from profiles.stores.cassandra.connection import CassandraConnection
 from profiles.stores.cassandra.schema import Statements
 
 HEADS_PER_READ = 100

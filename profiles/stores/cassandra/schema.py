@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from profiles.stores.cassandra.connection import CassandraConnection
+from drivers.cassandra import CassandraConnection
 
 TABLES = (
     """CREATE TABLE IF NOT EXISTS {ks}.person_log (

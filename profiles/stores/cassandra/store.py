@@ -10,16 +10,16 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
 from common.errors import StoreUnavailable
-from profiles.ports import Folding, LoggedEvent, Prefold
-from profiles.state import ProfileState, encode_state
-from profiles.stores.cassandra import schema
-from profiles.stores.cassandra.connection import (
+from drivers.cassandra import (
     NAME,
     CassandraConnection,
     CassandraEndpoint,
     column,
     unavailable_on_driver_errors,
 )
+from profiles.ports import Folding, LoggedEvent, Prefold
+from profiles.state import ProfileState, encode_state
+from profiles.stores.cassandra import schema
 from profiles.stores.cassandra.merges import MAX_ROUNDS, Merges
 from profiles.stores.cassandra.partitions import Head, Partitions
 from profiles.stores.cassandra.splits import Splits

@@ -1,0 +1,202 @@
+"""Two idstitch server processes on one Neo4j graph and one Cassandra cluster behave as one system
+for privacy: a key made or revoked through either holds on both, an erasure through one holds on
+the other — even while that other ingests the person's late events — and the audit log read
+through either shows both servers' operations."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from idstitch.v1 import admin_service_pb2 as apb
+from idstitch.v1 import admin_service_pb2_grpc as apb_grpc
+from idstitch.v1 import event_pb2 as ev_pb
+from idstitch.v1 import identity_service_pb2 as pb
+from idstitch.v1 import identity_service_pb2_grpc as pb_grpc
+from idstitch.v1 import privacy_service_pb2 as priv
+from idstitch.v1 import privacy_service_pb2_grpc as priv_grpc
+from idstitch.v1 import profile_service_pb2 as ppb
+from idstitch.v1 import profile_service_pb2_grpc as ppb_grpc
+from server.auth import KEY_CACHE_SECONDS
+from server.client import with_key
+from tests.servers import IdstitchProcess, cassandra_address, fresh_namespace, neo4j_uri
+
+pytestmark = pytest.mark.e2e
+SECRET = "cluster-privacy-test-secret-0123456789"
+T0 = 1_700_000_000
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[list[IdstitchProcess]]:
+    from identity.stores.neo4j import Neo4jIdentityGraph
+
+    host, port = cassandra_address()
+    graph_ns, ns = "ClusterPriv", fresh_namespace()
+    graph = Neo4jIdentityGraph(uri=neo4j_uri(), namespace=graph_ns)
+    graph.clear()
+    graph.close()
+    servers = []
+    for n in range(2):
+        cfg = tmp_path / f"server{n}.yaml"
+        cfg.write_text(
+            f"data_dir: {tmp_path / f'data{n}'}\nhmac_secret: {SECRET}\n"
+            f"graph: {{type: neo4j, uri: '{neo4j_uri()}', namespace: {graph_ns}}}\n"
+            f"profiles: {{type: cassandra, contact_points: ['{host}'], port: {port}, "
+            f"keyspace: idstitch_test, namespace: {ns}, split_settle_seconds: 1}}\n"
+        )
+        servers.append(IdstitchProcess(cfg))
+    try:
+        yield servers
+    finally:
+        for s in servers:
+            s.stop()
+
+
+def _admin_key(servers: list[IdstitchProcess]) -> str:
+    # The records are shared: the first server to start made the one admin key.
+    keys = [s.key for s in servers if s.key]
+    assert len(keys) == 1
+    return keys[0]
+
+
+def _event(eid: str, at: int, *ids: tuple[str, str], type: str = "product_view") -> ev_pb.Event:
+    return ev_pb.Event(
+        event_id=eid, occurred_at=Timestamp(seconds=at), channel="web", type=type,
+        identifiers=[ev_pb.Identifier(type=t, value=v) for t, v in ids],
+        product=ev_pb.Product(sku="g1", category="grills"),
+    )  # fmt: skip
+
+
+def test_a_key_made_through_one_server_works_on_the_other_and_its_revocation_holds_on_both(cluster):
+    admin = _admin_key(cluster)
+    with grpc.insecure_channel(cluster[0].target) as raw0, grpc.insecure_channel(cluster[1].target) as raw1:
+        made = apb_grpc.AdminServiceStub(with_key(raw0, admin)).CreateKey(apb.CreateKeyRequest(role="ingest"))
+        on_other = pb_grpc.IdentityServiceStub(with_key(raw1, made.key))
+        on_first = pb_grpc.IdentityServiceStub(with_key(raw0, made.key))
+        assert on_other.Ingest(pb.IngestRequest(events=[_event("k1", T0, ("cookie", "c1"))])).results
+        assert on_first.Ingest(pb.IngestRequest(events=[_event("k2", T0, ("cookie", "c2"))])).results
+        revoked = apb_grpc.AdminServiceStub(with_key(raw1, admin)).RevokeKey(
+            apb.RevokeKeyRequest(key_id=made.key_id)
+        )
+        assert revoked.revoked
+        deadline = time.monotonic() + KEY_CACHE_SECONDS + 5
+        codes = set()
+        for stub in (on_other, on_first):
+            while True:
+                try:
+                    stub.Ingest(pb.IngestRequest(events=[_event("k3", T0, ("cookie", "c3"))]))
+                except grpc.RpcError as e:
+                    codes.add(e.code())
+                    break
+                assert time.monotonic() < deadline, "a revoked key still works after the cache bound"
+                time.sleep(0.5)
+        assert codes == {grpc.StatusCode.UNAUTHENTICATED}
+        audit = apb_grpc.AdminServiceStub(with_key(raw0, admin)).ListAudit(apb.ListAuditRequest())
+        operations = [r.operation for r in audit.records]
+        assert "create_key" in operations and "revoke_key" in operations  # made on 0, revoked on 1
+
+
+def test_an_erasure_through_one_server_holds_on_the_other_while_it_ingests_late_events(cluster):
+    admin = _admin_key(cluster)
+    ann = [("customer_id", "C-ANN"), ("email", "ann@example.com"), ("cookie", "ann-laptop")]
+    with grpc.insecure_channel(cluster[0].target) as raw0, grpc.insecure_channel(cluster[1].target) as raw1:
+        ingest0 = pb_grpc.IdentityServiceStub(with_key(raw0, admin))
+        ingest1 = pb_grpc.IdentityServiceStub(with_key(raw1, admin))
+        ingest0.Ingest(pb.IngestRequest(events=[_event("a0", T0, *ann, type="login")]))
+        stop = threading.Event()
+        outcomes: list[int] = []
+
+        def late_events() -> None:
+            n = 0
+            while not stop.is_set():  # Ann's events from before the erasure, delivered late to server 1
+                batch = [
+                    _event(f"late-{n}-{i}", T0 + 60 + i, ann[i % 3], ("cookie", f"ann-tab-{n}"))
+                    for i in range(3)
+                ]
+                outcomes.extend(r.outcome for r in ingest1.Ingest(pb.IngestRequest(events=batch)).results)
+                n += 1
+
+        worker = threading.Thread(target=late_events)
+        worker.start()
+        try:
+            time.sleep(1.0)
+            priv_grpc.PrivacyServiceStub(with_key(raw0, admin)).Erase(
+                priv.EraseRequest(
+                    subject=ppb.ProfileKey(identifier=ev_pb.Identifier(type="customer_id", value="C-ANN")),
+                    request_id="dsr-cluster-1",
+                )
+            )
+            time.sleep(1.5)  # late events keep arriving at the other server after the erasure
+        finally:
+            stop.set()
+            worker.join(60)
+        assert pb.OUTCOME_SUPPRESSED in outcomes[-3:]  # the last batch, after the erasure, is dropped
+        time.sleep(2)  # the erasure's settle sweep (split_settle_seconds: 1)
+        for raw in (raw0, raw1):
+            resolve = pb_grpc.IdentityServiceStub(with_key(raw, admin))
+            profiles = ppb_grpc.ProfileServiceStub(with_key(raw, admin))
+            for t, v in [*ann, ("cookie", "ann-tab-0")]:
+                with pytest.raises(grpc.RpcError) as err:
+                    resolve.Resolve(pb.ResolveRequest(identifier=ev_pb.Identifier(type=t, value=v)))
+                assert err.value.code() == grpc.StatusCode.NOT_FOUND, (t, v)
+                with pytest.raises(grpc.RpcError) as err:
+                    profiles.GetProfile(
+                        ppb.GetProfileRequest(
+                            key=ppb.ProfileKey(identifier=ev_pb.Identifier(type=t, value=v))
+                        )
+                    )
+                assert err.value.code() == grpc.StatusCode.NOT_FOUND, (t, v)
+        audit = apb_grpc.AdminServiceStub(with_key(raw1, admin)).ListAudit(apb.ListAuditRequest())
+        assert "erase" in [r.operation for r in audit.records]  # recorded by server 0, read through 1
+
+
+def test_an_erasure_committed_between_a_batchs_start_and_its_transaction_suppresses_the_batch(tmp_path):
+    """Deterministically, the race the test above runs loose: server B has taken a batch of the
+    person's late events and server A's erasure lands before B's graph transaction begins."""
+    from common.errors import NotFound
+    from identity.stores.neo4j import Neo4jIdentityGraph
+    from profiles.service import ProfileKey
+    from server.bootstrap import build_system
+    from server.config import load_settings
+    from tests.helpers import shop
+
+    host, port = cassandra_address()
+    graph_ns, ns = "ClusterRace", fresh_namespace()
+    Neo4jIdentityGraph(uri=neo4j_uri(), namespace=graph_ns).clear()
+    profiles = {"type": "cassandra", "contact_points": [host], "port": port, "keyspace": "idstitch_test",
+                "namespace": ns}  # fmt: skip
+    a, b = (
+        build_system(
+            load_settings(data_dir=tmp_path / name, hmac_secret=SECRET, profiles=profiles),
+            graph=Neo4jIdentityGraph(uri=neo4j_uri(), namespace=graph_ns),
+        )
+        for name in ("a", "b")
+    )
+    try:
+        a.ingest(
+            [shop("web", ("customer_id", "C-ANN"), ("cookie", "ann-laptop"), type="login", at=T0 * 10**6)]
+        )
+        late = [shop("web", ("customer_id", "C-ANN"), ("cookie", "ann-tablet"), type="product_view",
+                     at=(T0 + 60) * 10**6)]  # fmt: skip
+        real = b.graph.stitch
+
+        def erased_meanwhile(**kw):  # type: ignore[no-untyped-def]
+            a.privacy.erase(ProfileKey(identifier=("customer_id", "C-ANN")), "dsr-race", caller="k_test")
+            return real(**kw)
+
+        b.graph.stitch = erased_meanwhile  # type: ignore[method-assign]
+        [r] = b.ingest(late)
+        assert r.outcome == "suppressed"
+        for system in (a, b):
+            for ident in [("customer_id", "C-ANN"), ("cookie", "ann-laptop"), ("cookie", "ann-tablet")]:
+                with pytest.raises(NotFound):
+                    system.identity.resolve(*ident)
+    finally:
+        a.close()
+        b.close()
