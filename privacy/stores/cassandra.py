@@ -9,8 +9,9 @@ Tables (`ns` a namespace, as for the profile store):
   erased reads nothing per batch; once true it stays true in this process.
 - `erasures` (ns, erasure_id) and `erasure_requests` (ns, request_id) → erasure_id: a request id
   is claimed with `IF NOT EXISTS`, so two servers given the same request record one erasure.
-- `audit` (ns, month) clustered by seq: `seq` is the entry's time in µs shifted left 16 bits plus
-  16 random bits — ordered by time across servers without a counter anyone must coordinate;
+- `audit` (ns, month) clustered by seq: `seq` is the entry's time in µs times 1,000 plus a random
+  0-999 — ordered by time across servers without a counter anyone must coordinate (a bigint until
+  the year 2262);
   `audit_months` lists the months written, so a read from the start scans only those.
 - `api_keys` (ns, key_id) and `api_key_hashes` (ns, hash) → key_id.
 """
@@ -42,7 +43,7 @@ TABLES = (
     "PRIMARY KEY ((ns, hash)))",
 )
 MONTH_US = 30 * 86_400 * 1_000_000
-SEQ_BITS = 16
+SEQ_SPREAD = 1000
 PER_READ = 100
 """Hashes per suppression read (an IN list over partitions, replicas asked side by side)."""
 
@@ -79,7 +80,7 @@ class CassandraPrivacyRecords:
         )
         self._insert_erasure = q(
             f"INSERT INTO {ks}.erasures (ns, erasure_id, request_id, started_at, person_id, counts) "
-            "VALUES (?, ?, ?, ?, ?, '{{}}')"
+            "VALUES (?, ?, ?, ?, ?, '{}')"
         )
         self._drop_erasure = q(f"DELETE FROM {ks}.erasures WHERE ns = ? AND erasure_id = ?")
         self._progress = q(f"UPDATE {ks}.erasures SET counts = ? WHERE ns = ? AND erasure_id = ?")
@@ -197,7 +198,7 @@ class CassandraPrivacyRecords:
 
     @unavailable_on_driver_errors
     def audit(self, at: int, caller: str, operation: str, detail: Mapping[str, int | str]) -> None:
-        seq = (max(at, 0) << SEQ_BITS) | secrets.randbits(SEQ_BITS)
+        seq = max(at, 0) * SEQ_SPREAD + secrets.randbelow(SEQ_SPREAD)
         month = _month(at)
         self._conn.run_all(
             [
@@ -212,7 +213,7 @@ class CassandraPrivacyRecords:
     @unavailable_on_driver_errors
     def audit_log(self, after_seq: int = 0, limit: int = 1000) -> list[AuditEntry]:
         out: list[AuditEntry] = []
-        start = _month(after_seq >> SEQ_BITS)
+        start = _month(after_seq // SEQ_SPREAD)
         for (month,) in self._conn.session.execute(self._months, (self._ns, start)):
             rows = self._conn.session.execute(
                 self._audit_log_q, (self._ns, month, after_seq, limit - len(out))
