@@ -101,7 +101,7 @@ class CassandraConnection:
         self.pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="idstitch-cassandra")
         """For independent multi-round-trip steps (a batch's merges) run side by side."""
         self._prepared: dict[str, Any] = {}
-        self._schemas: set[str] = set()
+        self._schemas: set[tuple[str, tuple[str, ...]]] = set()
 
     @classmethod
     @unavailable_on_driver_errors
@@ -129,14 +129,15 @@ class CassandraConnection:
         """Creates the keyspace and tables if missing (idempotent; once per process and keyspace)."""
         if not NAME.match(keyspace):
             raise ValueError("keyspace: lower-case letters, digits and underscores, starting with a letter")
-        if keyspace in self._schemas:
+        tables = tuple(tables)
+        if (keyspace, tables) in self._schemas:  # each store's tables once per process
             return
         self.session.execute(
             f"CREATE KEYSPACE IF NOT EXISTS {keyspace} WITH replication = {replication_literal(replication)}"
         )
         for table in tables:
             self.session.execute(table.format(ks=keyspace))
-        self._schemas.add(keyspace)
+        self._schemas.add((keyspace, tables))
 
     def prepare(self, cql: str) -> Any:
         stmt = self._prepared.get(cql)
