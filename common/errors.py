@@ -39,3 +39,8 @@ class FailedPrecondition(IdstitchError):
     def __init__(self, field: str, problem: str) -> None:
         super().__init__(f"{field}: {problem}")
         self.field = field
+
+
+class StoreMisconfigured(Exception):
+    """A backend refused the configuration it was given (a datacenter it does not have, a
+    replication it cannot apply): what to fix, in one line, at start."""

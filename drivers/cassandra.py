@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, ClassVar, ParamSpec, TypeVar
 
-from common.errors import StoreUnavailable
+from common.errors import StoreMisconfigured, StoreUnavailable
 
 NAME = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
 REPLICATION_WORD = re.compile(r"^[A-Za-z0-9_.]{1,100}$")
@@ -97,7 +97,13 @@ class CassandraConnection:
             # A node that went away is retried every second, so service resumes soon after it is back.
             reconnection_policy=_quick_reconnection(),
         )
-        self.session = self.cluster.connect()
+        try:
+            self.session = self.cluster.connect()
+        except Exception:
+            self.cluster.shutdown()
+            if endpoint.local_datacenter:
+                _check_datacenter(endpoint)
+            raise
         self.pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="idstitch-cassandra")
         """For independent multi-round-trip steps (a batch's merges) run side by side."""
         self._prepared: dict[str, Any] = {}
@@ -132,12 +138,23 @@ class CassandraConnection:
         tables = tuple(tables)
         if (keyspace, tables) in self._schemas:  # each store's tables once per process
             return
-        self.session.execute(
-            f"CREATE KEYSPACE IF NOT EXISTS {keyspace} WITH replication = {replication_literal(replication)}"
-        )
+        from cassandra.protocol import RequestValidationException
+
+        literal = replication_literal(replication)
+        try:
+            self.session.execute(f"CREATE KEYSPACE IF NOT EXISTS {keyspace} WITH replication = {literal}")
+        except RequestValidationException as e:  # a replication the cluster refuses
+            raise StoreMisconfigured(
+                f"cassandra: keyspace {keyspace} cannot be made with replication {literal}: "
+                f"{getattr(e, 'message', '') or type(e).__name__} (datacenters of this cluster: "
+                f"{', '.join(self._datacenters()) or 'unknown'})"
+            ) from None
         for table in tables:
             self.session.execute(table.format(ks=keyspace))
         self._schemas.add((keyspace, tables))
+
+    def _datacenters(self) -> list[str]:
+        return sorted({h.datacenter for h in self.cluster.metadata.all_hosts() if h.datacenter})
 
     def prepare(self, cql: str) -> Any:
         stmt = self._prepared.get(cql)
@@ -170,3 +187,28 @@ def _quick_reconnection() -> Any:
     from cassandra.policies import ConstantReconnectionPolicy
 
     return ConstantReconnectionPolicy(delay=1.0, max_attempts=None)
+
+
+def _check_datacenter(endpoint: CassandraEndpoint) -> None:
+    """A connection that failed with a local datacenter named: if the cluster has no such
+    datacenter, say so and list the ones it has (asked through a connection that names none)."""
+    from cassandra.cluster import Cluster
+
+    probe = Cluster(
+        list(endpoint.contact_points),
+        port=endpoint.port,
+        connect_timeout=endpoint.connect_timeout,
+        protocol_version=4,
+    )
+    try:
+        probe.connect()
+        found = sorted({h.datacenter for h in probe.metadata.all_hosts() if h.datacenter})
+    except Exception:
+        return  # not reachable at all: the original error says so
+    finally:
+        probe.shutdown()
+    if found and endpoint.local_datacenter not in found:
+        raise StoreMisconfigured(
+            f"cassandra: local_datacenter {endpoint.local_datacenter!r} is not a datacenter of this "
+            f"cluster (it has: {', '.join(found)})"
+        )

@@ -14,7 +14,7 @@ from pathlib import Path
 import grpc
 from google.protobuf import json_format
 
-from common.errors import StoreUnavailable
+from common.errors import StoreMisconfigured, StoreUnavailable
 from idstitch.v1 import admin_service_pb2 as admin_pb
 from idstitch.v1 import admin_service_pb2_grpc as admin_pb_grpc
 from idstitch.v1 import event_pb2 as ev_pb
@@ -136,7 +136,7 @@ def _serve(args: argparse.Namespace) -> int:
     configure_logging(settings.log_level)
     try:
         serve(settings)
-    except (StoreUnavailable, OSError) as e:  # a backend that is down at start: say so, without a traceback
+    except (StoreUnavailable, StoreMisconfigured, OSError) as e:  # a backend down or refusing: no traceback
         print(f"idstitch: cannot start: {e}", file=sys.stderr)
         return 1
     return 0
