@@ -26,7 +26,7 @@ def store() -> Iterator[CassandraProfileStore]:
 
 def rows_left(store: CassandraProfileStore) -> dict[str, int]:
     """Rows of the store's namespace in each table, read straight from Cassandra."""
-    session, ns = store._conn.session, store._ns
+    session, ns = store._p.conn.session, store._p.ns
     return {
         table: len(
             list(session.execute(f"SELECT ns FROM {KEYSPACE}.{table} WHERE ns = %s ALLOW FILTERING", (ns,)))
@@ -37,10 +37,11 @@ def rows_left(store: CassandraProfileStore) -> dict[str, int]:
 
 def stop_after(store: CassandraProfileStore, steps: int, loser: str, survivor: str) -> None:
     """The first `steps` steps of a merge, as a writer that then died would leave them."""
-    kept = store._head(survivor)
-    assert store._cas(store._add_pending, ({loser}, *store._next(kept)))
+    p = store._p  # the partitions the store's merge protocol runs on
+    kept = p.head(survivor)
+    assert p.cas(p.st.add_pending, ({loser}, *p.next(kept)))
     if steps >= 2:
-        assert store._cas(store._freeze, (survivor, *store._next(store._head(loser))))
+        assert p.cas(p.st.freeze, (survivor, *p.next(p.head(loser))))
 
 
 @pytest.mark.parametrize("steps", [1, 2])
