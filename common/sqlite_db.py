@@ -9,13 +9,14 @@ their own connection per thread and never wait for a writer.
 from __future__ import annotations
 
 import fcntl
+import functools
 import os
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO
+from typing import IO, Any, TypeVar
 
 from common.errors import StoreUnavailable
 
@@ -172,3 +173,33 @@ def chunked(db: sqlite3.Connection, sql: str, values: Iterable[str]) -> Iterator
     for start in range(0, len(items), CHUNK):
         part = items[start : start + CHUNK]
         yield db.execute(sql.format(",".join("?" * len(part))), part).fetchall()
+
+
+C = TypeVar("C", bound=type)
+R = TypeVar("R")
+_BUGS = (sqlite3.IntegrityError, sqlite3.ProgrammingError, sqlite3.InterfaceError)
+"""SQLite errors that are mistakes of the caller, not of the store: they stay what they are."""
+
+
+def translates_errors(cls: C) -> C:
+    """The one point where an embedded store's SQLite errors become StoreUnavailable (gRPC
+    UNAVAILABLE): every public method of the class, its reads included — a locked, full, failing or
+    damaged database file is the store being unavailable, not an internal error."""
+    for name, fn in list(vars(cls).items()):
+        if name.startswith("_") or not callable(fn):
+            continue
+        setattr(cls, name, _translated(fn))
+    return cls
+
+
+def _translated(fn: Callable[..., R]) -> Callable[..., R]:
+    @functools.wraps(fn)
+    def call(*args: Any, **kwargs: Any) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except sqlite3.Error as e:
+            if isinstance(e, _BUGS):
+                raise
+            raise StoreUnavailable(f"sqlite store: {e.__class__.__name__}") from e
+
+    return call

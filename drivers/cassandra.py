@@ -119,6 +119,26 @@ class CassandraConnection:
             cls._shared[endpoint] = (conn, users + 1)
             return conn
 
+    @classmethod
+    def for_store(
+        cls,
+        endpoint: CassandraEndpoint,
+        *,
+        keyspace: str,
+        replication: Mapping[str, str | int] | None,
+        namespace: str,
+        tables: Iterable[str],
+    ) -> CassandraConnection:
+        """The shared connection, with a store's tables made (idempotently) in `keyspace`; a
+        store's rows are keyed by `namespace`, checked here."""
+        if not NAME.match(namespace):
+            raise ValueError("namespace: lower-case letters, digits and underscores, starting with a letter")
+        conn = cls.open(endpoint)
+        conn.ensure_schema(
+            keyspace, replication or {"class": "SimpleStrategy", "replication_factor": 1}, tables
+        )
+        return conn
+
     def release(self) -> None:
         with self._lock:
             conn, users = self._shared[self.endpoint]

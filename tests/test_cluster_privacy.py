@@ -12,7 +12,6 @@ from pathlib import Path
 
 import grpc
 import pytest
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from idstitch.v1 import admin_service_pb2 as apb
 from idstitch.v1 import admin_service_pb2_grpc as apb_grpc
@@ -26,6 +25,7 @@ from idstitch.v1 import profile_service_pb2_grpc as ppb_grpc
 from server.auth import KEY_CACHE_SECONDS
 from server.client import with_key
 from tests.servers import IdstitchProcess, cassandra_address, fresh_namespace, neo4j_uri
+from tests.test_privacy_api import event
 
 pytestmark = pytest.mark.e2e
 SECRET = "cluster-privacy-test-secret-0123456789"
@@ -65,22 +65,14 @@ def _admin_key(servers: list[IdstitchProcess]) -> str:
     return keys[0]
 
 
-def _event(eid: str, at: int, *ids: tuple[str, str], type: str = "product_view") -> ev_pb.Event:
-    return ev_pb.Event(
-        event_id=eid, occurred_at=Timestamp(seconds=at), channel="web", type=type,
-        identifiers=[ev_pb.Identifier(type=t, value=v) for t, v in ids],
-        product=ev_pb.Product(sku="g1", category="grills"),
-    )  # fmt: skip
-
-
 def test_a_key_made_through_one_server_works_on_the_other_and_its_revocation_holds_on_both(cluster):
     admin = _admin_key(cluster)
     with grpc.insecure_channel(cluster[0].target) as raw0, grpc.insecure_channel(cluster[1].target) as raw1:
         made = apb_grpc.AdminServiceStub(with_key(raw0, admin)).CreateKey(apb.CreateKeyRequest(role="ingest"))
         on_other = pb_grpc.IdentityServiceStub(with_key(raw1, made.key))
         on_first = pb_grpc.IdentityServiceStub(with_key(raw0, made.key))
-        assert on_other.Ingest(pb.IngestRequest(events=[_event("k1", T0, ("cookie", "c1"))])).results
-        assert on_first.Ingest(pb.IngestRequest(events=[_event("k2", T0, ("cookie", "c2"))])).results
+        assert on_other.Ingest(pb.IngestRequest(events=[event("k1", T0, ("cookie", "c1"))])).results
+        assert on_first.Ingest(pb.IngestRequest(events=[event("k2", T0, ("cookie", "c2"))])).results
         revoked = apb_grpc.AdminServiceStub(with_key(raw1, admin)).RevokeKey(
             apb.RevokeKeyRequest(key_id=made.key_id)
         )
@@ -90,7 +82,7 @@ def test_a_key_made_through_one_server_works_on_the_other_and_its_revocation_hol
         for stub in (on_other, on_first):
             while True:
                 try:
-                    stub.Ingest(pb.IngestRequest(events=[_event("k3", T0, ("cookie", "c3"))]))
+                    stub.Ingest(pb.IngestRequest(events=[event("k3", T0, ("cookie", "c3"))]))
                 except grpc.RpcError as e:
                     codes.add(e.code())
                     break
@@ -108,7 +100,7 @@ def test_an_erasure_through_one_server_holds_on_the_other_while_it_ingests_late_
     with grpc.insecure_channel(cluster[0].target) as raw0, grpc.insecure_channel(cluster[1].target) as raw1:
         ingest0 = pb_grpc.IdentityServiceStub(with_key(raw0, admin))
         ingest1 = pb_grpc.IdentityServiceStub(with_key(raw1, admin))
-        ingest0.Ingest(pb.IngestRequest(events=[_event("a0", T0, *ann, type="login")]))
+        ingest0.Ingest(pb.IngestRequest(events=[event("a0", T0, *ann, type="login")]))
         stop = threading.Event()
         outcomes: list[int] = []
 
@@ -116,7 +108,7 @@ def test_an_erasure_through_one_server_holds_on_the_other_while_it_ingests_late_
             n = 0
             while not stop.is_set():  # Ann's events from before the erasure, delivered late to server 1
                 batch = [
-                    _event(f"late-{n}-{i}", T0 + 60 + i, ann[i % 3], ("cookie", f"ann-tab-{n}"))
+                    event(f"late-{n}-{i}", T0 + 60 + i, ann[i % 3], ("cookie", f"ann-tab-{n}"))
                     for i in range(3)
                 ]
                 outcomes.extend(r.outcome for r in ingest1.Ingest(pb.IngestRequest(events=batch)).results)

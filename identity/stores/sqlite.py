@@ -12,7 +12,7 @@ from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import TypeVar
 
-from common.sqlite_db import CHUNK, SqliteDatabase, chunked
+from common.sqlite_db import CHUNK, SqliteDatabase, chunked, translates_errors
 from identity.identifiers import Strength, display_of, type_of
 from identity.model import (
     ChangeSet,
@@ -55,6 +55,7 @@ WEAK_HOPS = 4
 """How far the snapshot follows identifiers joined through a weak link to a batch identifier."""
 
 
+@translates_errors
 class SqliteIdentityGraph:
     def __init__(self, path: Path) -> None:
         self._db = SqliteDatabase(path, SCHEMA)

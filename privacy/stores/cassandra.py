@@ -22,7 +22,7 @@ import json
 import secrets
 from collections.abc import Collection, Mapping
 
-from drivers.cassandra import NAME, CassandraConnection, CassandraEndpoint, unavailable_on_driver_errors
+from drivers.cassandra import CassandraConnection, CassandraEndpoint, unavailable_on_driver_errors
 from privacy.records import ApiKey, AuditEntry, ErasureRecord
 
 TABLES = (
@@ -61,11 +61,8 @@ class CassandraPrivacyRecords:
         replication: Mapping[str, str | int] | None = None,
         namespace: str = "main",
     ) -> None:
-        if not NAME.match(namespace):
-            raise ValueError("namespace: lower-case letters, digits and underscores, starting with a letter")
-        self._conn = CassandraConnection.open(endpoint)
-        self._conn.ensure_schema(
-            keyspace, replication or {"class": "SimpleStrategy", "replication_factor": 1}, TABLES
+        self._conn = CassandraConnection.for_store(
+            endpoint, keyspace=keyspace, replication=replication, namespace=namespace, tables=TABLES
         )
         self._ns = namespace
         self._any_suppression = False

@@ -11,7 +11,7 @@ import threading
 from collections.abc import Collection, Mapping
 from pathlib import Path
 
-from common.sqlite_db import SqliteDatabase
+from common.sqlite_db import SqliteDatabase, translates_errors
 from privacy.records import ApiKey, AuditEntry, ErasureRecord
 
 SCHEMA = """
@@ -28,6 +28,7 @@ CREATE TABLE IF NOT EXISTS api_keys(
 """
 
 
+@translates_errors
 class SqlitePrivacyRecords:
     def __init__(self, path: Path) -> None:
         self._db = SqliteDatabase(path, SCHEMA)

@@ -12,7 +12,7 @@ from collections import defaultdict
 from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
 
-from common.sqlite_db import SqliteDatabase, chunked
+from common.sqlite_db import SqliteDatabase, chunked, translates_errors
 from profiles.events import decode_facts, encode_facts
 from profiles.ports import Folding, LoggedEvent, Prefold
 from profiles.state import ProfileState, decode_state, encode_state
@@ -28,6 +28,7 @@ CREATE INDEX IF NOT EXISTS profile_events_person ON profile_events(person_id, oc
 """
 
 
+@translates_errors
 class SqliteProfileStore:
     def __init__(self, path: Path) -> None:
         self._db = SqliteDatabase(path, SCHEMA)

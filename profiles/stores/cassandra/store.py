@@ -11,7 +11,6 @@ from typing import Any
 
 from common.errors import StoreUnavailable
 from drivers.cassandra import (
-    NAME,
     CassandraConnection,
     CassandraEndpoint,
     column,
@@ -35,11 +34,8 @@ class CassandraProfileStore:
         namespace: str = "main",
         event_ttl_seconds: int | None = None,
     ) -> None:
-        if not NAME.match(namespace):
-            raise ValueError("namespace: lower-case letters, digits and underscores, starting with a letter")
-        conn = CassandraConnection.open(endpoint)
-        conn.ensure_schema(
-            keyspace, replication or {"class": "SimpleStrategy", "replication_factor": 1}, schema.TABLES
+        conn = CassandraConnection.for_store(
+            endpoint, keyspace=keyspace, replication=replication, namespace=namespace, tables=schema.TABLES
         )
         self._p = Partitions(
             conn, schema.prepare(conn, keyspace), namespace=namespace, ttl=event_ttl_seconds or 0
