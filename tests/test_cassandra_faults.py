@@ -50,7 +50,11 @@ def test_cassandra_going_away_mid_ingest_is_unavailable_then_recovers_to_the_sam
         f"profiles: {{type: cassandra, port: {port}, keyspace: fault, "
         "connect_timeout_seconds: 1, request_timeout_seconds: 1}\n"
     )
-    server = IdstitchProcess(cfg)
+    try:
+        server = IdstitchProcess(cfg)
+    except BaseException:  # the test's own Cassandra goes with it
+        subprocess.run([SCRIPT, "stop", home], check=False)
+        raise
     try:
         failures, health_seen = outage_during_ingest(server, batches, SCRIPT, home, port)
     finally:
