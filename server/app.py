@@ -159,7 +159,6 @@ def serve(settings: Settings) -> None:
     settle_heap()
     if exporting:
         log.info("telemetry export on (OTEL_* settings)")
-    log.info("idstitch listening on %s:%d (data in %s)", settings.host, running.port, settings.data_dir)
     print(f"idstitch listening on {settings.host}:{running.port} (data in {settings.data_dir})", flush=True)
     done = threading.Event()
 

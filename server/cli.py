@@ -1,6 +1,11 @@
-"""`idstitch`: serve, and talk to a running server (ingest, resolve, graph, profile, detach, keys,
-audit). The caller key comes from --key-file, IDSTITCH_API_KEY, IDSTITCH_KEY_FILE or the admin key
-the server's first start wrote to ./idstitch-data/admin.key."""
+"""`idstitch`: serve, and talk to a running server (ingest, resolve, graph, profile, detach, why,
+erase, erasure, export, consent, traits, keys, audit). The caller key comes from --key-file,
+IDSTITCH_API_KEY, IDSTITCH_KEY_FILE or the admin key the server's first start wrote to
+./idstitch-data/admin.key. Options go before or after the command. TLS: --ca (and, for mutual
+TLS, --cert and --key), or IDSTITCH_TLS_CA / _CERT / _KEY.
+
+Exit codes: 0 done; 1 the server said no (an error status); 2 a usage or input error; 3 the server
+could not be reached (UNAVAILABLE or a deadline)."""
 
 from __future__ import annotations
 
@@ -22,13 +27,33 @@ from idstitch.v1 import identity_service_pb2 as pb
 from idstitch.v1 import identity_service_pb2_grpc as pb_grpc
 from idstitch.v1 import profile_service_pb2 as profile_pb
 from idstitch.v1 import profile_service_pb2_grpc as profile_pb_grpc
-from server.client import find_key, with_key
+from server import cli_privacy
+from server.client import find_key, open_channel, with_key
 
 DEFAULT_TARGET = "127.0.0.1:50051"
 
 
+def _connection_options(p: argparse.ArgumentParser, *, defaults: bool) -> None:
+    """The options every client command takes. On the top-level parser they carry the defaults;
+    on each command they are SUPPRESSed unless given, so they may stand before or after it."""
+
+    def d(value: object) -> object:
+        return value if defaults else argparse.SUPPRESS
+
+    p.add_argument("--target", default=d(os.environ.get("IDSTITCH_TARGET", DEFAULT_TARGET)), help="host:port")
+    p.add_argument("--key-file", type=Path, default=d(None), help="file holding the caller key")
+    p.add_argument(
+        "--ca", type=Path, default=d(None), help="TLS: the CA that signed the server's certificate"
+    )
+    p.add_argument("--cert", type=Path, default=d(None), help="mutual TLS: this client's certificate")
+    p.add_argument("--key", type=Path, default=d(None), help="mutual TLS: this client's private key")
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="idstitch", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="idstitch", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    _connection_options(parser, defaults=True)
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("serve", help="run the gRPC service (embedded store by default)")
@@ -58,8 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         ("audit", "admin: print the audit log of privacy operations and admin changes"),
     ):
         p = sub.add_parser(name, help=help_)
-        p.add_argument("--target", default=os.environ.get("IDSTITCH_TARGET", DEFAULT_TARGET))
-        p.add_argument("--key-file", type=Path, help="file holding the caller key")
+        _connection_options(p, defaults=False)
         if name == "keys":
             p.add_argument("action", choices=["create", "list", "revoke"])
             p.add_argument("--role", choices=["ingest", "profile_reader", "privacy", "admin"])
@@ -89,6 +113,11 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("type")
             p.add_argument("value")
 
+    for name, help_ in cli_privacy.COMMANDS.items():
+        p = sub.add_parser(name, help=help_)
+        _connection_options(p, defaults=False)
+        cli_privacy.add_arguments(name, p)
+
     args = parser.parse_args(argv)
     if args.command == "serve":
         return _serve(args)
@@ -101,8 +130,15 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {e}", file=sys.stderr)
             return 2
     try:
-        with grpc.insecure_channel(args.target) as raw_channel:
+        raw = open_channel(args.target, ca=args.ca, cert=args.cert, key=args.key)
+    except (OSError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    try:
+        with raw as raw_channel:
             channel = with_key(raw_channel, find_key(args.key_file))
+            if args.command in cli_privacy.COMMANDS:
+                return cli_privacy.run(channel, args)
             if args.command in ("keys", "audit"):
                 admin = admin_pb_grpc.AdminServiceStub(channel)
                 return _keys(admin, args) if args.command == "keys" else _audit(admin, args)
@@ -119,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
             return handler(stub, args)
     except grpc.RpcError as e:
         print(f"error: {e.code().name}: {e.details()}", file=sys.stderr)
-        return 1
+        return 3 if e.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED) else 1
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -245,7 +281,7 @@ def _profile(stub: profile_pb_grpc.ProfileServiceStub, args: argparse.Namespace)
     if args.fields:
         req.read_mask.paths.extend(p.strip() for p in args.fields.split(",") if p.strip())
     profile = stub.GetProfile(req).profile
-    print(json_format.MessageToJson(profile, indent=2))
+    print(json_format.MessageToJson(profile, indent=2, always_print_fields_with_no_presence=True))
     return 0
 
 

@@ -69,3 +69,28 @@ def find_key(key_file: Path | None = None) -> str | None:
         if path is not None and path.is_file():
             return path.read_text().strip()
     return None
+
+
+def open_channel(
+    target: str, *, ca: Path | None = None, cert: Path | None = None, key: Path | None = None
+) -> grpc.Channel:
+    """A channel to `target`: plain, or TLS when a CA is given (mutual TLS with a client certificate
+    and key). Each also comes from IDSTITCH_TLS_CA, IDSTITCH_TLS_CERT, IDSTITCH_TLS_KEY."""
+    ca = ca or _env_path("IDSTITCH_TLS_CA")
+    cert = cert or _env_path("IDSTITCH_TLS_CERT")
+    key = key or _env_path("IDSTITCH_TLS_KEY")
+    if ca is None and cert is None:
+        return grpc.insecure_channel(target)
+    if (cert is None) != (key is None):
+        raise ValueError("mutual TLS needs both a client certificate and its key")
+    credentials = grpc.ssl_channel_credentials(
+        root_certificates=ca.read_bytes() if ca else None,
+        private_key=key.read_bytes() if key else None,
+        certificate_chain=cert.read_bytes() if cert else None,
+    )
+    return grpc.secure_channel(target, credentials)
+
+
+def _env_path(name: str) -> Path | None:
+    value = os.environ.get(name)
+    return Path(value) if value else None

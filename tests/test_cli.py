@@ -138,3 +138,52 @@ def test_serve_with_a_backend_that_is_down_says_so_and_exits(tmp_path: Path):
     assert out.returncode == 1
     assert "idstitch: cannot start: cassandra unavailable" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_privacy_and_trait_commands_options_on_either_side_and_exit_codes(server, settings, tmp_path: Path):
+    target = f"127.0.0.1:{server.port}"
+    env = {**os.environ, "IDSTITCH_KEY_FILE": str(settings.data_dir / "admin.key")}
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*idstitch(), *args], capture_output=True, text=True, env=env, timeout=60)
+
+    events = tmp_path / "events.jsonl"
+    events.write_text("\n".join(json.dumps(e) for e in EVENTS) + "\n")
+    assert cli("--target", target, "ingest", str(events)).returncode == 0  # options before the command
+    traits = cli(
+        "traits",
+        "customer_id",
+        "C-1",
+        "loyalty_tier=gold",
+        "household_size=3",
+        "--request-id",
+        "t1",
+        "--target",
+        target,
+    )
+    assert traits.returncode == 0, traits.stderr
+    assert json.loads(traits.stdout)["applied"] is True
+    consent = cli("--target", target, "consent", "customer_id", "C-1", "marketing_email", "denied",
+                  "--request-id", "c1")  # fmt: skip
+    assert consent.returncode == 0 and json.loads(consent.stdout)["applied"] is True
+
+    out = tmp_path / "export.json"
+    assert cli("export", "customer_id", "C-1", "--out", str(out), "--target", target).returncode == 0
+    document = json.loads(out.read_text())
+    text = json.dumps(document)
+    assert "_us" not in text and document["format"] == "idstitch.export.v1"
+    assert document["identifiers"][0]["first_seen"].endswith("Z")
+    assert all(e["occurred_at"].startswith("20") for e in document["events"])
+
+    erased = cli("erase", "customer_id", "C-1", "--request-id", "dsr-1", "--target", target)
+    assert erased.returncode == 0, erased.stderr
+    receipt = json.loads(erased.stdout)
+    assert len(receipt["counts"]) == 8  # every field shown, zeros included
+    again = cli("erasure", receipt["erasureId"], "--target", target)
+    assert json.loads(again.stdout) == receipt
+
+    assert cli("erase", "--target", target).returncode == 2  # usage: no --request-id
+    assert cli("resolve", "cookie", "ck1", "--target", target).returncode == 1  # NOT_FOUND: erased
+    assert cli("--target", "127.0.0.1:1", "resolve", "cookie", "ck1").returncode == 3  # unreachable
+    bad_tls = cli("--ca", str(tmp_path / "no-such-ca.pem"), "--target", target, "resolve", "cookie", "ck1")
+    assert bad_tls.returncode == 2 and "no-such-ca.pem" in bad_tls.stderr
