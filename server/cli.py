@@ -62,6 +62,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--port", type=int, help="override the port")
     p.add_argument("--data-dir", type=Path, help="override the data directory")
+    p.add_argument(
+        "--check-config", type=Path, metavar="FILE", help="validate a settings file; start nothing"
+    )
 
     p = sub.add_parser("simulate", help="run the stitching rules offline over an events file, and score them")
     p.add_argument("events", type=Path, help="one idstitch.v1.Event per line, in JSON")
@@ -99,6 +102,10 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("type", nargs="?")
             p.add_argument("value", nargs="?")
             p.add_argument("--person", help="a person id instead of an identifier")
+            if name == "graph":
+                p.add_argument(
+                    "--format", choices=["text", "dot", "svg"], default="text", help="svg needs Graphviz"
+                )
             if name == "profile":
                 p.add_argument(
                     "--fields", help="comma-separated Profile paths, e.g. affinities,behavior.cart"
@@ -163,6 +170,8 @@ def _serve(args: argparse.Namespace) -> int:
     from server.config import load_settings
     from server.telemetry import configure_logging
 
+    if args.check_config is not None:
+        return _check_config(args.check_config)
     overrides: dict[str, object] = {}
     if args.port is not None:
         overrides["port"] = args.port
@@ -175,6 +184,29 @@ def _serve(args: argparse.Namespace) -> int:
     except (StoreUnavailable, StoreMisconfigured, OSError) as e:  # a backend down or refusing: no traceback
         print(f"idstitch: cannot start: {e}", file=sys.stderr)
         return 1
+    return 0
+
+
+def _check_config(path: Path) -> int:
+    import yaml
+    from pydantic import ValidationError
+
+    from server.config import load_settings
+
+    if not path.is_file():
+        print(f"error: {path}: no such file", file=sys.stderr)
+        return 2
+    try:
+        settings = load_settings(path)
+    except ValidationError as e:
+        for err in e.errors():
+            where = ".".join(str(x) for x in err["loc"]) or "(file)"
+            print(f"{path}: {where}: {err['msg']}", file=sys.stderr)
+        return 2
+    except (ValueError, yaml.YAMLError) as e:  # YAML that does not parse, or a settings check of ours
+        print(f"{path}: {' '.join(str(e).split())}", file=sys.stderr)
+        return 2
+    print(f"{path}: valid (graph {settings.graph.type}, profiles {settings.profiles.type})")
     return 0
 
 
@@ -252,6 +284,16 @@ def _graph(stub: pb_grpc.IdentityServiceStub, args: argparse.Namespace) -> int:
         print("error: give TYPE VALUE or --person ID", file=sys.stderr)
         return 2
     g = stub.GetIdentityGraph(req)
+    if args.format != "text":
+        from server import graph_picture
+
+        picture = graph_picture.dot(g)
+        try:
+            print(graph_picture.svg(picture) if args.format == "svg" else picture, end="")
+        except OSError as problem:
+            print(f"error: {problem}", file=sys.stderr)
+            return 2
+        return 0
     print(f"person {g.person_id}")
     if g.aliases:
         print(f"  aliases: {', '.join(g.aliases)}")

@@ -187,3 +187,38 @@ def test_privacy_and_trait_commands_options_on_either_side_and_exit_codes(server
     assert cli("--target", "127.0.0.1:1", "resolve", "cookie", "ck1").returncode == 3  # unreachable
     bad_tls = cli("--ca", str(tmp_path / "no-such-ca.pem"), "--target", target, "resolve", "cookie", "ck1")
     assert bad_tls.returncode == 2 and "no-such-ca.pem" in bad_tls.stderr
+
+
+def test_check_config_validates_a_file_and_names_what_is_wrong(tmp_path: Path):
+    examples = Path(__file__).resolve().parent.parent / "examples"
+    ok = subprocess.run([*idstitch(), "serve", "--check-config", str(examples / "idstitch.yaml")],
+                        capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert ok.returncode == 0 and "valid (graph sqlite, profiles sqlite)" in ok.stdout
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("port: not-a-number\nstitching: {weak_links: {corroborating_event: 2}}\n")
+    checked = subprocess.run(
+        [*idstitch(), "serve", "--check-config", str(bad)], capture_output=True, text=True, timeout=60
+    )
+    assert checked.returncode == 2
+    assert "port:" in checked.stderr and "stitching.weak_links.corroborating_event" in checked.stderr
+    assert "Traceback" not in checked.stderr
+
+
+def test_a_person_as_a_graphviz_picture(server, settings, tmp_path: Path):
+    target = f"127.0.0.1:{server.port}"
+    env = {**os.environ, "IDSTITCH_KEY_FILE": str(settings.data_dir / "admin.key")}
+    events = tmp_path / "events.jsonl"
+    events.write_text("\n".join(json.dumps(e) for e in EVENTS) + "\n")
+    subprocess.run(
+        [*idstitch(), "ingest", str(events), "--target", target], env=env, check=True, capture_output=True
+    )
+    drawn = subprocess.run(
+        [*idstitch(), "graph", "customer_id", "C-1", "--format", "dot", "--target", target],
+        env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert drawn.returncode == 0, drawn.stderr
+    picture = drawn.stdout
+    assert picture.startswith('graph "p_') and picture.rstrip().endswith("}")
+    assert '"customer_id:C-1"' in picture and "web.login (strong, 1)" in picture
+    assert "shape=box" in picture  # identifiers are drawn by type
+    assert "ann@example.com" not in picture.lower()  # only display-safe values
