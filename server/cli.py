@@ -20,14 +20,14 @@ import grpc
 from google.protobuf import json_format
 
 from common.errors import StoreMisconfigured, StoreUnavailable
-from idstitch.v1 import admin_service_pb2 as admin_pb
 from idstitch.v1 import admin_service_pb2_grpc as admin_pb_grpc
 from idstitch.v1 import event_pb2 as ev_pb
 from idstitch.v1 import identity_service_pb2 as pb
 from idstitch.v1 import identity_service_pb2_grpc as pb_grpc
 from idstitch.v1 import profile_service_pb2 as profile_pb
 from idstitch.v1 import profile_service_pb2_grpc as profile_pb_grpc
-from server import cli_privacy
+from server import cli_admin, cli_privacy
+from server.cli_admin import day as _day
 from server.client import find_key, open_channel, with_key
 
 DEFAULT_TARGET = "127.0.0.1:50051"
@@ -148,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
                 return cli_privacy.run(channel, args)
             if args.command in ("keys", "audit"):
                 admin = admin_pb_grpc.AdminServiceStub(channel)
-                return _keys(admin, args) if args.command == "keys" else _audit(admin, args)
+                return cli_admin.keys(admin, args) if args.command == "keys" else cli_admin.audit(admin, args)
             if args.command == "profile":
                 return _profile(profile_pb_grpc.ProfileServiceStub(channel), args)
             stub = pb_grpc.IdentityServiceStub(channel)
@@ -367,42 +367,6 @@ def _detach(stub: pb_grpc.IdentityServiceStub, args: argparse.Namespace) -> int:
     if res.new_person_id:
         print(f"new person  {res.new_person_id} ({res.new_person_events} events)")
     return 0
-
-
-def _keys(stub: admin_pb_grpc.AdminServiceStub, args: argparse.Namespace) -> int:
-    if args.action == "create":
-        if not args.role:
-            print("error: keys create needs --role", file=sys.stderr)
-            return 2
-        made = stub.CreateKey(admin_pb.CreateKeyRequest(role=args.role))
-        print(f"key id {made.key_id} ({args.role}); the key, shown once:\n{made.key}")
-    elif args.action == "list":
-        for k in stub.ListKeys(admin_pb.ListKeysRequest()).keys:
-            revoked = f"  revoked {_day(k.revoked_at)}" if k.HasField("revoked_at") else ""
-            print(f"{k.key_id:<16} {k.role:<15} created {_day(k.created_at)}{revoked}")
-    else:
-        if not args.key_id:
-            print("error: keys revoke needs a key id", file=sys.stderr)
-            return 2
-        done = stub.RevokeKey(admin_pb.RevokeKeyRequest(key_id=args.key_id)).revoked
-        print("revoked" if done else "no such active key")
-    return 0
-
-
-def _audit(stub: admin_pb_grpc.AdminServiceStub, args: argparse.Namespace) -> int:
-    after = args.after
-    while True:
-        records = stub.ListAudit(admin_pb.ListAuditRequest(after_seq=after)).records
-        for r in records:
-            detail = " ".join(f"{k}={v}" for k, v in sorted(r.detail.items()))
-            print(f"{r.seq:>6} {_day(r.at)} {r.caller:<16} {r.operation:<12} {detail}")
-        if not records:
-            return 0
-        after = records[-1].seq
-
-
-def _day(ts: object) -> str:
-    return ts.ToDatetime().strftime("%Y-%m-%d %H:%M")  # type: ignore[attr-defined]
 
 
 if __name__ == "__main__":
