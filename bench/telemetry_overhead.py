@@ -8,10 +8,10 @@ counts spans, to show export really happened). Figures are printed only.
 The servers run side by side and their measurements are interleaved over several rounds:
 in each, every server ingests the same new events (returning shoppers) and then answers Resolve.
 Each round's ingest rate, Resolve p99 and server CPU time per call (a steadier measure of the cost
-than a tail latency on a busy 2-core machine; the telemetry exporter process's CPU counts as the
-server's) are compared with telemetry off's in the same round; the median of those ratios is
-printed, with the rounds. A fourth server, also without telemetry (the control), is measured the
-same way: its ratios are what this machine's noise alone gives, the yardstick for the others'.
+than a tail latency on a busy 2-core machine) are compared with telemetry off's in the same round;
+the median of those ratios is printed, with the rounds. Another server without telemetry (the
+control) is measured the same way: its ratios are what this machine's noise alone gives, the
+yardstick for the others'.
 
 Run: .venv/bin/python -m bench.telemetry_overhead [--persons 10000] [--calls 1000] [--rounds 3]
      [--rps 500]
@@ -109,10 +109,7 @@ class Config:
     """Events per second of each round's ingest."""
     p99s: list[float] = field(default_factory=list)
     cpu_us: list[float] = field(default_factory=list)
-    """Server CPU time per Resolve call (all its threads and its telemetry exporter process), per
-    round."""
-    exporter_us: list[float] = field(default_factory=list)
-    """Of which the exporter process's."""
+    """Server CPU time per Resolve call (all its threads, the SDK's export included), per round."""
 
 
 def start(config: Config, data: str, batches: list[pb.IngestRequest]) -> None:
@@ -139,30 +136,12 @@ def measure_resolve(config: Config, calls: int, known: list[tuple[str, str]], rp
     assert config.proc is not None
     os.environ["IDSTITCH_API_KEY"] = config.key  # the client processes take it from here
     ticks = os.sysconf("SC_CLK_TCK")
-    helpers = children(config.proc.pid)
-    before, before_helpers = cpu_ticks(config.proc.pid), sum(cpu_ticks(p) for p in helpers)
+    before = cpu_ticks(config.proc.pid)
     _, r99 = measure(config.target, "resolve", 8, calls, known, rps)
-    helpers_used = (sum(cpu_ticks(p) for p in helpers) - before_helpers) / ticks
-    used = (cpu_ticks(config.proc.pid) - before) / ticks + helpers_used
+    used = (cpu_ticks(config.proc.pid) - before) / ticks
     config.p99s.append(r99)
     n = 8 * (calls + 50)  # measure() also makes 50 warm-up calls
     config.cpu_us.append(used / n * 1e6)
-    config.exporter_us.append(helpers_used / n * 1e6)
-
-
-def children(pid: int) -> list[int]:
-    """The processes `pid` started (a server's telemetry exporter)."""
-    out = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as f:
-                    parent = int(f.read().rsplit(")", 1)[1].split()[1])
-            except OSError:
-                continue
-            if parent == pid:
-                out.append(int(entry))
-    return out
 
 
 def main() -> None:
@@ -232,15 +211,14 @@ def main() -> None:
             + ", ".join(f"{x:.1f}" for x in c.p99s)
             + f")  server CPU/call {_paired(c.cpu_us, base.cpu_us)} (us by round: "
             + ", ".join(f"{x:.0f}" for x in c.cpu_us)
-            + f"; exporter process {statistics.median(c.exporter_us):.0f})"
+            + ")"
         )
     print(f"spans received by the collector: {sink.spans():,}")
 
 
 def _wait_quiet(configs: list[Config]) -> None:
-    """Until no server (nor its exporter process) uses more than 5% of a core over half a second."""
-    pids = [c.proc.pid for c in configs if c.proc]
-    wait_quiet(pids + [child for p in pids for child in children(p)], share=0.05, window=0.5, limit=30)
+    """Until no server uses more than 5% of a core over half a second."""
+    wait_quiet([c.proc.pid for c in configs if c.proc], share=0.05, window=0.5, limit=30)
 
 
 def _paired(values: list[float], base: list[float]) -> str:

@@ -3,16 +3,16 @@ through one server, an erasure recorded through one, a suppression written by on
 trail of all — each is one set of rows every server reads.
 
 Tables (`ns` a namespace, as for the profile store):
-- `suppressions` (ns, hash) → erased_at, the highest written. Read per batch, by partition
-  (single-partition reads, side by side), never cached: an erasure through another server holds
-  from the moment it returns. `privacy_flags` says whether any exists, so a cluster that never
-  erased reads nothing per batch; once true it stays true in this process.
+- `suppressed_hashes` (ns, hash) clustered by erased_at, newest first: a read takes the newest
+  (PER PARTITION LIMIT 1), a write never reads. Read per batch (IN lists of PER_READ hashes, side
+  by side), never cached: an erasure through another server holds from the moment it returns.
+  `privacy_flags` says whether any exists, so a cluster that never erased reads one flag row per
+  batch; once true it stays true in this process.
 - `erasures` (ns, erasure_id) and `erasure_requests` (ns, request_id) → erasure_id: a request id
   is claimed with `IF NOT EXISTS`, so two servers given the same request record one erasure.
 - `audit` (ns, month) clustered by seq: `seq` is the entry's time in µs times 1,000 plus a random
   0-999 — ordered by time across servers without a counter anyone must coordinate (a bigint until
-  the year 2262);
-  `audit_months` lists the months written, so a read from the start scans only those.
+  the year 2262); `audit_months` lists the months written, so a read from the start scans only those.
 - `api_keys` (ns, key_id) and `api_key_hashes` (ns, hash) → key_id.
 """
 
@@ -26,8 +26,8 @@ from drivers.cassandra import CassandraConnection, CassandraEndpoint, unavailabl
 from privacy.records import ApiKey, AuditEntry, ErasureRecord
 
 TABLES = (
-    "CREATE TABLE IF NOT EXISTS {ks}.suppressions (ns text, hash text, erased_at bigint, "
-    "PRIMARY KEY ((ns, hash)))",
+    "CREATE TABLE IF NOT EXISTS {ks}.suppressed_hashes (ns text, hash text, erased_at bigint, "
+    "PRIMARY KEY ((ns, hash), erased_at)) WITH CLUSTERING ORDER BY (erased_at DESC)",
     "CREATE TABLE IF NOT EXISTS {ks}.privacy_flags (ns text, name text, value boolean, "
     "PRIMARY KEY ((ns), name))",
     "CREATE TABLE IF NOT EXISTS {ks}.erasures (ns text, erasure_id text, request_id text, started_at bigint, "
@@ -68,8 +68,11 @@ class CassandraPrivacyRecords:
         self._any_suppression = False
         q = self._conn.prepare
         ks = keyspace
-        self._suppress_q = q(f"UPDATE {ks}.suppressions SET erased_at = ? WHERE ns = ? AND hash = ?")
-        self._suppressed_q = q(f"SELECT hash, erased_at FROM {ks}.suppressions WHERE ns = ? AND hash IN ?")
+        self._suppress_q = q(f"INSERT INTO {ks}.suppressed_hashes (ns, hash, erased_at) VALUES (?, ?, ?)")
+        self._suppressed_q = q(
+            f"SELECT hash, erased_at FROM {ks}.suppressed_hashes WHERE ns = ? AND hash IN ? "
+            "PER PARTITION LIMIT 1"
+        )
         self._set_flag = q(f"UPDATE {ks}.privacy_flags SET value = true WHERE ns = ? AND name = ?")
         self._flag = q(f"SELECT value FROM {ks}.privacy_flags WHERE ns = ? AND name = ?")
         self._claim_request = q(
@@ -80,7 +83,9 @@ class CassandraPrivacyRecords:
             "VALUES (?, ?, ?, ?, ?, '{}')"
         )
         self._drop_erasure = q(f"DELETE FROM {ks}.erasures WHERE ns = ? AND erasure_id = ?")
-        self._progress = q(f"UPDATE {ks}.erasures SET counts = ? WHERE ns = ? AND erasure_id = ?")
+        self._progress = q(
+            f"UPDATE {ks}.erasures SET counts = ? WHERE ns = ? AND erasure_id = ? IF completed_at = null"
+        )
         self._complete = q(
             f"UPDATE {ks}.erasures SET completed_at = ?, person_id = null, counts = ? "
             "WHERE ns = ? AND erasure_id = ?"
@@ -117,13 +122,9 @@ class CassandraPrivacyRecords:
 
     @unavailable_on_driver_errors
     def suppress(self, hashes: Collection[str], erased_at: int) -> None:
-        hashes = list(hashes)
-        found = self.suppressed(hashes)
-        # The highest erasure time wins (erased, then erased again later): written only where higher.
-        writes = [
-            (self._suppress_q, (erased_at, self._ns, h)) for h in hashes if found.get(h, -1) < erased_at
-        ]
-        self._conn.run_all(writes)
+        # Each erasure time is a row of its own; a read takes the latest (erased, then erased again
+        # later), so two servers suppressing the same hash at once need no read before the write.
+        self._conn.run_all([(self._suppress_q, (self._ns, h, erased_at)) for h in hashes])
         if hashes:
             self._conn.session.execute(self._set_flag, (self._ns, "suppressions"))
             self._any_suppression = True
@@ -166,11 +167,10 @@ class CassandraPrivacyRecords:
 
     @unavailable_on_driver_errors
     def record_progress(self, erasure_id: str, counts: Mapping[str, int]) -> None:
-        found = self.erasure(erasure_id)
-        if found is not None and found.completed_at is None:
-            self._conn.session.execute(
-                self._progress, (json.dumps(dict(counts), sort_keys=True), self._ns, erasure_id)
-            )
+        # Conditional: a receipt already completed keeps its counts.
+        self._conn.session.execute(
+            self._progress, (json.dumps(dict(counts), sort_keys=True), self._ns, erasure_id)
+        )
 
     @unavailable_on_driver_errors
     def complete_erasure(
