@@ -64,7 +64,6 @@ class CassandraConnection:
 
     def __init__(self, endpoint: CassandraEndpoint) -> None:
         from cassandra import ConsistencyLevel, ProtocolVersion
-        from cassandra.auth import PlainTextAuthProvider
         from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
         from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
         from cassandra.query import tuple_factory
@@ -81,9 +80,7 @@ class CassandraConnection:
             # the client's CPU per read (and GetProfile's latency at 8 clients).
             row_factory=tuple_factory,
         )
-        auth = (
-            PlainTextAuthProvider(endpoint.username, endpoint.password or "") if endpoint.username else None
-        )
+        auth = _auth(endpoint)
         self.endpoint = endpoint
         self.cluster = Cluster(
             list(endpoint.contact_points),
@@ -217,6 +214,7 @@ def _check_datacenter(endpoint: CassandraEndpoint) -> None:
     probe = Cluster(
         list(endpoint.contact_points),
         port=endpoint.port,
+        auth_provider=_auth(endpoint),
         connect_timeout=endpoint.connect_timeout,
         protocol_version=4,
     )
@@ -232,3 +230,9 @@ def _check_datacenter(endpoint: CassandraEndpoint) -> None:
             f"cassandra: local_datacenter {endpoint.local_datacenter!r} is not a datacenter of this "
             f"cluster (it has: {', '.join(found)})"
         )
+
+
+def _auth(endpoint: CassandraEndpoint) -> Any:
+    from cassandra.auth import PlainTextAuthProvider
+
+    return PlainTextAuthProvider(endpoint.username, endpoint.password or "") if endpoint.username else None

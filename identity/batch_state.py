@@ -52,8 +52,6 @@ class BatchState:
             pid = self.alias[pid]
         return pid
 
-    # -- one event ---------------------------------------------------------------------------
-
     # -- graph mutations (in memory, mirrored into the change set) ---------------------------
 
     def _assign(self, st: IdentifierState, person: PersonState) -> None:
