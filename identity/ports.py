@@ -69,6 +69,20 @@ class IdentityGraph(Protocol):
         """The live person named by `person_id` or by it as an alias; None when unknown."""
         ...
 
+    def resolve_many(self, keys: Collection[str]) -> dict[str, str | SharedResolution]:
+        """`resolve` of each key, in a bounded number of round trips (BatchGetProfiles' path);
+        unknown keys are left out."""
+        ...
+
+    def resolve_people(self, keys: Collection[str]) -> dict[str, PersonGraph | SharedResolution]:
+        """`resolve_person` of each key, in a bounded number of round trips (BatchResolve's
+        path); unknown keys are left out."""
+        ...
+
+    def live_persons(self, person_ids: Collection[str]) -> dict[str, str]:
+        """`live_person` of each id, in a bounded number of round trips; unknown ids are left out."""
+        ...
+
     def person_graph(self, person_id: str) -> PersonGraph | None:
         """A person (by its id or any alias) with its identifiers, shared identifiers and edges."""
         ...

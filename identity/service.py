@@ -8,7 +8,7 @@ it is applied, so a caller fixes and re-sends the batch (already-accepted events
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -311,6 +311,14 @@ class IdentityService:
         if isinstance(found, SharedResolution):
             return Resolution(None, found)
         return Resolution(found, None)
+
+    def resolve_keys(self, keys: Collection[str]) -> dict[str, Resolution]:
+        """`resolve_key` of many keys in a bounded number of graph round trips; unknown keys are
+        left out."""
+        return {
+            k: Resolution(None, found) if isinstance(found, SharedResolution) else Resolution(found, None)
+            for k, found in self.graph.resolve_people(keys).items()
+        }
 
     def person_of(self, type_name: str, value: str, *, field: str = "identifier") -> str:
         """The live person an identifier names. INVALID_ARGUMENT for a value that never resolves or

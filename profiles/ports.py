@@ -61,6 +61,9 @@ class ProfileStore(Protocol):
         """Applies `merges` (loser → survivor) and records and folds the events not seen before.
         `prefolded`, by (surviving) person: the fold of their events in this batch, which the
         store may merge in instead of folding those events (by the fold law, the same profile).
+        The caller vouches that no earlier append recorded those events (they are new to the
+        identity graph, which commits first); a store may skip its own check of that, but must
+        still never fold an event twice into one profile.
         Returns the ids of the events that were new."""
         ...
 

@@ -114,25 +114,33 @@ class ProfileService:
     def get_many(self, keys: Sequence[ProfileKey], *, field: str = "keys") -> list[FoundProfile | Missing]:
         if len(keys) > MAX_PROFILE_BATCH:
             raise InvalidArgument(field, f"{len(keys)} keys; at most {MAX_PROFILE_BATCH}")
-        persons: list[str | Missing] = [
-            self._person_or_missing(k, f"{field}[{i}]") for i, k in enumerate(keys)
-        ]
+        asked = [self._asked(k, f"{field}[{i}]") for i, k in enumerate(keys)]
+        # One graph read for the identifiers and one for the person ids, not one per key.
+        by_key = self._graph.resolve_many({a[1] for a in asked if isinstance(a, tuple) and a[0] == "key"})
+        by_id = self._graph.live_persons({a[1] for a in asked if isinstance(a, tuple) and a[0] == "id"})
+        persons: list[str | Missing] = []
+        for a in asked:
+            if isinstance(a, Missing):
+                persons.append(a)
+                continue
+            found = by_key.get(a[1]) if a[0] == "key" else by_id.get(a[1])
+            if isinstance(found, SharedResolution):
+                persons.append(Missing("shared"))
+            else:
+                persons.append(found if found is not None else Missing("unknown"))
         states = self.store.get_many({p for p in persons if isinstance(p, str)})
         return [p if isinstance(p, Missing) else self._found(p, states.get(p)) for p in persons]
 
-    def _person_or_missing(self, key: ProfileKey, field: str) -> str | Missing:
+    def _asked(self, key: ProfileKey, field: str) -> tuple[str, str] | Missing:
+        """What a key asks the graph for: ("key", an identifier's stored key) or ("id", a
+        person id); Missing when an identifier's value never resolves."""
         if key.identifier is not None:
             t, v = key.identifier
             ident = self.identity.key_of(t, v, field=f"{field}.identifier")
-            if isinstance(ident, str):
-                return Missing(ident)
-            found = self._graph.resolve(ident.key)
-            if isinstance(found, SharedResolution):
-                return Missing("shared")
-            return found if found is not None else Missing("unknown")
+            return Missing(ident) if isinstance(ident, str) else ("key", ident.key)
         if not key.person_id.strip():
             raise InvalidArgument(f"{field}.person_id", "required")
-        return self._graph.live_person(key.person_id) or Missing("unknown")
+        return ("id", key.person_id)
 
     def _found(self, pid: str, state: ProfileState | None) -> FoundProfile:
         state = state if state is not None else ProfileState()

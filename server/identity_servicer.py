@@ -7,7 +7,7 @@ from collections.abc import Iterator, Sequence
 
 import grpc
 
-from common.errors import InvalidArgument, NotFound
+from common.errors import InvalidArgument
 from identity.model import StitchResult
 from identity.service import MAX_BATCH, IdentityService
 from idstitch.v1 import event_pb2 as ev_pb
@@ -77,16 +77,16 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
             self._svc.key_of(i.type, i.value, field=f"identifiers[{n}]")
             for n, i in enumerate(request.identifiers)
         ]
+        found = self._svc.resolve_keys({k.key for k in keys if not isinstance(k, str)})
         out = pb.BatchResolveResponse()
         for n, key in enumerate(keys):
             item = out.results.add(index=n)
             if isinstance(key, str):
                 item.ignored_reason = key
-                continue
-            try:
-                item.resolution.CopyFrom(convert.resolve_response(self._svc.resolve_key(key.key)))
+            elif (res := found.get(key.key)) is not None:
+                item.resolution.CopyFrom(convert.resolve_response(res))
                 item.found = True
-            except NotFound:
+            else:
                 item.found = False
         return out
 

@@ -271,6 +271,26 @@ class SqliteIdentityGraph:
     def live_person(self, person_id: str) -> str | None:
         return self._canonical(self._db.reader, person_id)
 
+    def resolve_many(self, keys: Collection[str]) -> dict[str, str | SharedResolution]:
+        with self._db.read() as db:
+            found = {k: self._resolve(db, k) for k in keys}
+        return {k: v for k, v in found.items() if v is not None}
+
+    def resolve_people(self, keys: Collection[str]) -> dict[str, PersonGraph | SharedResolution]:
+        out: dict[str, PersonGraph | SharedResolution] = {}
+        with self._db.read() as db:  # one snapshot for the whole batch
+            for k in keys:
+                found = self._resolve(db, k)
+                graph = self._person_graph(db, found) if isinstance(found, str) else found
+                if graph is not None:
+                    out[k] = graph
+        return out
+
+    def live_persons(self, person_ids: Collection[str]) -> dict[str, str]:
+        with self._db.read() as db:
+            found = {p: self._canonical(db, p) for p in person_ids}
+        return {p: v for p, v in found.items() if v is not None}
+
     def _canonical(self, db: sqlite3.Connection, person_id: str) -> str | None:
         if db.execute("SELECT 1 FROM persons WHERE id = ?", (person_id,)).fetchone():
             return person_id

@@ -301,3 +301,24 @@ def test_resolving_any_member_returns_the_whole_person_as_reading_it_by_id_does(
     assert "cookie:tablet" in {n.key for n in by_id.nodes} and len(by_id.edges) >= 3
     for t, v in (("customer_id", "ANN"), ("cookie", "ann-laptop"), ("email", "ann@example.com")):
         assert svc.resolve(t, v).person == by_id
+
+
+def test_batch_reads_answer_as_one_read_per_key_does(make_service):
+    """BatchResolve and BatchGetProfiles read the graph once for all their keys; each answer must
+    be the one a single read gives: a person's whole graph, a shared identifier's users, an alias
+    naming its survivor, and unknown keys left out."""
+    svc = make_service()
+    first = svc.ingest([login("ANN", ("cookie", "tablet"), ("cookie", "ann-laptop"))])[0].person_id
+    bob = svc.ingest([login("BOB", ("cookie", "tablet"))])[0].person_id
+    second = svc.ingest([ev("app", ("device_id", "ann-phone"))])[0].person_id
+    svc.ingest([login("ANN", ("device_id", "ann-phone"))])  # merges the second into the first
+    keys = ["customer_id:ANN", "cookie:tablet", "device_id:ann-phone", "customer_id:BOB", "cookie:nobody"]
+    graph = svc.graph
+    people = graph.resolve_people(keys)
+    assert set(people) == set(keys) - {"cookie:nobody"}
+    for k in people:
+        assert people[k] == graph.resolve_person(k)
+    assert set(people["cookie:tablet"].shared_by) == {first, bob}  # type: ignore[union-attr]
+    assert graph.resolve_many(keys) == {k: graph.resolve(k) for k in keys if graph.resolve(k) is not None}
+    assert graph.live_persons([first, second, bob, "p_unknown"]) == {first: first, second: first, bob: bob}
+    assert graph.resolve_people([]) == {} and graph.resolve_many([]) == {} and graph.live_persons([]) == {}

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from profiles.events import EventFacts, Item
 from profiles.fold import Folder
-from profiles.ports import LoggedEvent, ProfileStore
+from profiles.ports import LoggedEvent, Prefold, ProfileStore
 from profiles.rules import ProfileRules
 from profiles.state import ProfileState
 from server.config import Settings, load_settings
@@ -106,6 +106,40 @@ def test_chained_merges_keep_aliases_pointing_at_the_live_person(store: ProfileS
     store.append(events=logged("a", view(4)), merges={}, folding=folder)
     assert store.get("c").events == 4  # type: ignore[union-attr]
     assert_profile_is_fold_of_its_events(store, "c")
+
+
+def prefold(*events: EventFacts) -> Prefold:
+    return Prefold(frozenset(e.event_id for e in events), fold(*events))
+
+
+def test_prefolded_events_are_merged_into_the_stored_profile_once(store: ProfileStore) -> None:
+    """How Ingest appends: the batch's events folded before the graph committed. A retry of the
+    same batch (the graph now says duplicate: no prefold) and a caller that wrongly prefolds
+    recorded events again change nothing."""
+    store.append(events=logged("p1", view(1)), merges={}, folding=folder)
+    batch = logged("p1", view(2), view(3))
+    assert store.append(
+        events=batch, merges={}, folding=folder, prefolded={"p1": prefold(view(2), view(3))}
+    ) == {"e2", "e3"}
+    assert store.append(events=batch, merges={}, folding=folder) == set()
+    assert (
+        store.append(events=batch, merges={}, folding=folder, prefolded={"p1": prefold(view(2), view(3))})
+        == set()
+    )
+    assert_same_profile(store.get("p1"), fold(view(1), view(2), view(3)))  # type: ignore[arg-type]
+    assert_profile_is_fold_of_its_events(store, "p1")
+
+
+def test_a_retry_after_a_partial_append_folds_the_rest(store: ProfileStore) -> None:
+    """The first attempt recorded only some persons' events (a server died between partitions):
+    the retry, without prefolds, folds exactly what is missing."""
+    store.append(
+        events=logged("a", view(1, "s1")), merges={}, folding=folder, prefolded={"a": prefold(view(1, "s1"))}
+    )
+    retry = logged("a", view(1, "s1")) + logged("b", view(2, "s2"))
+    assert store.append(events=retry, merges={}, folding=folder) == {"e2"}
+    assert store.get("a").events == 1  # type: ignore[union-attr]
+    assert store.get("b").events == 1  # type: ignore[union-attr]
 
 
 def test_events_without_a_person_are_recorded_but_fold_into_no_profile(store: ProfileStore) -> None:

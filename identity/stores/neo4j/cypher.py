@@ -10,12 +10,23 @@ IDENTIFIER = (
     "WITH i, collect(s.person_id) AS users "
 )
 RESOLVE = IDENTIFIER + "RETURN i.person_id AS pid, i.shared AS sh, users"
+IDENTIFIERS = (
+    # IDENTIFIER for each of the keys $ks, in one statement (the batch reads' path).
+    "UNWIND $ks AS k MATCH (i:{Identifier} {{key: k}}) WHERE i.type IS NOT NULL "
+    "OPTIONAL MATCH (s:{SharedUse} {{key: k}}) WHERE i.shared "
+    "WITH k, i, collect(s.person_id) AS users "
+)
+RESOLVE_MANY = IDENTIFIERS + "RETURN k, i.person_id AS pid, i.shared AS sh, users"
 PERSON = (
     # The live person an id names: itself, or the survivor of its merge.
     "OPTIONAL MATCH (p:{Person} {{id: $id}}) OPTIONAL MATCH (al:{Alias} {{alias: $id}}) "
     "WITH coalesce(p.id, al.person_id) AS pid "
 )
 LIVE_PERSON = PERSON + "RETURN pid"
+LIVE_PERSONS = (
+    "UNWIND $ids AS id OPTIONAL MATCH (p:{Person} {{id: id}}) OPTIONAL MATCH (al:{Alias} {{alias: id}}) "
+    "WITH id, coalesce(p.id, al.person_id) AS pid WHERE pid IS NOT NULL RETURN id, pid"
+)
 PERSON_GRAPH = (
     # The graph of the person `pid`, in one statement. Links are walked from the person's own
     # identifiers (whose degree the caps bound), never from a shared one, which may be linked to

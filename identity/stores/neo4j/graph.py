@@ -17,7 +17,16 @@ from identity.model import (
     Snapshot,
     UnappliedLink,
 )
-from identity.stores.neo4j.cypher import IDENTIFIER, LIVE_PERSON, PERSON, PERSON_GRAPH, RESOLVE
+from identity.stores.neo4j.cypher import (
+    IDENTIFIER,
+    IDENTIFIERS,
+    LIVE_PERSON,
+    LIVE_PERSONS,
+    PERSON,
+    PERSON_GRAPH,
+    RESOLVE,
+    RESOLVE_MANY,
+)
 from identity.stores.neo4j.session import Neo4jSession
 from identity.stores.neo4j.transactions import GraphTransactions
 
@@ -78,6 +87,35 @@ class Neo4jIdentityGraph:
     def live_person(self, person_id: str) -> str | None:
         rec = self._session.read(LIVE_PERSON, id=person_id)
         return None if rec is None else rec["pid"]
+
+    def resolve_many(self, keys: Collection[str]) -> dict[str, str | SharedResolution]:
+        out: dict[str, str | SharedResolution] = {}
+        for rec in self._session.read_all(RESOLVE_MANY, ks=list(dict.fromkeys(keys))):
+            found = _shared(rec["k"], rec) if rec["sh"] else rec["pid"]
+            if found is not None:
+                out[rec["k"]] = found
+        return out
+
+    def live_persons(self, person_ids: Collection[str]) -> dict[str, str]:
+        recs = self._session.read_all(LIVE_PERSONS, ids=list(dict.fromkeys(person_ids)))
+        return {rec["id"]: rec["pid"] for rec in recs}
+
+    def resolve_people(self, keys: Collection[str]) -> dict[str, PersonGraph | SharedResolution]:
+        """One statement for all keys: `resolve_person`'s, unwound."""
+        out: dict[str, PersonGraph | SharedResolution] = {}
+        recs = self._session.read_all(
+            IDENTIFIERS
+            + "WITH k, i.shared AS sh, users, CASE WHEN i.shared THEN null ELSE i.person_id END AS pid "
+            + PERSON_GRAPH
+            + ", k, sh, users",
+            ks=list(dict.fromkeys(keys)),
+        )
+        for rec in recs:
+            if rec["sh"]:
+                out[rec["k"]] = SharedResolution(rec["k"], tuple(sorted(rec["users"])))
+            elif rec["pid"] is not None:
+                out[rec["k"]] = self._person_graph(rec)
+        return out
 
     def person_graph(self, person_id: str) -> PersonGraph | None:
         rec = self._session.read(PERSON + "WHERE pid IS NOT NULL " + PERSON_GRAPH, id=person_id)

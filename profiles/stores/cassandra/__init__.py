@@ -16,10 +16,18 @@ profile loses one of two concurrent folds. So every change to a person partition
 transaction on that partition: a conditional batch that inserts the event rows and sets the new
 state `IF version = <the version read>`. A batch applies atomically and in isolation within one
 partition, so the profile and the events it was folded from never disagree; a writer that lost the
-race re-reads and folds again. Which events are new is decided by claims: `INSERT … IF NOT EXISTS` on
-`event_claims` gives each event id to exactly one partition, once, across all servers; an event whose
-claim already exists is folded only if its row is missing from the claiming partition (the first
-attempt died between the claim and the fold) — and that check, too, is guarded by the version.
+race re-reads and folds again. The batch inserts each event row `IF NOT EXISTS` too, so an event
+already in the partition fails the batch rather than being folded twice.
+
+Which partition holds an event is recorded in `event_claims`, so that a redelivered event is
+recognized wherever it landed. An event the graph saw for the first time in this batch (the
+`prefolded` ones: the graph commits before the profile store, and serializes each identifier key,
+so no earlier append recorded it) gets its claim by a plain write — a lightweight transaction per
+event would be Paxos work the graph has already done. Any other event (a retry's, a redelivery's)
+is claimed `INSERT … IF NOT EXISTS`, which gives the event id to exactly one partition across all
+servers; an event whose claim already exists is folded only if its row is missing from the claiming
+partition (the first attempt died between the claim and the fold), and that check, too, is guarded
+by the version.
 
 Merges span two partitions, so they are a small protocol of single-partition transactions, each
 idempotent, whose intermediate states any writer can finish: (1) the survivor records the loser in

@@ -103,9 +103,11 @@ class Partitions:
         """The bound tail of a conditional static update: new version, partition, expected version."""
         return ((head.version or 0) + 1, self.ns, head.person_id, head.version)
 
-    def row(self, person_id: str, e: LoggedEvent) -> tuple[Any, tuple[Any, ...]]:
+    def row(self, person_id: str, e: LoggedEvent, *, new: bool = False) -> tuple[Any, tuple[Any, ...]]:
+        """The statement that writes an event's row; `new`: only if the partition has none (the
+        condition of a fold's batch)."""
         f = e.facts
-        return self.st.insert_row, (
+        return self.st.fold_row if new else self.st.insert_row, (
             self.ns,
             person_id,
             f.event_id,

@@ -29,6 +29,7 @@ class Statements:
     present: Any
     rows: Any
     insert_row: Any
+    fold_row: Any
     delete_row: Any
     delete_partition: Any
     set_state: Any
@@ -37,6 +38,7 @@ class Statements:
     freeze: Any
     absorb: Any
     claim: Any
+    record_claim: Any
     reclaim: Any
     move_claim: Any
     drop_claim: Any
@@ -61,6 +63,10 @@ def prepare(conn: CassandraConnection, keyspace: str) -> Statements:
             f"INSERT INTO {log} (ns, person_id, event_id, occurred_at, keys, facts) "
             "VALUES (?, ?, ?, ?, ?, ?) USING TTL ?"
         ),
+        fold_row=q(
+            f"INSERT INTO {log} (ns, person_id, event_id, occurred_at, keys, facts) "
+            "VALUES (?, ?, ?, ?, ?, ?) IF NOT EXISTS USING TTL ?"
+        ),
         delete_row=q(f"DELETE FROM {log} {where} AND event_id = ?"),
         delete_partition=q(f"DELETE FROM {log} {where}"),
         set_state=q(f"UPDATE {log} SET state = ?, version = ? {where} IF version = ?"),
@@ -72,6 +78,7 @@ def prepare(conn: CassandraConnection, keyspace: str) -> Statements:
             f"{where} IF version = ?"
         ),
         claim=q(f"INSERT INTO {claims} (ns, event_id, person_id) VALUES (?, ?, ?) IF NOT EXISTS USING TTL ?"),
+        record_claim=q(f"INSERT INTO {claims} (ns, event_id, person_id) VALUES (?, ?, ?) USING TTL ?"),
         reclaim=q(f"UPDATE {claims} SET person_id = ? WHERE ns = ? AND event_id = ? IF person_id = ?"),
         move_claim=q(f"UPDATE {claims} USING TTL ? SET person_id = ? WHERE ns = ? AND event_id = ?"),
         drop_claim=q(f"DELETE FROM {claims} WHERE ns = ? AND event_id = ?"),

@@ -55,9 +55,12 @@ class CassandraProfileStore:
         folding: Folding,
         prefolded: Mapping[str, Prefold] | None = None,
     ) -> set[str]:
-        """`prefolded` is not used: each profile is written by a lightweight transaction that folds
-        the events it claimed against the state it read (the prefold still proved, before the
-        graph committed, that the events fold)."""
+        """The events of `prefolded` are new to the graph, which commits before this append: no
+        earlier append recorded them, so their claims are written without a lightweight
+        transaction, and the prefold is merged into the stored profile instead of folding them
+        again. Every other event (a retry's) is claimed `IF NOT EXISTS`. Either way the event rows
+        go into their partition's conditional batch `IF NOT EXISTS`, so an event already there is
+        never folded twice (the package docstring says why)."""
         self._merges.merge_all(merges, folding)
         first: dict[str, LoggedEvent] = {}
         for e in events:
@@ -65,11 +68,13 @@ class CassandraProfileStore:
         named = {e.person_id for e in first.values() if e.person_id is not None}
         heads = self._p.heads(named)
         live = {p: self._p.live_from(h, folding) for p, h in heads.items()}
+        graph_new = {eid for pre in (prefolded or {}).values() for eid in pre.event_ids}
+        st, ns, ttl = self._p.st, self._p.ns, self._p.ttl
         claims = self._p.conn.run_all(
             [
                 (
-                    self._p.st.claim,
-                    (self._p.ns, eid, e.person_id and live[e.person_id].person_id, self._p.ttl),
+                    st.record_claim if eid in graph_new else st.claim,
+                    (ns, eid, e.person_id and live[e.person_id].person_id, ttl),
                 )
                 for eid, e in first.items()
             ]
@@ -78,7 +83,7 @@ class CassandraProfileStore:
         unsure: dict[str, list[LoggedEvent]] = defaultdict(list)  # claimed before: fold if missing
         new: set[str] = set()
         for (eid, e), rs in zip(first.items(), claims, strict=True):
-            if rs.was_applied:
+            if eid in graph_new or rs.was_applied:  # a plain write has no `was_applied`
                 if e.person_id is None:
                     new.add(eid)  # recorded for no one
                 else:
@@ -86,7 +91,8 @@ class CassandraProfileStore:
             elif (holder := column(rs, rs.one(), "person_id")) is not None:
                 unsure[holder].append(e)
         known = {h.person_id: h for h in live.values()}
-        return new | self._fold(claimed, unsure, known, folding)
+        pre = {live[p].person_id if p in live else p: x for p, x in (prefolded or {}).items()}
+        return new | self._fold(claimed, unsure, known, folding, pre)
 
     def _fold(
         self,
@@ -94,6 +100,7 @@ class CassandraProfileStore:
         unsure: dict[str, list[LoggedEvent]],
         known: dict[str, Head],
         folding: Folding,
+        prefolded: Mapping[str, Prefold],
     ) -> set[str]:
         """Folds each partition's events into it, one conditional batch per partition, all
         partitions at once; partitions that lost a race are read again and retried."""
@@ -132,8 +139,12 @@ class CassandraProfileStore:
                     self._p.live_from(head, folding)
                     redirected[pid].extend(fresh)
                     continue
-                state = folding.fold(head.decoded() or ProfileState(), (e.facts for e in fresh))
-                stmts = [self._p.row(pid, e) for e in fresh]
+                stored, done = head.decoded(), prefolded.get(pid)
+                if done is not None and done.event_ids == {e.facts.event_id for e in fresh}:
+                    state = done.state if stored is None else folding.merge(stored, done.state)
+                else:  # a retry, or no prefold: fold what is new
+                    state = folding.fold(stored or ProfileState(), (e.facts for e in fresh))
+                stmts = [self._p.row(pid, e, new=True) for e in fresh]
                 stmts.append((self._p.st.set_state, (encode_state(state), *self._p.next(head))))
                 batches[pid] = (stmts, [e.facts.event_id for e in fresh])
             applied = self._p.run_batches({p: s for p, (s, _) in batches.items()})
