@@ -33,12 +33,12 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from bench.ghz_load import measure_ghz
 from bench.population import events, heavy_person
+from idstitch.channels import find_key, with_key
 from idstitch.v1 import event_pb2 as ev_pb
 from idstitch.v1 import identity_service_pb2 as pb
 from idstitch.v1 import identity_service_pb2_grpc as pb_grpc
 from idstitch.v1 import profile_service_pb2 as ppb
 from idstitch.v1 import profile_service_pb2_grpc as ppb_grpc
-from server.client import find_key, with_key
 
 
 def start_server(
@@ -237,10 +237,53 @@ def run(
                     f"[{label}] {name + ',':<12} 8 clients:       p50 {p50:.2f} ms  p99 {p99:.2f} ms  "
                     f"(p99 = {p99 / h99:.2f}x floor p99)"
                 )
+            if args.rate and load_generator == "ghz":
+                at_rate(label, target, known, args.rate, args.rate_seconds)
+            batch_calls(label, target, known)
             profile_size(label, target, data)
         finally:
             proc.terminate()
             proc.wait()
+
+
+def at_rate(label: str, target: str, known: list[tuple[str, str]], rps: int, seconds: int) -> None:
+    """p99 below saturation: calls at a fixed rate, where a call's latency is its own work rather
+    than the queue of a saturated machine, beside the health check at the same rate."""
+    calls = max(rps * seconds // 8, 50)
+    h50, h99 = measure(target, "health", 8, calls, rps=rps)
+    print(f"[{label}] at {rps} calls/s: health check (floor) p50 {h50:.2f} ms  p99 {h99:.2f} ms")
+    for kind, name in (("resolve", "resolve"), ("profile", "get_profile")):
+        p50, p99 = measure(target, kind, 8, calls, known, rps=rps)
+        print(
+            f"[{label}] at {rps} calls/s: {name + ',':<12} p50 {p50:.2f} ms  p99 {p99:.2f} ms  "
+            f"(p99 = {p99 / h99:.2f}x floor p99)"
+        )
+
+
+def batch_calls(label: str, target: str, known: list[tuple[str, str]], size: int = 500) -> None:
+    """The time of one BatchResolve and one BatchGetProfiles of `size` keys (median of 5)."""
+    rng = random.Random(1)
+    idents = [_ident(rng.choice(known)) for _ in range(size)]
+    with connect(target) as ch:
+        resolve = pb_grpc.IdentityServiceStub(ch).BatchResolve
+        profiles = ppb_grpc.ProfileServiceStub(ch).BatchGetProfiles
+        calls = (
+            ("BatchResolve", lambda: resolve(pb.BatchResolveRequest(identifiers=idents))),
+            (
+                "BatchGetProfiles",
+                lambda: profiles(
+                    ppb.BatchGetProfilesRequest(keys=[ppb.ProfileKey(identifier=i) for i in idents])
+                ),
+            ),
+        )
+        for name, call in calls:
+            call()  # warm
+            times = []
+            for _ in range(5):
+                t = time.perf_counter()
+                call()
+                times.append(time.perf_counter() - t)
+            print(f"[{label}] {name} of {size} keys: {statistics.median(times) * 1000:.1f} ms (median of 5)")
 
 
 def profile_size(label: str, target: str, data_dir: str) -> None:
@@ -285,6 +328,13 @@ def main() -> None:
         "--cassandra", action="store_true", help="also run with profiles in Cassandra (scripts/cassandra)"
     )
     add_load_option(ap)
+    ap.add_argument("--rate", type=int, default=500, help="calls/s of the below-saturation figures (0: none)")
+    ap.add_argument("--rate-seconds", type=int, default=8, help="seconds of calls at --rate per figure")
+    ap.add_argument(
+        "--only",
+        default="",
+        help="comma-separated runs to make, of sqlite, neo4j, sqlite+cassandra, neo4j+cassandra",
+    )
     ap.add_argument("--compare-auth", action="store_true", help="also ingest into a server with auth off")
     args = ap.parse_args()
     use_load_option(args)
@@ -293,13 +343,19 @@ def main() -> None:
         neo4j = servers.enter_context(local_server("neo4j")) if args.neo4j or args.only_neo4j else None
         uri = neo4j.address if neo4j else None
         cassandra = servers.enter_context(local_server("cassandra")) if args.cassandra else None
-        if not args.only_neo4j:
+        wanted = set(filter(None, args.only.split(",")))
+
+        def chosen(name: str) -> bool:
+            return not wanted or name in wanted
+
+        if not args.only_neo4j and chosen("sqlite"):
             run("sqlite", args, None)
-        if uri:
+        if uri and chosen("neo4j"):
             run("neo4j", args, uri)
         if cassandra:
-            run("sqlite+cassandra", args, None, cassandra)
-            if uri:
+            if chosen("sqlite+cassandra"):
+                run("sqlite+cassandra", args, None, cassandra)
+            if uri and chosen("neo4j+cassandra"):
                 run("neo4j+cassandra", args, uri, cassandra, namespace="BenchC")
 
 

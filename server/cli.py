@@ -20,6 +20,7 @@ import grpc
 from google.protobuf import json_format
 
 from common.errors import StoreMisconfigured, StoreUnavailable
+from idstitch.channels import find_key, open_channel, with_key
 from idstitch.v1 import admin_service_pb2_grpc as admin_pb_grpc
 from idstitch.v1 import event_pb2 as ev_pb
 from idstitch.v1 import identity_service_pb2 as pb
@@ -28,7 +29,6 @@ from idstitch.v1 import profile_service_pb2 as profile_pb
 from idstitch.v1 import profile_service_pb2_grpc as profile_pb_grpc
 from server import cli_admin, cli_privacy
 from server.cli_admin import day as _day
-from server.client import find_key, open_channel, with_key
 
 DEFAULT_TARGET = "127.0.0.1:50051"
 

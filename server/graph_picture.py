@@ -22,7 +22,8 @@ SHAPES = {
 
 
 def _quote(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    """A DOT string: backslashes and quotes escaped, line breaks as DOT's own `\\n`."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
 
 
 def dot(g: pb.GetIdentityGraphResponse) -> str:
@@ -32,7 +33,7 @@ def dot(g: pb.GetIdentityGraphResponse) -> str:
              f"  label={_quote('person ' + g.person_id)};"]  # fmt: skip
     for n in g.nodes:
         shape, colour = SHAPES.get(n.type, ("ellipse", "#333333"))
-        label = f"{n.type}\\n{n.display_value}" + ("\\n(shared)" if n.shared else "")
+        label = f"{n.type}\n{n.display_value}" + ("\n(shared)" if n.shared else "")
         extra = ', style="filled,dashed", fillcolor="#eeeeee"' if n.shared else ""
         lines.append(
             f"  {_quote(n.node_id)} [label={_quote(label)}, shape={shape}, color={_quote(colour)}{extra}];"

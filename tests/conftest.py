@@ -8,10 +8,10 @@ import pytest
 
 from identity.ports import IdentityGraph
 from identity.service import IdentityService
+from idstitch.channels import with_key
 from profiles.ports import ProfileStore
 from server.app import RunningServer, create_server
 from server.bootstrap import System, build_identity_service, build_system
-from server.client import with_key
 from server.config import Settings, load_settings
 from tests.servers import cassandra_endpoint, fresh_namespace, neo4j_uri, stop_servers
 

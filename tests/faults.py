@@ -12,10 +12,10 @@ from collections.abc import Callable, Sequence
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from idstitch.channels import with_key
 from idstitch.v1 import event_pb2 as ev_pb
 from idstitch.v1 import identity_service_pb2 as pb
 from idstitch.v1 import identity_service_pb2_grpc as pb_grpc
-from server.client import with_key
 from tests.servers import IdstitchProcess
 
 

@@ -12,6 +12,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from idstitch.channels import with_key
 from idstitch.v1 import admin_service_pb2 as admin_pb
 from idstitch.v1 import admin_service_pb2_grpc as admin_grpc
 from idstitch.v1 import event_pb2 as ev_pb
@@ -20,7 +21,6 @@ from idstitch.v1 import privacy_service_pb2 as priv_pb
 from idstitch.v1 import profile_service_pb2 as prof_pb
 from server.app import RunningServer, create_server
 from server.auth import ALLOWED, ROLES
-from server.client import with_key
 from server.config import Settings, load_settings
 
 pytestmark = pytest.mark.e2e

@@ -14,12 +14,12 @@ from pathlib import Path
 import grpc
 import pytest
 
+from idstitch.channels import with_key
 from idstitch.v1 import event_pb2 as ev_pb
 from idstitch.v1 import identity_service_pb2 as pb
 from idstitch.v1 import identity_service_pb2_grpc as pb_grpc
 from profiles.stores.cassandra import CassandraProfileStore
 from server.bootstrap import build_system
-from server.client import with_key
 from server.config import load_settings
 from tests.profile_data import assert_same_profile
 from tests.servers import IdstitchProcess, cassandra_address, cassandra_endpoint, fresh_namespace, neo4j_uri

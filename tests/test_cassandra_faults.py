@@ -15,12 +15,12 @@ import pytest
 from grpc_health.v1 import health_pb2
 
 from drivers.cassandra import CassandraEndpoint
+from idstitch.channels import with_key
 from idstitch.v1 import identity_service_pb2 as pb
 from idstitch.v1 import identity_service_pb2_grpc as pb_grpc
 from profiles.stores.cassandra import CassandraProfileStore
 from server.app import create_server
 from server.bootstrap import build_system
-from server.client import with_key
 from server.config import load_settings
 from tests.faults import free_port, outage_during_ingest
 from tests.helpers import state

@@ -13,6 +13,7 @@ from pathlib import Path
 import grpc
 import pytest
 
+from idstitch.channels import with_key
 from idstitch.v1 import admin_service_pb2 as apb
 from idstitch.v1 import admin_service_pb2_grpc as apb_grpc
 from idstitch.v1 import event_pb2 as ev_pb
@@ -23,7 +24,6 @@ from idstitch.v1 import privacy_service_pb2_grpc as priv_grpc
 from idstitch.v1 import profile_service_pb2 as ppb
 from idstitch.v1 import profile_service_pb2_grpc as ppb_grpc
 from server.auth import KEY_CACHE_SECONDS
-from server.client import with_key
 from tests.servers import IdstitchProcess, cassandra_address, fresh_namespace, neo4j_uri
 from tests.test_privacy_api import event
 

@@ -1,4 +1,4 @@
-"""The committed stubs in idstitch/v1 must be what scripts/gen-proto makes from proto/ today."""
+"""The committed stubs in client/idstitch/v1 must be what scripts/gen-proto makes from proto/ today."""
 
 from __future__ import annotations
 
@@ -28,6 +28,6 @@ def test_committed_stubs_match_the_protos(tmp_path: Path):
     generated = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*.py*"))
     assert generated, "protoc generated nothing"
     for rel in generated:
-        committed = ROOT / rel
+        committed = ROOT / "client" / rel
         assert committed.exists(), f"{rel} is not committed: run scripts/gen-proto"
         assert committed.read_text() == (tmp_path / rel).read_text(), f"{rel} is stale: run scripts/gen-proto"

@@ -14,11 +14,11 @@ import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from identity.service import RawEvent
+from idstitch.channels import with_key
 from idstitch.v1 import event_pb2 as ev_pb
 from idstitch.v1 import identity_service_pb2 as pb
 from idstitch.v1 import identity_service_pb2_grpc as pb_grpc
 from server.bootstrap import build_identity_service
-from server.client import with_key
 from server.config import load_settings
 from tests.helpers import partition, state
 from tests.servers import IdstitchProcess, neo4j_uri

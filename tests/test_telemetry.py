@@ -17,9 +17,9 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from idstitch.channels import with_key
 from server import telemetry
 from server.app import create_server
-from server.client import with_key
 from server.config import load_settings
 from server.telemetry import JsonLines
 from tests.telemetry_workload import IDENTIFIERS, TRACE_ID, exercise

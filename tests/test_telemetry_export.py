@@ -14,8 +14,8 @@ import pytest
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2 as mpb
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2 as tpb
 
+from idstitch.channels import with_key
 from server.bootstrap import build_identity_service
-from server.client import with_key
 from server.config import load_settings
 from tests.servers import IdstitchProcess
 from tests.telemetry_workload import IDENTIFIERS, TRACE_ID, exercise

@@ -1,5 +1,5 @@
-"""Client side of caller keys, for the CLI, tests and benchmarks: a channel that sends
-`authorization: Bearer <key>` on every call, and where to find the key."""
+"""Client side of caller keys and TLS, for the typed client, the CLI, tests and benchmarks: a
+channel that sends `authorization: Bearer <key>` on every call, where to find the key, and TLS."""
 
 from __future__ import annotations
 

@@ -1,1 +1,0 @@
-"""Generated gRPC stubs for the idstitch.v1 API (see proto/ and scripts/gen-proto)."""

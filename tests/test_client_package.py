@@ -1,0 +1,121 @@
+"""The idstitch-client distribution (client/): its typed client against a real server, its retries,
+and that it stands alone (grpcio and protobuf, nothing of the server's)."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import threading
+import time
+import tomllib
+from pathlib import Path
+
+import grpc
+import pytest
+
+from idstitch.client import Client, event
+from idstitch.v1 import identity_service_pb2 as pb
+from server.app import RunningServer, create_server
+from server.config import Settings, load_settings
+
+ROOT = Path(__file__).parents[1]
+pytestmark = pytest.mark.e2e
+
+
+def client_for(server_port: int, settings: Settings, **kw: object) -> Client:
+    key = (settings.data_dir / "admin.key").read_text().strip()
+    return Client(f"127.0.0.1:{server_port}", key=key, **kw)  # type: ignore[arg-type]
+
+
+def test_ingest_resolve_and_profiles_through_the_typed_client(server, settings) -> None:
+    events = [
+        event("e1", "web", "login", [("customer_id", "C-1"), ("cookie", "k-1")]),
+        event("e2", "web", "product_view", [("cookie", "k-1")]),
+        event("e3", "app", "login", [("customer_id", "C-2"), ("device_id", "d-2")]),
+    ]
+    events[1].product.sku, events[1].product.category = "grill-1", "grills"
+    with client_for(server.port, settings) as c:
+        results = c.ingest(events)
+        assert [r.event_id for r in results] == ["e1", "e2", "e3"]
+        again = c.ingest(events)  # a resent batch is a no-op
+        assert {r.outcome for r in again} == {pb.OUTCOME_DUPLICATE}
+        person = c.resolve("cookie", "k-1").person.person_id
+        assert person == results[0].person_id
+        profile = c.get_profile(identifier=("customer_id", "C-1"), fields=["behavior"])
+        assert profile.person_id == person
+        assert [p.sku for p in profile.behavior.viewed_products] == ["grill-1"]
+        assert not profile.HasField("context")  # only the fields asked for
+        assert c.get_profile(person_id=person).person_id == person
+        batch = c.batch_resolve([("customer_id", "C-1"), ("customer_id", "nobody"), ("customer_id", "C-2")])
+        assert [r.found for r in batch] == [True, False, True]
+        profiles = c.batch_get_profiles([("customer_id", "C-2"), person, ("email", "not an email")])
+        assert [p.found for p in profiles] == [True, True, False]
+        assert profiles[1].profile.person_id == person and profiles[2].reason == "invalid_email"
+
+
+def test_a_batch_larger_than_the_servers_bound_is_sent_in_parts(server, settings) -> None:
+    events = [event(f"e{i}", "web", "page_view", [("cookie", f"k{i % 7}")]) for i in range(1201)]
+    with client_for(server.port, settings) as c:
+        assert len(c.ingest(events)) == 1201
+        assert len(c.batch_resolve([("cookie", f"k{i % 7}") for i in range(1201)])) == 1201
+
+
+def test_every_call_has_a_deadline_and_an_event_without_id_is_refused(server, settings) -> None:
+    with client_for(server.port, settings, timeout=1e-6) as c, pytest.raises(grpc.RpcError) as err:
+        c.resolve("cookie", "k")
+    assert err.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED  # type: ignore[attr-defined]
+    with client_for(server.port, settings) as c, pytest.raises(ValueError, match="event_id"):
+        c.ingest([event("", "web", "login", [("customer_id", "C-1")])])
+
+
+def test_ingest_retries_while_the_server_is_away(tmp_path: Path) -> None:
+    """The server restarts: the client's batch meets UNAVAILABLE and is sent again, with backoff,
+    until the server answers."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    settings = load_settings(data_dir=tmp_path, port=port)
+    create_server(settings).stop(0)  # the first start writes the admin key
+    key = (tmp_path / "admin.key").read_text().strip()
+    started: list[RunningServer] = []
+    later = threading.Timer(0.5, lambda: started.append(create_server(settings)))
+    later.start()
+    try:
+        with Client(f"127.0.0.1:{port}", key=key, retries=8, backoff=0.1) as c:
+            t = time.monotonic()
+            [r] = c.ingest([event("e1", "web", "login", [("customer_id", "C-1")])])
+            assert r.person_id and time.monotonic() - t >= 0.4  # it waited for the server
+    finally:
+        later.join()
+        for s in started:
+            s.stop(0)
+
+
+def test_unavailable_is_retried_then_raised(settings) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # nothing listens here
+    t = time.monotonic()
+    with (
+        Client(f"127.0.0.1:{port}", key="k", retries=3, backoff=0.05) as c,
+        pytest.raises(grpc.RpcError) as err,
+    ):
+        c.resolve("cookie", "k")
+    assert err.value.code() == grpc.StatusCode.UNAVAILABLE  # type: ignore[attr-defined]
+    assert time.monotonic() - t >= 0.05 * (1 + 2 + 4) * 0.5  # three backoffs were waited
+
+
+def test_the_client_distribution_depends_on_grpc_and_protobuf_only() -> None:
+    meta = tomllib.loads((ROOT / "client" / "pyproject.toml").read_text())["project"]
+    assert sorted(d.split(">")[0].split("=")[0] for d in meta["dependencies"]) == ["grpcio", "protobuf"]
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import sys, idstitch.client; print(' '.join(sorted(sys.modules)))"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT / "client",
+    ).stdout.split()
+    roots = {m.split(".")[0] for m in loaded}
+    server_side = {"server", "common", "identity", "profiles", "privacy", "neo4j", "cassandra", "pydantic"}
+    assert not roots & (server_side | {"opentelemetry", "yaml", "msgspec"})
