@@ -130,6 +130,26 @@ def test_prefolded_events_are_merged_into_the_stored_profile_once(store: Profile
     assert_profile_is_fold_of_its_events(store, "p1")
 
 
+def test_persons_created_and_merged_away_in_one_batch_leave_aliases_of_the_survivor(
+    store: ProfileStore,
+) -> None:
+    """Most merges: a batch creates a person for a cookie, then merges it (and another) into the
+    customer's person. Their events land on the survivor, their ids answer as it, and a later
+    event for a merged-away id lands there too."""
+    batch = logged("c", view(1, "s1")) + logged("b", view(2, "s2")) + logged("a", view(3, "s3"))
+    merges = {"c": "b", "b": "a"}
+    pre = {"a": prefold(view(1, "s1"), view(2, "s2"), view(3, "s3"))}
+    assert store.append(events=batch, merges=merges, folding=folder, prefolded=pre) == {"e1", "e2", "e3"}
+    assert_same_profile(store.get("a"), fold(view(1, "s1"), view(2, "s2"), view(3, "s3")))  # type: ignore[arg-type]
+    for alias in ("b", "c"):
+        assert_same_profile(store.get(alias), store.get("a"))  # type: ignore[arg-type]
+    assert store.get_many(["c"]).keys() == {"c"}
+    store.append(events=logged("c", view(4, "s4")), merges={}, folding=folder)
+    assert store.get("a").events == 4  # type: ignore[union-attr]
+    assert {e.person_id for e in store.events_of("a")} == {"a"}
+    assert_profile_is_fold_of_its_events(store, "a")
+
+
 def test_a_retry_after_a_partial_append_folds_the_rest(store: ProfileStore) -> None:
     """The first attempt recorded only some persons' events (a server died between partitions):
     the retry, without prefolds, folds exactly what is missing."""

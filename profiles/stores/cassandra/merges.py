@@ -12,10 +12,21 @@ from common.errors import StoreUnavailable
 from drivers.cassandra import column
 from profiles.ports import Folding, LoggedEvent
 from profiles.state import encode_state
-from profiles.stores.cassandra.partitions import MAX_CHAIN, Partitions
+from profiles.stores.cassandra.partitions import MAX_CHAIN, Head, Partitions
 
 MAX_ROUNDS = 60
 """Attempts of one write under contention before the caller gets UNAVAILABLE (and retries)."""
+
+
+def final(merges: Mapping[str, str]) -> dict[str, str]:
+    """Where each loser of a batch's merges ends up, following chains (a → b, b → c: a → c)."""
+    out = {}
+    for loser in merges:
+        p, hops = loser, 0
+        while p in merges and hops <= len(merges):
+            p, hops = merges[p], hops + 1
+        out[loser] = p
+    return out
 
 
 def connected(merges: Mapping[str, str]) -> list[list[tuple[str, str]]]:
@@ -42,7 +53,20 @@ class Merges:
 
     def merge_all(self, merges: Mapping[str, str], folding: Folding) -> None:
         """Runs a batch's merges: those that share no person side by side (each merge is several
-        round trips), those that do one after the other, in the order given."""
+        round trips), those that do one after the other, in the order given.
+
+        A loser with no partition yet (a person the same batch created, then merged: most merges)
+        has nothing to merge; it only becomes an alias, by a plain write — no other writer can
+        name it (the graph created and merged it in one transaction, and the batch's own events
+        are given to the survivor: `final`)."""
+        if not merges:
+            return
+        heads = self._p.heads(list(merges))
+        fresh = {loser: s for loser, s in merges.items() if heads[loser] == Head(loser)}
+        if fresh:
+            p = self._p
+            p.conn.run_all([(p.st.alias, (s, p.ns, loser)) for loser, s in fresh.items()])
+        merges = {loser: s for loser, s in merges.items() if loser not in fresh}
         groups = connected(merges)
         if len(groups) <= 1:
             for loser, survivor in merges.items():

@@ -19,7 +19,7 @@ from drivers.cassandra import (
 from profiles.ports import Folding, LoggedEvent, Prefold
 from profiles.state import ProfileState, encode_state
 from profiles.stores.cassandra import schema
-from profiles.stores.cassandra.merges import MAX_ROUNDS, Merges
+from profiles.stores.cassandra.merges import MAX_ROUNDS, Merges, final
 from profiles.stores.cassandra.partitions import Head, Partitions
 from profiles.stores.cassandra.splits import Splits
 
@@ -62,28 +62,29 @@ class CassandraProfileStore:
         go into their partition's conditional batch `IF NOT EXISTS`, so an event already there is
         never folded twice (the package docstring says why)."""
         self._merges.merge_all(merges, folding)
+        to = final(merges)
         first: dict[str, LoggedEvent] = {}
         for e in events:
+            if e.person_id in to:  # an event of a person this batch merged away: to the survivor
+                e = LoggedEvent(to[e.person_id], e.keys, e.facts)
             first.setdefault(e.facts.event_id, e)
         named = {e.person_id for e in first.values() if e.person_id is not None}
         heads = self._p.heads(named)
         live = {p: self._p.live_from(h, folding) for p, h in heads.items()}
         graph_new = {eid for pre in (prefolded or {}).values() for eid in pre.event_ids}
         st, ns, ttl = self._p.st, self._p.ns, self._p.ttl
-        claims = self._p.conn.run_all(
-            [
-                (
-                    st.record_claim if eid in graph_new else st.claim,
-                    (ns, eid, e.person_id and live[e.person_id].person_id, ttl),
-                )
-                for eid, e in first.items()
-            ]
-        )
+        owner = {eid: e.person_id and live[e.person_id].person_id for eid, e in first.items()}
+        plain = [eid for eid in first if eid in graph_new]
+        self._p.run_plain([(st.record_claim, (ns, eid, owner[eid], ttl)) for eid in plain])
+        contested = [eid for eid in first if eid not in graph_new]
+        results = self._p.conn.run_all([(st.claim, (ns, eid, owner[eid], ttl)) for eid in contested])
+        claimed_before = dict(zip(contested, results, strict=True))
+        claims = [claimed_before.get(eid) for eid in first]
         claimed: dict[str, list[LoggedEvent]] = defaultdict(list)  # fresh claims: nothing folded them yet
         unsure: dict[str, list[LoggedEvent]] = defaultdict(list)  # claimed before: fold if missing
         new: set[str] = set()
         for (eid, e), rs in zip(first.items(), claims, strict=True):
-            if eid in graph_new or rs.was_applied:  # a plain write has no `was_applied`
+            if rs is None or rs.was_applied:  # None: claimed by a plain write
                 if e.person_id is None:
                     new.add(eid)  # recorded for no one
                 else:
@@ -91,7 +92,10 @@ class CassandraProfileStore:
             elif (holder := column(rs, rs.one(), "person_id")) is not None:
                 unsure[holder].append(e)
         known = {h.person_id: h for h in live.values()}
-        pre = {live[p].person_id if p in live else p: x for p, x in (prefolded or {}).items()}
+        pre = {}
+        for p, x in (prefolded or {}).items():
+            q = to.get(p, p)
+            pre[live[q].person_id if q in live else q] = x
         return new | self._fold(claimed, unsure, known, folding, pre)
 
     def _fold(
