@@ -41,6 +41,12 @@ class FailedPrecondition(IdstitchError):
         self.field = field
 
 
+class ResourceExhausted(IdstitchError):
+    """A bounded resource of the server (e.g. its watch streams) is in full use; retry later."""
+
+    status = "RESOURCE_EXHAUSTED"
+
+
 class StoreMisconfigured(Exception):
     """A backend refused the configuration it was given (a datacenter it does not have, a
     replication it cannot apply): what to fix, in one line, at start."""

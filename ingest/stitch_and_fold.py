@@ -12,6 +12,7 @@ graph and folded profiles in the profile store, before the call answers (read-yo
    (`_catch_up`).
 4. A weak link withdrawn by the batch (ChangeSet.splits) moves its events to their owners now,
    with batches held off, like a detach.
+5. The change feed (profiles/change_log.py) is told what the batch changed, after both commits.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from identity.identifiers import node_id
 from identity.model import ChannelEvent, StitchResult
 from identity.ports import IdentityGraph
 from identity.service import IdentityService, RawEvent
+from profiles.change_log import ChangeLog
 from profiles.events import EventFacts
 from profiles.fold import Folder
 from profiles.gate import SplitGate
@@ -46,6 +48,7 @@ class StitchAndFold:
         gate: SplitGate,
         refold_after_split: Callable[[Sequence[str]], object],
         shared_device_types: Sequence[str],
+        changes: ChangeLog | None = None,
     ) -> None:
         self._identity = identity
         self._graph = graph
@@ -54,6 +57,7 @@ class StitchAndFold:
         self._gate = gate
         self._refold_after_split = refold_after_split
         self._shared_device_types = frozenset(shared_device_types)
+        self._changes = changes
 
     def __call__(
         self, batch: Sequence[tuple[RawEvent, EventFacts]], *, field: str = "events"
@@ -82,6 +86,12 @@ class StitchAndFold:
             # go to whoever holds their identifiers now. Like a detach, with batches held off.
             with self._gate.split():
                 self._refold_after_split(sorted(stitched.splits))
+        if self._changes is not None:
+            outcomes: list[tuple[str, str | None, str, Sequence[str]]] = [
+                (r.event_id, r.person_id, r.outcome, r.merged_person_ids) for r in stitched.results
+            ]
+            outcomes += [("", p, "withdrawn", ()) for p in stitched.splits]
+            self._changes.after_batch(outcomes, stitched.merges, facts_of)
         return stitched.results
 
     def _fold_before_commit(

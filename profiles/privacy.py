@@ -108,6 +108,8 @@ class PrivacyService:
             counts["suppressed_identifiers"] = max(counts["suppressed_identifiers"], len(own_keys))
             done = self.records.complete_erasure(record.erasure_id, counts, self._clock())
             erasures.add(1)
+            if self.profiles.changes is not None:  # earlier changes go; consumers are told to delete
+                self.profiles.changes.erased(pid, graph.aliases if graph else ())
         self.records.audit(self._clock(), caller, "erase", {"erasure_id": done.erasure_id, **counts})
         self.profiles.after_settling("erasure", lambda: store.erase(pid))
         return done

@@ -16,6 +16,7 @@ from identity.model import SharedResolution
 from identity.ports import IdentityGraph
 from identity.service import MAX_EVENT_ID_BYTES, RESERVED_EVENT_ID_PREFIX, IdentityService
 from privacy.records import PrivacyRecords
+from profiles.change_log import ChangeLog
 from profiles.events import TRAITS_EVENT, EventFacts, TraitValue
 from profiles.fold import Folder
 from profiles.gate import SplitGate
@@ -85,6 +86,7 @@ class ProfileService:
         gate: SplitGate,
         clock: Callable[[], int] = lambda: time.time_ns() // 1000,
         settle_seconds: float = 0.0,
+        changes: ChangeLog | None = None,
     ) -> None:
         self.identity = identity
         self._graph = graph
@@ -96,6 +98,8 @@ class ProfileService:
         self._clock = clock
         self.gate = gate
         self.settle_seconds = settle_seconds
+        self.changes = changes
+        """The change feed, told of detaches and of traits and consent recorded here."""
         """With a profile store shared by several servers: how long after a split (or an erasure)
         to sweep again (see `after_settling`)."""
 
@@ -199,6 +203,8 @@ class ProfileService:
                 keys, subject = (ident.key,), node_id(ident.key)
         facts = make(f"{RESERVED_EVENT_ID_PREFIX}{kind}:{request_id}", subject)
         new = self.store.append(events=[LoggedEvent(pid, keys, facts)], merges={}, folding=self.folder)
+        if new and self.changes is not None:
+            self.changes.touched([pid])
         return pid, bool(new)
 
     # -- splits ------------------------------------------------------------------------------
@@ -211,6 +217,8 @@ class ProfileService:
             parts = [left] if new is None else [left, new]
             counts = self.refold_after_split(parts)
         self.after_settling("split", lambda: self.refold_after_split(parts))
+        if self.changes is not None:
+            self.changes.after_split(left, [new] if new else [])
         done = Detached(left, new, counts.get(left, 0), counts.get(new, 0) if new else 0)
         if self._records is not None:
             detail = {"mode": "new_person" if new else "shared", "person_events": done.person_events,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from concurrent import futures
 from dataclasses import dataclass
 from typing import Protocol
@@ -18,19 +19,23 @@ from common.errors import StoreUnavailable
 from identity.service import IdentityService
 from idstitch.v1 import admin_service_pb2 as admin_pb
 from idstitch.v1 import admin_service_pb2_grpc as admin_pb_grpc
+from idstitch.v1 import change_service_pb2 as change_pb
+from idstitch.v1 import change_service_pb2_grpc as change_pb_grpc
 from idstitch.v1 import identity_service_pb2 as pb
 from idstitch.v1 import identity_service_pb2_grpc as pb_grpc
 from idstitch.v1 import privacy_service_pb2 as privacy_pb
 from idstitch.v1 import privacy_service_pb2_grpc as privacy_pb_grpc
 from idstitch.v1 import profile_service_pb2 as profile_pb
 from idstitch.v1 import profile_service_pb2_grpc as profile_pb_grpc
+from profiles.change_log import ChangeLog
 from profiles.privacy import PrivacyService
 from profiles.service import ProfileService
 from server import telemetry
 from server.admin_servicer import AdminServicer
 from server.auth import AuthInterceptor, ensure_admin_key
 from server.bootstrap import System, build_system
-from server.config import Settings
+from server.change_servicer import ChangeServicer
+from server.config import ChangeSettings, Settings
 from server.errors import ErrorInterceptor
 from server.heap import settle_heap
 from server.identity_servicer import IdentityServicer
@@ -44,7 +49,8 @@ IDENTITY_SERVICE = pb.DESCRIPTOR.services_by_name["IdentityService"].full_name
 PROFILE_SERVICE = profile_pb.DESCRIPTOR.services_by_name["ProfileService"].full_name
 PRIVACY_SERVICE = privacy_pb.DESCRIPTOR.services_by_name["PrivacyService"].full_name
 ADMIN_SERVICE = admin_pb.DESCRIPTOR.services_by_name["AdminService"].full_name
-SERVICES = (IDENTITY_SERVICE, PROFILE_SERVICE, PRIVACY_SERVICE, ADMIN_SERVICE)
+CHANGE_SERVICE = change_pb.DESCRIPTOR.services_by_name["ChangeService"].full_name
+SERVICES = (IDENTITY_SERVICE, PROFILE_SERVICE, PRIVACY_SERVICE, ADMIN_SERVICE, CHANGE_SERVICE)
 
 
 @dataclass
@@ -54,6 +60,7 @@ class RunningServer:
     health: health.HealthServicer
     system: System
     _stop_watch: threading.Event
+    _watchers: ChangeServicer | None = None
 
     @property
     def service(self) -> IdentityService:
@@ -70,6 +77,8 @@ class RunningServer:
     def stop(self, grace: float | None = None) -> None:
         """Stops taking calls, lets calls in flight finish within `grace`, then closes stores."""
         self._stop_watch.set()
+        if self._watchers is not None:  # open Watch streams end, so that they do not hold the stop
+            self._watchers.stopping.set()
         self.health.enter_graceful_shutdown()
         self.server.stop(grace).wait()
         self.system.close()
@@ -101,6 +110,10 @@ def create_server(settings: Settings) -> RunningServer:
     profile_pb_grpc.add_ProfileServiceServicer_to_server(ProfileServicer(profiles), server)
     privacy_pb_grpc.add_PrivacyServiceServicer_to_server(PrivacyServicer(privacy), server)
     admin_pb_grpc.add_AdminServiceServicer_to_server(AdminServicer(records, auth), server)
+    watchers = None
+    if system.changes is not None:
+        watchers = ChangeServicer(system.changes, profiles, max_watchers=settings.changes.max_watchers)
+        change_pb_grpc.add_ChangeServiceServicer_to_server(watchers, server)
     health_servicer = health.HealthServicer(experimental_non_blocking=True)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     if settings.reflection:
@@ -129,7 +142,25 @@ def create_server(settings: Settings) -> RunningServer:
     threading.Thread(
         target=_watch_health, args=(stores, health_servicer, stop_watch), name="idstitch-health", daemon=True
     ).start()
-    return RunningServer(server, port, health_servicer, system, stop_watch)
+    if system.changes is not None and watchers is not None:
+        threading.Thread(
+            target=_sweep,
+            args=(system.changes, settings.changes, stop_watch),
+            name="idstitch-changes-sweeper",
+            daemon=True,
+        ).start()
+    return RunningServer(server, port, health_servicer, system, stop_watch, watchers)
+
+
+def _sweep(changes: ChangeLog, settings: ChangeSettings, stop: threading.Event) -> None:
+    """Tells what time alone changed (abandoned carts, segments left by decay) every
+    `sweep_seconds`, and drops changes older than the retention window."""
+    while not stop.wait(settings.sweep_seconds):
+        try:
+            changes.sweep(settings.sweep_budget)
+            changes.feed.trim(time.time_ns() // 1000 - int(settings.retention_hours * 3600e6))
+        except StoreUnavailable:
+            log.warning("change feed sweep: a store is unavailable; retrying next round")
 
 
 class Pingable(Protocol):

@@ -31,10 +31,11 @@ from privacy.records import ApiKey, PrivacyRecords
 from server import interception
 from server.caller import reset_caller, set_caller
 
-ROLES = ("ingest", "profile_reader", "privacy", "admin")
+ROLES = ("ingest", "profile_reader", "privacy", "subscriber", "admin")
 _IDENTITY = "/idstitch.v1.IdentityService/"
 _PROFILE = "/idstitch.v1.ProfileService/"
 _PRIVACY = "/idstitch.v1.PrivacyService/"
+_CHANGE = "/idstitch.v1.ChangeService/"
 ALLOWED: dict[str, frozenset[str]] = {
     _IDENTITY + "Ingest": frozenset({"ingest"}),
     _IDENTITY + "IngestStream": frozenset({"ingest"}),
@@ -47,6 +48,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     _PRIVACY + "GetErasure": frozenset({"privacy"}),
     _PRIVACY + "Export": frozenset({"privacy"}),
     _PRIVACY + "SetConsent": frozenset({"privacy"}),
+    _CHANGE + "Watch": frozenset({"subscriber"}),
 }
 """Roles other than admin allowed each method. Any other method (GetIdentityGraph,
 DetachIdentifier, the AdminService) is for admin keys only; admin may call everything."""

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
+from changes.ports import ChangeFeed
 from common.observability import Instrumented
 from identity.engine import StitchingEngine
 from identity.normalize import Normalizer
@@ -17,10 +18,12 @@ from identity.ports import IdentityGraph
 from identity.service import IdentityService
 from ingest.stitch_and_fold import StitchAndFold
 from privacy.records import PrivacyRecords
+from profiles.change_log import ChangeLog
 from profiles.fold import Folder
 from profiles.gate import SplitGate
 from profiles.ports import ProfileStore
 from profiles.privacy import PrivacyService
+from profiles.segments import compile_segments
 from profiles.service import ProfileService
 from resolvers.registry import build_resolvers
 from server import telemetry
@@ -168,9 +171,16 @@ class System:
     graph: IdentityGraph
     store: ProfileStore
     records: PrivacyRecords
+    changes: ChangeLog | None = None
+    """The change feed, unless `changes.enabled` is off."""
 
     def close(self) -> None:
-        for store in (self.graph, self.store, self.records):
+        stores: list[IdentityGraph | ProfileStore | PrivacyRecords | ChangeFeed] = [
+            self.graph, self.store, self.records
+        ]  # fmt: skip
+        if self.changes is not None:
+            stores.append(self.changes.feed)
+        for store in stores:
             store.close()
 
 
@@ -191,6 +201,15 @@ def build_system(
     folder = Folder(settings.profile_rules)
     gate = SplitGate()
     timed = {"clock": clock} if clock is not None else {}
+    changes = None
+    if settings.changes.enabled:
+        changes = ChangeLog(
+            feed=build_change_feed(settings),
+            store=store,
+            folder=folder,
+            segments=compile_segments(settings.profile_rules.segments),
+            **timed,
+        )
     profiles = ProfileService(
         identity=identity,
         graph=graph,
@@ -202,6 +221,7 @@ def build_system(
         settle_seconds=settings.profiles.split_settle_seconds
         if isinstance(settings.profiles, CassandraProfiles)
         else 0.0,
+        changes=changes,
         **timed,
     )
     privacy = PrivacyService(
@@ -222,5 +242,29 @@ def build_system(
         gate=gate,
         refold_after_split=profiles.refold_after_split,
         shared_device_types=settings.stitching.shared_device_types,
+        changes=changes,
     )
-    return System(identity, profiles, privacy, ingest, graph, store, records)
+    return System(identity, profiles, privacy, ingest, graph, store, records, changes)
+
+
+def build_change_feed(settings: Settings) -> ChangeFeed:
+    where, profiles = settings.changes.store, settings.profiles
+    if where == "cassandra" or (where == "auto" and isinstance(profiles, CassandraProfiles)):
+        if not isinstance(profiles, CassandraProfiles):
+            raise ValueError(
+                "changes.store: cassandra uses the profiles' Cassandra (profiles.type: cassandra)"
+            )
+        from changes.stores.cassandra import CassandraChangeFeed
+
+        shared = CassandraChangeFeed(
+            _cassandra_endpoint(profiles),
+            keyspace=profiles.keyspace,
+            replication=profiles.replication,
+            namespace=profiles.namespace,
+            retention_seconds=int(settings.changes.retention_hours * 3600),
+            settle_seconds=settings.changes.settle_seconds,
+        )
+        return _observed(shared, "cassandra", "changes")
+    from changes.stores.sqlite import SqliteChangeFeed
+
+    return _observed(SqliteChangeFeed(_in_data_dir(settings, settings.changes.file)), "sqlite", "changes")

@@ -48,6 +48,9 @@ TEXT_BYTES: dict[str, int] = {
     "idstitch.v1.CreateKeyRequest.role": 64,
     "idstitch.v1.RevokeKeyRequest.key_id": 64,
     "google.protobuf.FieldMask.paths": 128,
+    "idstitch.v1.WatchRequest.segments": 256,
+    "idstitch.v1.WatchRequest.store_ids": 256,
+    "idstitch.v1.WatchRequest.cursor": 64,
 }
 """Per field (full name), the most UTF-8 bytes a string may have. Identifier values (1 KiB),
 event and request ids (256 bytes) are bounded by the domain, which names its own rules."""
@@ -57,6 +60,9 @@ ENTRIES: dict[str, int] = {
     "idstitch.v1.Order.items": 100,
     "idstitch.v1.UpdateTraitsRequest.traits": 64,
     "google.protobuf.FieldMask.paths": 64,
+    "idstitch.v1.WatchRequest.kinds": 16,
+    "idstitch.v1.WatchRequest.segments": 32,
+    "idstitch.v1.WatchRequest.store_ids": 32,
 }
 """Per repeated field or map (full name), the most entries. Batches (events, identifiers, keys)
 are bounded by the domain: 1,000 events and identifiers, 500 profile keys, 20 identifiers an event."""
@@ -128,6 +134,8 @@ def _walk(message: Message) -> None:
                 for i, text in enumerate(entries):
                     if len(text) > sub or len(text.encode()) > sub:
                         raise _Over(f".{name}[{i}]", f"longer than {sub} bytes")
+            elif kind is _OTHER:  # numbers and enums: the count is their bound
+                continue
             elif len(sub) <= 2:  # a few strings (an identifier): cheaper to check than to size
                 for i, item in enumerate(entries):
                     _within(item, f".{name}", i)

@@ -1,5 +1,5 @@
 """`idstitch`: serve, and talk to a running server (ingest, resolve, graph, profile, detach, why,
-erase, erasure, export, consent, traits, keys, audit). The caller key comes from --key-file,
+erase, erasure, export, consent, traits, keys, audit, watch). The caller key comes from --key-file,
 IDSTITCH_API_KEY, IDSTITCH_KEY_FILE or the admin key the server's first start wrote to
 ./idstitch-data/admin.key. Options go before or after the command. TLS: --ca (and, for mutual
 TLS, --cert and --key), or IDSTITCH_TLS_CA / _CERT / _KEY.
@@ -27,7 +27,7 @@ from idstitch.v1 import identity_service_pb2 as pb
 from idstitch.v1 import identity_service_pb2_grpc as pb_grpc
 from idstitch.v1 import profile_service_pb2 as profile_pb
 from idstitch.v1 import profile_service_pb2_grpc as profile_pb_grpc
-from server import cli_admin, cli_privacy
+from server import cli_admin, cli_privacy, cli_watch
 from server.cli_admin import day as _day
 
 DEFAULT_TARGET = "127.0.0.1:50051"
@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         _connection_options(p, defaults=False)
         if name == "keys":
             p.add_argument("action", choices=["create", "list", "revoke"])
-            p.add_argument("--role", choices=["ingest", "profile_reader", "privacy", "admin"])
+            p.add_argument("--role", choices=["ingest", "profile_reader", "privacy", "subscriber", "admin"])
             p.add_argument("key_id", nargs="?", help="for revoke")
             continue
         if name == "audit":
@@ -124,6 +124,9 @@ def main(argv: list[str] | None = None) -> int:
         p = sub.add_parser(name, help=help_)
         _connection_options(p, defaults=False)
         cli_privacy.add_arguments(name, p)
+    p = sub.add_parser("watch", help=cli_watch.HELP)
+    _connection_options(p, defaults=False)
+    cli_watch.add_arguments(p)
 
     args = parser.parse_args(argv)
     if args.command == "serve":
@@ -146,6 +149,8 @@ def main(argv: list[str] | None = None) -> int:
             channel = with_key(raw_channel, find_key(args.key_file))
             if args.command in cli_privacy.COMMANDS:
                 return cli_privacy.run(channel, args)
+            if args.command == "watch":
+                return cli_watch.run(channel, args)
             if args.command in ("keys", "audit"):
                 admin = admin_pb_grpc.AdminServiceStub(channel)
                 return cli_admin.keys(admin, args) if args.command == "keys" else cli_admin.audit(admin, args)

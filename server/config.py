@@ -117,6 +117,32 @@ class PrivacySettings(BaseModel):
     """The embedded records (inside `data_dir`)."""
 
 
+class ChangeSettings(BaseModel):
+    """The change feed (ChangeService.Watch)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    store: Literal["auto", "sqlite", "cassandra"] = "auto"
+    """Where the feed lives. `auto`: in Cassandra when the profiles are (the same cluster,
+    keyspace and namespace), so one watcher sees every server's changes; else in `file`."""
+    file: str = "changes.db"
+    """The embedded feed (inside `data_dir`)."""
+    settle_seconds: float = Field(default=0.5, gt=0, le=30)
+    """Shared feed: how far behind now a watcher reads, so that changes other servers stamped
+    just before are written by then (more than the servers' clock skew and a write's time)."""
+    retention_hours: float = Field(default=168.0, gt=0)
+    """How long changes are kept: a watcher can resume from any cursor this recent."""
+    sweep_seconds: float = Field(default=15.0, gt=0, le=3600)
+    """How often the sweeper looks for what time alone changed (abandoned carts, decayed
+    segments): such a change is told within about this long after it becomes true."""
+    sweep_budget: int = Field(default=50_000, ge=1)
+    """Persons the sweeper observes per round at most."""
+    max_watchers: int = Field(default=32, ge=1, le=1024)
+    """Concurrent Watch streams per server (each holds one of `max_workers` threads); more are
+    refused with RESOURCE_EXHAUSTED."""
+
+
 class AuthSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -170,6 +196,7 @@ class Settings(BaseSettings):
     profiles: ProfilesBackend = Field(default_factory=SqliteProfiles)
     profile_rules: ProfileRules = Field(default_factory=ProfileRules)
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)
+    changes: ChangeSettings = Field(default_factory=ChangeSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     tls: TlsSettings = Field(default_factory=TlsSettings)
 

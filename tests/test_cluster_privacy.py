@@ -5,6 +5,7 @@ through either shows both servers' operations."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Iterator
@@ -192,3 +193,36 @@ def test_an_erasure_committed_between_a_batchs_start_and_its_transaction_suppres
     finally:
         a.close()
         b.close()
+
+
+def test_one_watcher_sees_both_servers_changes_in_order_per_person(cluster):
+    """The change feed lives in Cassandra with the profiles: a watcher on server 0 receives what
+    server 1 recorded, and each person's changes in the order they happened."""
+    from idstitch.v1 import change_service_pb2 as cpb
+    from idstitch.v1 import change_service_pb2_grpc as cpb_grpc
+
+    admin = _admin_key(cluster)
+    start = f"{time.time_ns() // 1000}:~"  # a cursor of the shared feed: everything after now
+    with grpc.insecure_channel(cluster[0].target) as raw0, grpc.insecure_channel(cluster[1].target) as raw1:
+        ingest = [pb_grpc.IdentityServiceStub(with_key(raw, admin)) for raw in (raw0, raw1)]
+        persons = {}
+        for n in range(6):  # each shopper: a view through one server, then a login through the other
+            cookie = ("cookie", f"ck-{n}")
+            ingest[n % 2].Ingest(pb.IngestRequest(events=[event(f"v{n}", T0 + n, cookie)]))
+            login = event(f"l{n}", T0 + n + 1, cookie, ("customer_id", f"C-{n}"), type="login")
+            [r] = ingest[1 - n % 2].Ingest(pb.IngestRequest(events=[login]))
+            persons[r.person_id] = n
+        seen: list[cpb.Change] = []
+        watch = cpb_grpc.ChangeServiceStub(with_key(raw0, admin))
+        with contextlib.suppress(grpc.RpcError):  # the stream stays open: it ends at its deadline
+            for response in watch.Watch(cpb.WatchRequest(cursor=start), timeout=6):
+                seen += response.changes
+    assert set(persons) <= {c.person_id for c in seen}
+    for pid in persons:
+        mine = [cpb.ChangeKind.Name(c.kind) for c in seen if c.person_id == pid]
+        assert mine[0] == "CHANGE_KIND_PERSON_CREATED"
+        assert mine.count("CHANGE_KIND_PROFILE_UPDATED") == 2  # one per server's batch, in order
+    cursors = [c.cursor for c in seen]
+    assert len(set(cursors)) == len(cursors) and cursors == sorted(
+        cursors, key=lambda c: int(c.split(":")[0])
+    )

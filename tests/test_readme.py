@@ -86,3 +86,31 @@ def test_the_settings_files_in_the_docs_are_valid(page: str, tmp_path: Path) -> 
             [str(BIN / "idstitch"), "serve", "--check-config", str(path)], capture_output=True, text=True
         )
         assert run.returncode == 0, f"{page} block {n}: {run.stdout}{run.stderr}"
+
+
+def test_the_change_feed_section_runs_after_the_tour(shop: tuple[Path, str]) -> None:
+    """Read top to bottom: the tour (which erases one shopper), then the change feed's commands.
+    The grpcurl stream runs until stopped; here it is stopped after a few seconds."""
+    cwd, target = shop
+    built = subprocess.run([str(ROOT / "scripts" / "grpcurl")], capture_output=True, text=True)
+    if built.returncode != 0:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"scripts/grpcurl: {built.stderr}")
+        pytest.skip("grpcurl could not be built (no Go?)")
+    readme = (ROOT / "README.md").read_text()
+    [tour] = blocks(section(readme, "## A five-minute tour"), "sh")
+    [feed] = blocks(section(readme, "## Change feed"), "sh")
+    stream_for_a_while = (
+        f'grpcurl() {{ local rc=0; timeout 5 {built.stdout.strip()} "$@" || rc=$?; '
+        '[ "$rc" = 124 ] || return "$rc"; }\n'
+    )
+    env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", "IDSTITCH_TARGET": target}
+    script = stream_for_a_while + tour + feed.replace("127.0.0.1:50051", target)
+    run = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script], cwd=cwd, env=env, capture_output=True, text=True
+    )
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    feed_out = run.stdout.split("unknown now", 1)[1]
+    assert '"kind": "CHANGE_KIND_ORDER_PLACED"' in feed_out and '"storeId": "S-12"' in feed_out  # the CLI
+    assert '"kind": "CHANGE_KIND_ORDER_PLACED"' in feed_out and '"store_id": "S-12"' in feed_out  # grpcurl
+    assert '"history": {' in feed_out  # GetProfile's field mask

@@ -19,9 +19,9 @@ from profiles.stores.cassandra.schema import Statements
 
 HEADS_PER_READ = 100
 """Partitions per multi-partition head read."""
-PLAIN_PER_REQUEST = 40
-"""Unconditional writes sent in one unlogged batch (about 3 KB of claims: under Cassandra's
-5 KB batch warning)."""
+PLAIN_PER_REQUEST = 10
+"""Unconditional writes sent in one unlogged batch: Cassandra warns of an unlogged batch over
+more partitions than `unlogged_batch_across_partitions_warn_threshold` (10)."""
 MAX_CHAIN = 1000
 """Merged-into hops followed before a chain is declared broken (a chain is never this long)."""
 

@@ -1,0 +1,77 @@
+"""A change to a person as the feed records it. Kind-specific detail is a small JSON object of
+person ids, section and segment names, counts and store ids — never an identifier value, raw or
+hashed (the feed is read by many systems; an identifier there would leak to all of them)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import msgspec
+
+PERSON_CREATED = "person_created"
+PERSONS_MERGED = "persons_merged"
+PERSON_SPLIT = "person_split"
+PERSON_ERASED = "person_erased"
+PROFILE_UPDATED = "profile_updated"
+SEGMENT_ENTERED = "segment_entered"
+SEGMENT_LEFT = "segment_left"
+CART_ABANDONED = "cart_abandoned"
+ORDER_PLACED = "order_placed"
+KINDS = (
+    PERSON_CREATED,
+    PERSONS_MERGED,
+    PERSON_SPLIT,
+    PERSON_ERASED,
+    PROFILE_UPDATED,
+    SEGMENT_ENTERED,
+    SEGMENT_LEFT,
+    CART_ABANDONED,
+    ORDER_PLACED,
+)
+IDENTITY_KINDS = frozenset({PERSON_CREATED, PERSONS_MERGED, PERSON_SPLIT, PERSON_ERASED})
+"""The kinds every person produces, whatever their consent."""
+
+Detail = dict[str, str | int | list[str]]
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    person_id: str
+    kind: str
+    at: int
+    """When it was recorded, µs since the epoch."""
+    detail: Detail = field(default_factory=dict)
+    store_id: str = ""
+    cursor: str = ""
+    """Assigned by the feed when recorded."""
+
+
+class Watched(msgspec.Struct, frozen=True, omit_defaults=True):
+    """What the feed last told about a person: a digest per profile section, the segments it is
+    in, whether its cart was told abandoned, its store. The next observation is compared with it.
+    Stored as compact JSON (`encode_told` / `decode_told`), written for every person a batch
+    touches, so it is a msgspec struct: a dataclass's `asdict` cost more than the rest of it."""
+
+    sections: dict[str, str] = {}
+    segments: tuple[str, ...] = ()
+    cart_abandoned: bool = False
+    store_id: str = ""
+    timed: bool = False
+    """Something about it can change with time alone (an open cart, a segment held by decaying
+    scores): the sweeper looks at it again."""
+
+
+encode_told = msgspec.json.Encoder().encode
+decode_told = msgspec.json.Decoder(Watched).decode
+
+
+class CursorExpired(Exception):
+    """The cursor is older than the retention window."""
+
+    def __init__(self, oldest: str) -> None:
+        super().__init__(oldest)
+        self.oldest = oldest
+
+
+class BadCursor(Exception):
+    """Not a cursor this feed gave out."""

@@ -1,0 +1,210 @@
+"""The change feed in Cassandra, shared by every idstitch server of a cluster: one watcher, on any
+server, sees every server's changes.
+
+Tables (`ns` a namespace, as for the profile store):
+- `changes` (ns, minute) clustered by (at, id): one partition per minute of changes (bounded:
+  a minute of a cluster's changes), in time order. `at` is the writer's clock in µs when it
+  recorded the change, `id` makes it unique (the writer's random prefix and a counter). A cursor
+  is `at:id`. Every row expires after the retention window (TTL): a cursor older than that is
+  expired, with no trimming to run.
+- `changes_by_person` (ns, person_id) → (minute, at, id): where a person's changes are, so an
+  erasure removes them without scanning the feed.
+- `told` (ns, person_id): what the feed last told about a person; `timed` (ns, shard, person_id):
+  the persons the sweeper looks at again, in 16 partitions.
+
+Order across servers. A reader reads only up to `settle` (default 0.5 s) before now: a change
+stamped earlier than that is assumed written. A writer's clock running ahead of another's by
+more than that, or a write that takes longer, can deliver a change late to a watcher that has
+passed its time — keep server clocks in sync (NTP keeps them within milliseconds). Two servers
+that observe the same person at the same moment can both tell a change (at least once).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import secrets
+import threading
+import time
+import zlib
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import replace
+
+from changes.model import BadCursor, Change, CursorExpired, Watched, decode_told, encode_told
+from drivers.cassandra import CassandraConnection, CassandraEndpoint, unavailable_on_driver_errors
+
+TABLES = (
+    "CREATE TABLE IF NOT EXISTS {ks}.changes (ns text, minute bigint, at bigint, id text, person_id text, "
+    "kind text, store_id text, detail text, PRIMARY KEY ((ns, minute), at, id))",
+    "CREATE TABLE IF NOT EXISTS {ks}.changes_by_person (ns text, person_id text, minute bigint, at bigint, "
+    "id text, PRIMARY KEY ((ns, person_id), minute, at, id))",
+    "CREATE TABLE IF NOT EXISTS {ks}.told (ns text, person_id text, state text, "
+    "PRIMARY KEY ((ns, person_id)))",
+    "CREATE TABLE IF NOT EXISTS {ks}.timed (ns text, shard int, person_id text, "
+    "PRIMARY KEY ((ns, shard), person_id))",
+)
+MINUTE_US = 60_000_000
+SHARDS = 16
+PER_READ = 100
+
+
+def _minute(at: int) -> int:
+    return at // MINUTE_US
+
+
+def _shard(person_id: str) -> int:
+    return zlib.crc32(person_id.encode()) % SHARDS
+
+
+def _parse(cursor: str) -> tuple[int, str]:
+    at, sep, cid = cursor.partition(":")
+    if not sep or not at.isdigit() or len(at) > 19 or len(cid) > 40:
+        raise BadCursor(cursor)
+    return int(at), cid
+
+
+@unavailable_on_driver_errors
+class CassandraChangeFeed:
+    def __init__(
+        self,
+        endpoint: CassandraEndpoint,
+        *,
+        keyspace: str = "idstitch",
+        replication: Mapping[str, str | int] | None = None,
+        namespace: str = "main",
+        retention_seconds: int = 7 * 86_400,
+        settle_seconds: float = 0.5,
+    ) -> None:
+        self._conn = CassandraConnection.for_store(
+            endpoint, keyspace=keyspace, replication=replication, namespace=namespace, tables=TABLES
+        )
+        self._ns = namespace
+        self._ttl = int(retention_seconds)
+        self._settle = int(settle_seconds * 1_000_000)
+        self._prefix = secrets.token_hex(4)
+        self._counter = itertools.count()
+        self._lock = threading.Lock()
+        self._last_at = 0
+        q, ks = self._conn.prepare, keyspace
+        self._insert = q(
+            f"INSERT INTO {ks}.changes (ns, minute, at, id, person_id, kind, store_id, detail) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?) USING TTL ?"
+        )
+        self._index = q(
+            f"INSERT INTO {ks}.changes_by_person (ns, person_id, minute, at, id) "
+            "VALUES (?, ?, ?, ?, ?) USING TTL ?"
+        )
+        self._read = q(
+            f"SELECT at, id, person_id, kind, store_id, detail FROM {ks}.changes "
+            "WHERE ns = ? AND minute = ? AND (at, id) > (?, ?) AND at <= ? LIMIT ?"
+        )
+        self._of_person = q(
+            f"SELECT minute, at, id FROM {ks}.changes_by_person WHERE ns = ? AND person_id = ?"
+        )
+        self._delete = q(f"DELETE FROM {ks}.changes WHERE ns = ? AND minute = ? AND at = ? AND id = ?")
+        self._delete_index = q(f"DELETE FROM {ks}.changes_by_person WHERE ns = ? AND person_id = ?")
+        self._set_told = q(f"INSERT INTO {ks}.told (ns, person_id, state) VALUES (?, ?, ?)")
+        self._drop_told = q(f"DELETE FROM {ks}.told WHERE ns = ? AND person_id = ?")
+        self._get_told = q(f"SELECT person_id, state FROM {ks}.told WHERE ns = ? AND person_id IN ?")
+        self._set_timed = q(f"INSERT INTO {ks}.timed (ns, shard, person_id) VALUES (?, ?, ?)")
+        self._drop_timed = q(f"DELETE FROM {ks}.timed WHERE ns = ? AND shard = ? AND person_id = ?")
+        self._list_timed = q(
+            f"SELECT person_id FROM {ks}.timed WHERE ns = ? AND shard = ? AND person_id > ? LIMIT ?"
+        )
+
+    def _stamp(self) -> int:
+        """This writer's time in µs, never going back (one change after another gets a later `at`)."""
+        with self._lock:
+            self._last_at = max(time.time_ns() // 1000, self._last_at + 1)
+            return self._last_at
+
+    def record(self, changes: Sequence[Change], told: Mapping[str, Watched | None]) -> list[Change]:
+        out: list[Change] = []
+        statements: list[tuple[object, tuple[object, ...]]] = []
+        for c in changes:
+            at = self._stamp()
+            cid = f"{self._prefix}{next(self._counter):x}"
+            m = _minute(at)
+            detail = json.dumps(c.detail, separators=(",", ":"))
+            statements.append(
+                (self._insert, (self._ns, m, at, cid, c.person_id, c.kind, c.store_id, detail, self._ttl))
+            )
+            statements.append((self._index, (self._ns, c.person_id, m, at, cid, self._ttl)))
+            out.append(replace(c, at=at, cursor=f"{at}:{cid}"))
+        for pid, w in told.items():
+            if w is None:
+                statements += [
+                    (self._drop_told, (self._ns, pid)),
+                    (self._drop_timed, (self._ns, _shard(pid), pid)),
+                ]
+                continue
+            statements.append((self._set_told, (self._ns, pid, encode_told(w).decode())))
+            timed = self._set_timed if w.timed else self._drop_timed
+            statements.append((timed, (self._ns, _shard(pid), pid)))
+        self._conn.run_all(statements)
+        return out
+
+    def told(self, person_ids: Collection[str]) -> dict[str, Watched]:
+        ids = list(dict.fromkeys(person_ids))
+        reads = [(self._get_told, (self._ns, ids[i : i + PER_READ])) for i in range(0, len(ids), PER_READ)]
+        out = {}
+        for rs in self._conn.run_all(reads):
+            for pid, state in rs:
+                out[pid] = decode_told(state)
+        return out
+
+    def read(self, after: str | None, limit: int) -> tuple[list[Change], str]:
+        """Reads minute partitions from the cursor's up to the settled horizon. `~` sorts after
+        every id, so `T:~` means "everything stamped up to T"."""
+        now = time.time_ns() // 1000
+        horizon = now - self._settle
+        if after is None:
+            return [], f"{horizon}:~"
+        at, cid = _parse(after)
+        oldest = now - self._ttl * 1_000_000
+        if at < oldest:
+            raise CursorExpired(f"{oldest}:~")
+        out: list[Change] = []
+        minute = _minute(at)
+        while minute <= _minute(horizon) and len(out) < limit:
+            want = limit - len(out)
+            rows = list(self._conn.session.execute(self._read, (self._ns, minute, at, cid, horizon, want)))
+            out += [Change(p, k, a, json.loads(d), s, f"{a}:{i}") for a, i, p, k, s, d in rows]
+            if len(rows) == want:
+                return out, out[-1].cursor
+            minute += 1
+            at, cid = minute * MINUTE_US - 1, "~"
+        return out, f"{horizon}:~" if horizon > _parse(after)[0] else after
+
+    def forget(self, person_ids: Collection[str]) -> int:
+        ids = list(dict.fromkeys(person_ids))
+        located = self._conn.run_all([(self._of_person, (self._ns, pid)) for pid in ids])
+        deletes: list[tuple[object, tuple[object, ...]]] = [
+            (self._delete, (self._ns, m, at, cid)) for rs in located for m, at, cid in rs
+        ]
+        deletes += [(self._delete_index, (self._ns, pid)) for pid in ids]
+        deletes += [(self._drop_told, (self._ns, pid)) for pid in ids]
+        deletes += [(self._drop_timed, (self._ns, _shard(pid), pid)) for pid in ids]
+        self._conn.run_all(deletes)
+        return len(deletes) - 3 * len(ids)
+
+    def timed(self, limit: int, after: str = "") -> tuple[list[str], str]:
+        """Shard by shard; the token is "shard/last person id"."""
+        shard, _, last = after.partition("/")
+        s = int(shard) if shard.isdigit() else 0
+        out: list[str] = []
+        while s < SHARDS:
+            rows = [
+                pid for (pid,) in self._conn.session.execute(self._list_timed, (self._ns, s, last, limit))
+            ]
+            out += rows
+            if len(out) >= limit:
+                return out, f"{s}/{rows[-1]}"
+            s, last = s + 1, ""
+        return out, ""
+
+    def trim(self, before: int) -> int:
+        return 0  # rows expire by their TTL
+
+    def close(self) -> None:
+        self._conn.release()

@@ -1,0 +1,130 @@
+"""The change feed in an embedded SQLite file (`changes.db` in the data directory). A cursor is
+the change's row number: rows are appended by one writer, so the order of cursors is the order
+of recording; erasure leaves gaps, retention moves the start (`meta.trimmed_through`)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import replace
+from pathlib import Path
+
+import msgspec
+
+from changes.model import BadCursor, Change, CursorExpired, Watched, decode_told, encode_told
+from common.sqlite_db import SqliteDatabase, chunked, translates_errors
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS changes(
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, person_id TEXT NOT NULL,
+    kind TEXT NOT NULL, store_id TEXT NOT NULL, detail TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS changes_person ON changes(person_id);
+CREATE INDEX IF NOT EXISTS changes_at ON changes(at);
+CREATE TABLE IF NOT EXISTS told(person_id TEXT PRIMARY KEY, state TEXT NOT NULL, timed INTEGER NOT NULL)
+    WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS told_timed ON told(timed, person_id);
+CREATE TABLE IF NOT EXISTS meta(name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+"""
+
+
+_detail = msgspec.json.Encoder().encode
+
+
+def _cursor(text: str) -> int:
+    if not text.isdigit() or len(text) > 19:
+        raise BadCursor(text)
+    return int(text)
+
+
+@translates_errors
+class SqliteChangeFeed:
+    def __init__(self, path: Path) -> None:
+        self._db = SqliteDatabase(path, SCHEMA)
+
+    def record(self, changes: Sequence[Change], told: Mapping[str, Watched | None]) -> list[Change]:
+        with self._db.write() as db:
+            # Row numbers given here, under the write lock, so the rows go in one executemany.
+            row = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'changes'").fetchone()
+            first = (row[0] if row else 0) + 1
+            out = [replace(c, cursor=str(first + i)) for i, c in enumerate(changes)]
+            db.executemany(
+                "INSERT INTO changes(seq, at, person_id, kind, store_id, detail) VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    (first + i, c.at, c.person_id, c.kind, c.store_id, _detail(c.detail))
+                    for i, c in enumerate(changes)
+                ],
+            )
+            gone = [p for p, w in told.items() if w is None]
+            list(chunked(db, "DELETE FROM told WHERE person_id IN ({})", gone))
+            db.executemany(
+                "INSERT INTO told(person_id, state, timed) VALUES (?, ?, ?) "
+                "ON CONFLICT(person_id) DO UPDATE SET state = excluded.state, timed = excluded.timed",
+                [(p, encode_told(w), int(w.timed)) for p, w in told.items() if w is not None],
+            )
+        return out
+
+    def told(self, person_ids: Collection[str]) -> dict[str, Watched]:
+        out: dict[str, Watched] = {}
+        with self._db.read() as db:
+            for rows in chunked(db, "SELECT person_id, state FROM told WHERE person_id IN ({})", person_ids):
+                for pid, state in rows:
+                    out[pid] = decode_told(state)
+        return out
+
+    def read(self, after: str | None, limit: int) -> tuple[list[Change], str]:
+        with self._db.read() as db:
+            trimmed = self._trimmed(db)
+            if after is None:
+                (last,) = db.execute("SELECT coalesce(max(seq), 0) FROM changes").fetchone()
+                return [], str(max(last, trimmed))
+            start = _cursor(after)
+            if start < trimmed:
+                raise CursorExpired(str(trimmed))
+            rows = db.execute(
+                "SELECT seq, at, person_id, kind, store_id, detail FROM changes WHERE seq > ? "
+                "ORDER BY seq LIMIT ?",
+                (start, limit),
+            ).fetchall()
+        changes = [
+            Change(pid, kind, at, json.loads(detail), store, str(seq))
+            for seq, at, pid, kind, store, detail in rows
+        ]
+        return changes, changes[-1].cursor if changes else after
+
+    @staticmethod
+    def _trimmed(db: sqlite3.Connection) -> int:
+        row = db.execute("SELECT value FROM meta WHERE name = 'trimmed_through'").fetchone()
+        return int(row[0]) if row else 0
+
+    def forget(self, person_ids: Collection[str]) -> int:
+        with self._db.write() as db:
+            sql = "DELETE FROM changes WHERE person_id IN ({}) RETURNING seq"
+            gone = sum(len(rows) for rows in chunked(db, sql, person_ids))
+            list(chunked(db, "DELETE FROM told WHERE person_id IN ({})", person_ids))
+        self._db.purge_wal()
+        return gone
+
+    def timed(self, limit: int, after: str = "") -> tuple[list[str], str]:
+        rows = self._db.reader.execute(
+            "SELECT person_id FROM told WHERE timed = 1 AND person_id > ? ORDER BY person_id LIMIT ?",
+            (after, limit),
+        )
+        persons = [p for (p,) in rows]
+        return persons, persons[-1] if len(persons) == limit else ""
+
+    def trim(self, before: int) -> int:
+        with self._db.write() as db:
+            row = db.execute("SELECT max(seq) FROM changes WHERE at < ?", (before,)).fetchone()
+            if row[0] is None:
+                return 0
+            gone = db.execute("DELETE FROM changes WHERE seq <= ?", (row[0],)).rowcount
+            db.execute(
+                "INSERT INTO meta(name, value) VALUES ('trimmed_through', ?) "
+                "ON CONFLICT(name) DO UPDATE SET value = max(value, excluded.value)",
+                (row[0],),
+            )
+        return gone
+
+    def close(self) -> None:
+        self._db.close()

@@ -1,0 +1,245 @@
+"""What the change feed says about persons, and when.
+
+Merges, splits, erasures and orders are told as they happen: they are facts of a batch, a detach
+or an erasure. Everything else is told by comparing: after a batch, a detach or a trait update,
+each person touched is *observed* — their profile read and compared with what the feed last told
+about them (`Watched`: a digest per section, segments, whether the cart was told abandoned) — and
+what differs becomes changes, recorded with the new told state in one write; a person the feed
+has never told about is told created. A change is therefore told once however often a person is
+observed, and a transition that happens with time alone (a cart going quiet, a decaying score
+leaving a segment) is told by the sweeper, which observes the persons whose told state time can
+change (`Watched.timed`).
+
+Consent: a person who denied `personalization` produces identity changes only; one who denied
+`marketing_email` produces no cart-abandoned changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+
+import msgspec
+
+from changes.model import (
+    CART_ABANDONED,
+    IDENTITY_KINDS,
+    ORDER_PLACED,
+    PERSON_CREATED,
+    PERSON_ERASED,
+    PERSON_SPLIT,
+    PERSONS_MERGED,
+    PROFILE_UPDATED,
+    SEGMENT_ENTERED,
+    SEGMENT_LEFT,
+    Change,
+    Detail,
+    Watched,
+)
+from changes.ports import ChangeFeed
+from common.observability import span
+from profiles.events import EventFacts
+from profiles.fold import Folder
+from profiles.ports import ProfileStore
+from profiles.segments import Rule
+from profiles.state import ProfileState
+from profiles.view import consent_of, read
+
+SECTIONS: dict[str, tuple[str, ...]] = {
+    "context": ("events", "first_seen", "last_seen", "channels", "devices", "last_context", "hours",
+                "weekdays", "referrers", "cities"),
+    "behavior": ("viewed_products", "viewed_categories", "cart", "checkout_at", "sessions"),
+    "history": ("orders", "orders_online", "revenue", "revenue_online", "first_order", "last_order",
+                "bought", "discounted_orders", "discount_total", "loyalty_since", "email_opens",
+                "email_clicks", "last_click"),
+    "affinities": ("ref", "categories", "brands", "price_tiers"),
+    "traits": ("traits",),
+    "consent": ("consent",),
+}  # fmt: skip
+"""The profile's sections (as GetProfile shows them) and the stored fields each is made of."""
+PERSONALIZATION, MARKETING_EMAIL = "personalization", "marketing_email"
+OBSERVE_CHUNK = 500
+_encode = msgspec.msgpack.Encoder().encode
+
+
+def digests(state: ProfileState) -> dict[str, str]:
+    return {
+        name: hashlib.blake2b(_encode([getattr(state, f) for f in fields]), digest_size=8).hexdigest()
+        for name, fields in SECTIONS.items()
+    }
+
+
+EMPTY = digests(ProfileState())
+
+
+def store_of(state: ProfileState, before: str) -> str:
+    """The person's store: their preferred_store trait, else where their latest in-store event was."""
+    trait = state.traits.get("preferred_store")
+    if trait is not None and isinstance(trait.value, str) and trait.value:
+        return trait.value
+    last = state.last_context
+    return last.store_id if last is not None and last.store_id else before
+
+
+class ChangeLog:
+    def __init__(
+        self,
+        *,
+        feed: ChangeFeed,
+        store: ProfileStore,
+        folder: Folder,
+        segments: Mapping[str, Rule],
+        clock: Callable[[], int] = lambda: time.time_ns() // 1000,
+    ) -> None:
+        self.feed = feed
+        self._store = store
+        self._folder = folder
+        self._segments = segments
+        self._clock = clock
+        self._purchase = folder.rules.event_types.purchase
+        self._online = folder.rules.online_channels
+        self._lock = threading.Lock()
+        """Observations of this server one at a time: each compares with the told state the
+        previous one wrote."""
+        self.recorded = threading.Condition()
+        """Notified after every write, so that watchers on this server wake at once."""
+
+    # -- what happens ------------------------------------------------------------------------
+
+    def after_batch(
+        self,
+        outcomes: Iterable[tuple[str, str | None, str, Sequence[str]]],
+        merges: Mapping[str, str],
+        facts: Mapping[str, EventFacts],
+    ) -> None:
+        """`outcomes`: (event id, person id, outcome, merged person ids) of a stitched batch."""
+        now = self._clock()
+        edges: list[Change] = []
+        persons: set[str] = set()
+        for event_id, pid, outcome, merged in outcomes:
+            if pid is None or outcome in ("suppressed", "unattributed"):
+                continue
+            pid = merges.get(pid, pid)
+            persons.add(pid)
+            if outcome == "merged":
+                edges.append(Change(pid, PERSONS_MERGED, now, {"merged_person_ids": sorted(merged)}))
+            f = facts.get(event_id)
+            if outcome != "duplicate" and f is not None and f.type in self._purchase:
+                online = f.channel in self._online
+                order: Detail = {"channel": "online" if online else "in_store", "store_id": f.store_id}
+                edges.append(Change(pid, ORDER_PLACED, now, order, f.store_id))
+        self._observe(persons, edges, gone=set(merges))
+
+    def after_split(self, person_id: str, new_person_ids: Sequence[str]) -> None:
+        edge = Change(person_id, PERSON_SPLIT, self._clock(), {"new_person_ids": sorted(new_person_ids)})
+        self._observe({person_id, *new_person_ids}, [edge], exist=new_person_ids)
+
+    def touched(self, person_ids: Collection[str]) -> None:
+        """A person's profile changed outside a batch (traits, consent)."""
+        self._observe(set(person_ids), [])
+
+    def erased(self, person_id: str, aliases: Collection[str]) -> None:
+        """Removes the person's earlier changes from the feed, then tells that they are gone."""
+        with self._lock:
+            self.feed.forget({person_id, *aliases})
+            self.feed.record([Change(person_id, PERSON_ERASED, self._clock())], {})
+        self._notify()
+
+    def sweep(self, budget: int = 10_000) -> int:
+        """Observes the persons whose told state can change with time alone; returns how many."""
+        seen, after = 0, ""
+        while seen < budget:
+            page, after = self.feed.timed(min(OBSERVE_CHUNK, budget - seen), after)
+            self._observe(set(page), [])
+            seen += len(page)
+            if not after:
+                break
+        return seen
+
+    # -- observing ---------------------------------------------------------------------------
+
+    def _observe(
+        self, persons: set[str], edges: list[Change], gone: Collection[str] = (), exist: Collection[str] = ()
+    ) -> None:
+        """`gone`: persons merged away (their told state goes); `exist`: persons known to exist even
+        without a profile (a split's new part that holds no event yet)."""
+        if not persons and not edges:
+            return
+        with span("idstitch.changes.observe", attributes={"idstitch.persons": len(persons)}), self._lock:
+            now = self._clock()
+            states = self._store.get_many(persons)
+            told = self.feed.told(persons)
+            out: list[Change] = []
+            new_told: dict[str, Watched | None] = {p: None for p in gone if p not in persons}
+            allowed = {p: self._allowed(s) for p, s in states.items()}
+            for e in edges:  # recorded at the observation's time, so times follow the feed's order
+                if e.kind in IDENTITY_KINDS or allowed.get(e.person_id, (True, True))[0]:
+                    prior = told.get(e.person_id)
+                    store = e.store_id or (prior.store_id if prior is not None else "")
+                    out.append(Change(e.person_id, e.kind, now, e.detail, store))
+            for pid in sorted(persons):
+                state = states.get(pid)
+                if state is None:
+                    if pid in exist and pid not in told:
+                        out.append(Change(pid, PERSON_CREATED, now))
+                        new_told[pid] = Watched()
+                    continue
+                personal, email = allowed[pid]
+                before = told.get(pid)
+                if before is None:  # first seen by the feed (a new person, or a split's new part)
+                    out.insert(0, Change(pid, PERSON_CREATED, now, {}, store_of(state, "")))
+                changes, watched = self._compare(pid, state, before, now, email)
+                if personal:
+                    out.extend(changes)
+                    new_told[pid] = watched
+                else:  # told nothing: once allowed again, everything differs and is told
+                    new_told[pid] = Watched(store_id=watched.store_id)
+            if out or new_told:
+                self.feed.record(out, new_told)
+        if out:
+            self._notify()
+
+    def _compare(
+        self, pid: str, state: ProfileState, before: Watched | None, now: int, email: bool
+    ) -> tuple[list[Change], Watched]:
+        was = before or Watched()
+        store = store_of(state, was.store_id)
+        if not self._segments and not state.cart and not was.cart_abandoned:
+            reading = None  # nothing of what a reading adds can have changed: skip the reading
+        else:
+            reading = read(state, folder=self._folder, segments=self._segments, now=now)
+        sections = digests(state)
+        out: list[Change] = []
+        told = was.sections or EMPTY  # a new person: the sections that say something
+        changed = [s for s in SECTIONS if sections[s] != told.get(s)]
+        if changed:
+            out.append(Change(pid, PROFILE_UPDATED, now, {"sections": changed}, store))
+        if reading is None:
+            return out, Watched(sections, (), False, store, False)
+        segments = tuple(sorted(reading.segments))
+        for name in sorted(set(segments) - set(was.segments)):
+            out.append(Change(pid, SEGMENT_ENTERED, now, {"segment": name}, store))
+        for name in sorted(set(was.segments) - set(segments)):
+            out.append(Change(pid, SEGMENT_LEFT, now, {"segment": name}, store))
+        abandoned = reading.cart_abandoned
+        if abandoned and not was.cart_abandoned and email:
+            detail: Detail = {
+                "last_cart_activity": reading.cart_last_activity or 0,
+                "items": len(reading.cart),
+            }
+            out.append(Change(pid, CART_ABANDONED, now, detail, store))
+        timed = bool(reading.cart and not abandoned) or bool(segments)
+        return out, Watched(sections, segments, abandoned, store, timed)
+
+    @staticmethod
+    def _allowed(state: ProfileState) -> tuple[bool, bool]:
+        """(profile changes allowed, cart-abandoned changes allowed) by the person's consent."""
+        denied = {c.purpose for c in consent_of(state) if not c.granted}
+        personal = PERSONALIZATION not in denied
+        return personal, personal and MARKETING_EMAIL not in denied
+
+    def _notify(self) -> None:
+        with self.recorded:
+            self.recorded.notify_all()

@@ -1,0 +1,144 @@
+"""ChangeService over gRPC: Watch streams the change feed from a cursor, filtered, and waits for
+more. A watcher that stops reading blocks only its own stream (gRPC's flow control holds the
+writes; ingest never waits on a watcher), and resumes from its cursor when it reconnects."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import grpc
+from google.protobuf.field_mask_pb2 import FieldMask
+
+from changes.model import (
+    KINDS,
+    PERSON_ERASED,
+    PROFILE_UPDATED,
+    SEGMENT_ENTERED,
+    SEGMENT_LEFT,
+    BadCursor,
+    Change,
+)
+from changes.model import CursorExpired as Expired
+from common.errors import FailedPrecondition, InvalidArgument, NotFound, ResourceExhausted
+from idstitch.v1 import change_service_pb2 as pb
+from idstitch.v1 import change_service_pb2_grpc as pb_grpc
+from profiles.change_log import ChangeLog
+from profiles.service import ProfileKey, ProfileService
+from server import profile_convert
+from server.convert import timestamp
+
+PAGE = 500
+"""Changes read from the feed at a time."""
+POLL_SECONDS = 0.25
+"""How often an idle stream looks for changes other servers recorded (this server's wake it)."""
+MAX_FILTERS = 32
+MAX_NAME_BYTES = 256
+SEGMENT_KINDS = frozenset({SEGMENT_ENTERED, SEGMENT_LEFT})
+KIND_OF: dict[str, pb.ChangeKind] = {k: getattr(pb, "CHANGE_KIND_" + k.upper()) for k in KINDS}
+
+
+class ChangeServicer(pb_grpc.ChangeServiceServicer):
+    def __init__(self, changes: ChangeLog, profiles: ProfileService, *, max_watchers: int) -> None:
+        self._changes = changes
+        self._profiles = profiles
+        self._slots = threading.BoundedSemaphore(max_watchers)
+        self.stopping = threading.Event()
+
+    def Watch(self, request: pb.WatchRequest, context: grpc.ServicerContext) -> Iterator[pb.WatchResponse]:
+        want = _Filter(request)
+        mask = profile_convert.check_mask(request.profile_mask, "profile_mask")
+        if mask is not None and len(mask.paths) > MAX_FILTERS:
+            raise InvalidArgument("profile_mask.paths", f"at most {MAX_FILTERS}")
+        feed = self._changes.feed
+        cursor = self._start(request.cursor)
+        if not self._slots.acquire(blocking=False):
+            raise ResourceExhausted("every watch stream of this server is in use; retry later")
+        try:
+            while context.is_active() and not self.stopping.is_set():
+                changes, cursor = feed.read(cursor, PAGE)
+                wanted = [self._message(c, mask) for c in changes if want(c)]
+                if wanted:
+                    yield pb.WatchResponse(changes=wanted)
+                if not changes:
+                    with self._changes.recorded:
+                        self._changes.recorded.wait(POLL_SECONDS)
+        finally:
+            self._slots.release()
+
+    def _start(self, cursor: str) -> str:
+        try:
+            _, now = self._changes.feed.read(None, 0)
+            if not cursor:
+                return now
+            self._changes.feed.read(cursor, 0)
+            return cursor
+        except Expired as e:
+            raise FailedPrecondition(
+                "cursor", f"older than the retention window; the oldest cursor to resume from is {e.oldest}"
+            ) from None
+        except BadCursor:
+            raise InvalidArgument("cursor", "not a cursor of this change feed") from None
+
+    def _message(self, c: Change, mask: FieldMask | None) -> pb.Change:
+        out = pb.Change(
+            cursor=c.cursor,
+            at=timestamp(c.at),
+            person_id=c.person_id,
+            kind=KIND_OF[c.kind],
+            store_id=c.store_id,
+        )
+        d = c.detail
+        if "merged_person_ids" in d:
+            out.merged.merged_person_ids.extend(_strings(d["merged_person_ids"]))
+        elif "new_person_ids" in d:
+            out.split.new_person_ids.extend(_strings(d["new_person_ids"]))
+        elif c.kind == PROFILE_UPDATED:
+            out.profile_updated.sections.extend(_strings(d.get("sections", [])))
+            if mask is not None:
+                try:
+                    found = self._profiles.get(ProfileKey(person_id=c.person_id))
+                    out.profile_updated.values.CopyFrom(profile_convert.profile(found, mask))
+                except NotFound:
+                    pass  # merged away or erased since: a later change says so
+        elif c.kind in SEGMENT_KINDS:
+            out.segment.segment = str(d["segment"])
+        elif "last_cart_activity" in d:
+            out.cart.last_cart_activity.CopyFrom(timestamp(int(d["last_cart_activity"])))  # type: ignore[arg-type]
+            out.cart.items = int(d["items"])  # type: ignore[arg-type]
+        elif "channel" in d:
+            out.order.channel = str(d["channel"])
+            out.order.store_id = str(d.get("store_id", ""))
+        return out
+
+
+def _strings(value: object) -> list[str]:
+    return [str(v) for v in value] if isinstance(value, list) else []
+
+
+class _Filter:
+    """Which changes a watcher asked for. Segment names narrow segment changes only; store ids
+    narrow every kind but `person_erased`, which every watcher gets (it may hold a copy)."""
+
+    def __init__(self, request: pb.WatchRequest) -> None:
+        for name, values in (("segments", request.segments), ("store_ids", request.store_ids)):
+            if len(values) > MAX_FILTERS:
+                raise InvalidArgument(name, f"at most {MAX_FILTERS}")
+            for i, v in enumerate(values):
+                if not v or len(v.encode()) > MAX_NAME_BYTES:
+                    raise InvalidArgument(f"{name}[{i}]", f"1 to {MAX_NAME_BYTES} bytes")
+        kinds = set()
+        for i, k in enumerate(request.kinds):
+            if k == pb.CHANGE_KIND_UNSPECIFIED or k not in pb.ChangeKind.values():
+                raise InvalidArgument(f"kinds[{i}]", "not a change kind")
+            kinds.add(pb.ChangeKind.Name(k).removeprefix("CHANGE_KIND_").lower())
+        self.kinds = frozenset(kinds)
+        self.segments = frozenset(request.segments)
+        self.stores = frozenset(request.store_ids)
+
+    def __call__(self, c: Change) -> bool:
+        if self.kinds and c.kind not in self.kinds:
+            return False
+        if self.segments and c.kind in SEGMENT_KINDS and c.detail.get("segment") not in self.segments:
+            return False
+        return not self.stores or c.kind == PERSON_ERASED or c.store_id in self.stores

@@ -1,0 +1,134 @@
+"""The change feed contract (changes/ports.py), run against every implementation: the embedded
+SQLite file and the cluster's Cassandra."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from changes.model import BadCursor, Change, CursorExpired, Watched
+from changes.ports import ChangeFeed
+from tests.servers import cassandra_endpoint, fresh_namespace
+
+Make = Callable[..., ChangeFeed]
+
+
+def _sqlite(tmp: Path) -> Make:
+    from changes.stores.sqlite import SqliteChangeFeed
+
+    return lambda **_: SqliteChangeFeed(tmp / "changes.db")
+
+
+def _cassandra(tmp: Path) -> Make:
+    from changes.stores.cassandra import CassandraChangeFeed
+
+    namespace = fresh_namespace()
+    return lambda **kw: CassandraChangeFeed(
+        cassandra_endpoint(), keyspace="idstitch_test", namespace=namespace, settle_seconds=0.05, **kw
+    )
+
+
+BACKENDS = {"sqlite": _sqlite, "cassandra": _cassandra}
+
+
+@pytest.fixture(params=sorted(BACKENDS))
+def make_feed(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Make]:
+    """Opens the feed of one fresh namespace (again: a second server, or a restart)."""
+    opened: list[ChangeFeed] = []
+    factory = BACKENDS[request.param](tmp_path)
+
+    def make(**kw: object) -> ChangeFeed:
+        opened.append(factory(**kw))
+        return opened[-1]
+
+    yield make
+    for f in opened:
+        with contextlib.suppress(Exception):
+            f.close()
+
+
+def now() -> int:
+    return time.time_ns() // 1000
+
+
+def read_all(feed: ChangeFeed, after: str, wait: float = 0.3) -> list[Change]:
+    time.sleep(wait)  # past a shared feed's settle time
+    out: list[Change] = []
+    while True:
+        page, after = feed.read(after, 2)
+        if not page:
+            return out
+        out += page
+
+
+def test_changes_are_read_after_a_cursor_in_the_order_recorded(make_feed: Make) -> None:
+    feed = make_feed()
+    _, start = feed.read(None, 10)
+    recorded = feed.record(
+        [Change(f"p{i % 3}", "profile_updated", now(), {"sections": ["context"]}) for i in range(7)], {}
+    )
+    assert len({c.cursor for c in recorded}) == 7
+    got = read_all(feed, start)
+    assert [(c.person_id, c.detail) for c in got] == [
+        (f"p{i % 3}", {"sections": ["context"]}) for i in range(7)
+    ]
+    assert [c.cursor for c in got] == [c.cursor for c in recorded]
+    assert read_all(feed, got[3].cursor) == got[4:]
+    assert read_all(feed, got[-1].cursor) == []
+
+
+def test_the_feed_outlives_the_process_that_wrote_it(make_feed: Make) -> None:
+    a = make_feed()
+    _, start = a.read(None, 10)
+    a.record([Change("p1", "person_created", now())], {"p1": Watched(segments=("s",), timed=True)})
+    a.close()
+    b = make_feed()  # a restart (or, on a shared feed, another server)
+    b.record([Change("p2", "person_created", now())], {})
+    assert [c.person_id for c in read_all(b, start)] == ["p1", "p2"]
+    assert b.told(["p1", "p2"]) == {"p1": Watched(segments=("s",), timed=True)}
+
+
+def test_told_state_is_replaced_forgotten_and_the_timed_persons_listed(make_feed: Make) -> None:
+    feed = make_feed()
+    feed.record([], {f"p{i}": Watched(store_id=f"S{i}", timed=i % 2 == 0) for i in range(7)})
+    feed.record([], {"p0": Watched(timed=False), "p1": None})
+    assert set(feed.told([f"p{i}" for i in range(7)])) == {"p0", "p2", "p3", "p4", "p5", "p6"}
+    assert feed.told(["p0"])["p0"] == Watched()
+    persons, token, pages = [], "", 0
+    while True:
+        page, token = feed.timed(1, token)
+        persons += page
+        pages += 1
+        if not token or pages > 10:
+            break
+    assert sorted(persons) == ["p2", "p4", "p6"]
+
+
+def test_forget_removes_a_persons_changes_and_leaves_the_rest(make_feed: Make) -> None:
+    feed = make_feed()
+    _, start = feed.read(None, 10)
+    feed.record([Change(p, "profile_updated", now()) for p in ("p1", "p2", "p1", "alias")], {"p1": Watched()})
+    assert feed.forget(["p1", "alias"]) == 3
+    feed.record([Change("p1", "person_erased", now())], {})
+    assert [(c.person_id, c.kind) for c in read_all(feed, start)] == [
+        ("p2", "profile_updated"),
+        ("p1", "person_erased"),
+    ]
+    assert feed.told(["p1"]) == {}
+
+
+def test_bad_and_expired_cursors(make_feed: Make) -> None:
+    feed = make_feed(retention_seconds=1)  # the embedded feed is trimmed instead
+    with pytest.raises(BadCursor):
+        feed.read("not a cursor", 10)
+    _, start = feed.read(None, 10)
+    feed.record([Change("p1", "person_created", now())], {})
+    time.sleep(1.2)
+    feed.trim(now())
+    with pytest.raises(CursorExpired) as expired:
+        feed.read(start, 10)
+    assert read_all(feed, expired.value.oldest) == []  # the oldest cursor is one to resume from
