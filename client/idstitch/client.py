@@ -7,6 +7,7 @@ event id is a no-op on the server."""
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
@@ -18,7 +19,8 @@ import grpc
 from google.protobuf.field_mask_pb2 import FieldMask
 
 from idstitch.channels import find_key, open_channel, with_key
-from idstitch.v1 import event_pb2, identity_service_pb2, profile_service_pb2
+from idstitch.v1 import change_service_pb2, event_pb2, identity_service_pb2, profile_service_pb2
+from idstitch.v1.change_service_pb2_grpc import ChangeServiceStub
 from idstitch.v1.identity_service_pb2_grpc import IdentityServiceStub
 from idstitch.v1.profile_service_pb2_grpc import ProfileServiceStub
 
@@ -30,6 +32,11 @@ T = TypeVar("T")
 MAX_BATCH = 500
 """Events per Ingest call and keys per batch read: the server's own bound."""
 RETRIED = frozenset({grpc.StatusCode.UNAVAILABLE})
+_KIND: dict[str, change_service_pb2.ChangeKind] = {
+    name.removeprefix("CHANGE_KIND_").lower(): getattr(change_service_pb2, name)
+    for name in change_service_pb2.ChangeKind.keys()  # noqa: SIM118 (an enum wrapper, not a dict)
+    if name != "CHANGE_KIND_UNSPECIFIED"
+}
 """Codes a call is retried on: the server or a store it needs was away for a moment."""
 
 
@@ -157,6 +164,55 @@ class Client:
             out.extend(self._call(self._profiles.BatchGetProfiles, req).results)
         return out
 
+    # -- the change feed ---------------------------------------------------------------------
+
+    def watch(
+        self,
+        *,
+        cursor: str = "",
+        kinds: Sequence[str] = (),
+        segments: Sequence[str] = (),
+        store_ids: Sequence[str] = (),
+        fields: Sequence[str] = (),
+        idle_timeout: float | None = None,
+    ) -> Iterator[change_service_pb2.Change]:
+        """The change feed, one change at a time, from `cursor` (empty: from now). `kinds` by
+        name: "order_placed", "segment_entered", ... When the server goes away the stream is
+        opened again from the last change received (UNAVAILABLE retried with backoff), so a
+        consumer sees no gap; it may see a change twice. `idle_timeout`: end when no change comes
+        for this long (None: run until the caller stops iterating)."""
+        request = change_service_pb2.WatchRequest(
+            cursor=cursor,
+            kinds=[_KIND[k] for k in kinds],
+            segments=segments,
+            store_ids=store_ids,
+            profile_mask=FieldMask(paths=list(fields)),
+        )
+        changes = ChangeServiceStub(self._channel)
+        failures = 0
+        while True:
+            stream = changes.Watch(request)
+            idle = _IdleWatchdog(stream, idle_timeout)
+            try:
+                for response in stream:
+                    idle.touch()
+                    failures = 0
+                    for change in response.changes:
+                        request.cursor = change.cursor
+                        yield change
+                return
+            except grpc.RpcError as e:
+                if idle.fired:
+                    return
+                code = e.code() if isinstance(e, grpc.Call) else None
+                if code not in RETRIED or failures >= self.retries:
+                    raise
+                time.sleep(self.backoff * 2**failures * random.uniform(0.5, 1.0))
+                failures += 1
+            finally:
+                idle.stop()
+                stream.cancel()
+
     # -- plumbing ----------------------------------------------------------------------------
 
     def _call(self, method: Callable[..., T], request: object) -> T:
@@ -180,6 +236,30 @@ class Client:
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+
+class _IdleWatchdog:
+    """Cancels a stream that has received nothing for `timeout` seconds (None: never)."""
+
+    def __init__(self, stream: grpc.Future, timeout: float | None) -> None:
+        self.fired = False
+        self._last = time.monotonic()
+        self._stop = threading.Event()
+        if timeout is not None:
+            threading.Thread(target=self._run, args=(stream, timeout), daemon=True).start()
+
+    def _run(self, stream: grpc.Future, timeout: float) -> None:
+        while not self._stop.wait(min(timeout, 0.1)):
+            if time.monotonic() - self._last > timeout:
+                self.fired = True
+                stream.cancel()
+                return
+
+    def touch(self) -> None:
+        self._last = time.monotonic()
+
+    def stop(self) -> None:
+        self._stop.set()
 
 
 def _key(identifier: IdentifierPair | None, person_id: str | None) -> profile_service_pb2.ProfileKey:
