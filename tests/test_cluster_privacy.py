@@ -210,7 +210,7 @@ def test_one_watcher_sees_both_servers_changes_in_order_per_person(cluster):
             cookie = ("cookie", f"ck-{n}")
             ingest[n % 2].Ingest(pb.IngestRequest(events=[event(f"v{n}", T0 + n, cookie)]))
             login = event(f"l{n}", T0 + n + 1, cookie, ("customer_id", f"C-{n}"), type="login")
-            [r] = ingest[1 - n % 2].Ingest(pb.IngestRequest(events=[login]))
+            [r] = ingest[1 - n % 2].Ingest(pb.IngestRequest(events=[login])).results
             persons[r.person_id] = n
         seen: list[cpb.Change] = []
         watch = cpb_grpc.ChangeServiceStub(with_key(raw0, admin))

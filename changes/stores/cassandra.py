@@ -79,6 +79,7 @@ class CassandraChangeFeed:
             endpoint, keyspace=keyspace, replication=replication, namespace=namespace, tables=TABLES
         )
         self._ns = namespace
+        self._closed = False
         self._ttl = int(retention_seconds)
         self._settle = int(settle_seconds * 1_000_000)
         self._prefix = secrets.token_hex(4)
@@ -161,8 +162,9 @@ class CassandraChangeFeed:
         if after is None:
             return [], f"{horizon}:~"
         at, cid = _parse(after)
-        oldest = now - self._ttl * 1_000_000
-        if at < oldest:
+        if at < now - self._ttl * 1_000_000:
+            # What is left; with some slack, so that the cursor given is still valid when used.
+            oldest = now - self._ttl * 1_000_000 + min(60_000_000, self._ttl * 500_000)
             raise CursorExpired(f"{oldest}:~")
         out: list[Change] = []
         minute = _minute(at)
@@ -207,4 +209,6 @@ class CassandraChangeFeed:
         return 0  # rows expire by their TTL
 
     def close(self) -> None:
-        self._conn.release()
+        if not self._closed:  # once: the connection is shared and counted
+            self._closed = True
+            self._conn.release()
