@@ -184,6 +184,23 @@ class CassandraConnection:
         futures = [self.session.execute_async(stmt, params) for stmt, params in statements]
         return [f.result() for f in futures]
 
+    def run_unlogged(self, statements: Sequence[tuple[Any, Sequence[Any]]], per_request: int = 10) -> None:
+        """Unconditional writes, `per_request` to an unlogged batch, the batches concurrently: the
+        Python driver's CPU per request, not the node, is what many small writes cost. Keep
+        `per_request` at or under 10 for writes to different partitions (Cassandra warns of an
+        unlogged batch over more, `unlogged_batch_across_partitions_warn_threshold`); writes to
+        one partition may take more, under the 5 KB batch size warning."""
+        from cassandra.query import BatchStatement, BatchType
+
+        futures = []
+        for i in range(0, len(statements), per_request):
+            batch = BatchStatement(batch_type=BatchType.UNLOGGED)
+            for stmt, params in statements[i : i + per_request]:
+                batch.add(stmt, params)
+            futures.append(self.session.execute_async(batch))
+        for f in futures:
+            f.result()
+
 
 def column(rs: Any, row: Sequence[Any], name: str) -> Any:
     """A column of a tuple row by name (the rows of a conditional statement that did not apply

@@ -73,14 +73,20 @@ def _build_graph(settings: Settings) -> IdentityGraph:
     raise ValueError(f"unknown graph backend {backend.type!r}")
 
 
-def build_privacy_records(settings: Settings) -> PrivacyRecords:
-    where = settings.privacy.records
+def _shared_cassandra(settings: Settings, where: str, setting: str) -> CassandraProfiles | None:
+    """The profiles' Cassandra when a store set to `where` (auto, sqlite, cassandra) belongs
+    there: asked for, or `auto` with Cassandra profiles."""
     profiles = settings.profiles
-    if where == "cassandra" or (where == "auto" and isinstance(profiles, CassandraProfiles)):
-        if not isinstance(profiles, CassandraProfiles):
-            raise ValueError(
-                "privacy.records: cassandra uses the profiles' Cassandra (profiles.type: cassandra)"
-            )
+    if where == "cassandra" and not isinstance(profiles, CassandraProfiles):
+        raise ValueError(f"{setting}: cassandra uses the profiles' Cassandra (profiles.type: cassandra)")
+    if where in ("cassandra", "auto") and isinstance(profiles, CassandraProfiles):
+        return profiles
+    return None
+
+
+def build_privacy_records(settings: Settings) -> PrivacyRecords:
+    profiles = _shared_cassandra(settings, settings.privacy.records, "privacy.records")
+    if profiles is not None:
         from privacy.stores.cassandra import CassandraPrivacyRecords
 
         shared = CassandraPrivacyRecords(
@@ -248,12 +254,8 @@ def build_system(
 
 
 def build_change_feed(settings: Settings) -> ChangeFeed:
-    where, profiles = settings.changes.store, settings.profiles
-    if where == "cassandra" or (where == "auto" and isinstance(profiles, CassandraProfiles)):
-        if not isinstance(profiles, CassandraProfiles):
-            raise ValueError(
-                "changes.store: cassandra uses the profiles' Cassandra (profiles.type: cassandra)"
-            )
+    profiles = _shared_cassandra(settings, settings.changes.store, "changes.store")
+    if profiles is not None:
         from changes.stores.cassandra import CassandraChangeFeed
 
         shared = CassandraChangeFeed(

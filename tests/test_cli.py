@@ -204,7 +204,8 @@ def test_check_config_validates_a_file_and_names_what_is_wrong(tmp_path: Path):
     assert "Traceback" not in checked.stderr
 
 
-def test_a_person_as_a_graphviz_picture(server, settings, tmp_path: Path):
+def _drawn(server, settings, tmp_path: Path, fmt: str) -> str:
+    """The EVENTS ingested, then `idstitch graph customer_id C-1 --format FMT`'s output."""
     target = f"127.0.0.1:{server.port}"
     env = {**os.environ, "IDSTITCH_KEY_FILE": str(settings.data_dir / "admin.key")}
     events = tmp_path / "events.jsonl"
@@ -213,11 +214,15 @@ def test_a_person_as_a_graphviz_picture(server, settings, tmp_path: Path):
         [*idstitch(), "ingest", str(events), "--target", target], env=env, check=True, capture_output=True
     )
     drawn = subprocess.run(
-        [*idstitch(), "graph", "customer_id", "C-1", "--format", "dot", "--target", target],
+        [*idstitch(), "graph", "customer_id", "C-1", "--format", fmt, "--target", target],
         env=env, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert drawn.returncode == 0, drawn.stderr
-    picture = drawn.stdout
+    return drawn.stdout
+
+
+def test_a_person_as_a_graphviz_picture(server, settings, tmp_path: Path):
+    picture = _drawn(server, settings, tmp_path, "dot")
     assert picture.startswith('graph "p_') and picture.rstrip().endswith("}")
     assert '"customer_id:C-1"' in picture and "web.login (strong, 1)" in picture
     assert "shape=box" in picture  # identifiers are drawn by type
@@ -232,17 +237,6 @@ def test_a_person_rendered_as_svg(server, settings, tmp_path: Path):
         if os.environ.get("CI") == "true":
             pytest.fail("Graphviz's dot is not installed (.ci/run installs it)")
         pytest.skip("Graphviz's dot is not installed")
-    target = f"127.0.0.1:{server.port}"
-    env = {**os.environ, "IDSTITCH_KEY_FILE": str(settings.data_dir / "admin.key")}
-    events = tmp_path / "events.jsonl"
-    events.write_text("\n".join(json.dumps(e) for e in EVENTS) + "\n")
-    subprocess.run(
-        [*idstitch(), "ingest", str(events), "--target", target], env=env, check=True, capture_output=True
-    )
-    drawn = subprocess.run(
-        [*idstitch(), "graph", "customer_id", "C-1", "--format", "svg", "--target", target],
-        env=env, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
-    assert drawn.returncode == 0, drawn.stderr
-    assert "<svg" in drawn.stdout and "</svg>" in drawn.stdout.rstrip()[-10:]
-    assert "web.login (strong, 1)" in drawn.stdout and "ann@example.com" not in drawn.stdout.lower()
+    svg = _drawn(server, settings, tmp_path, "svg")
+    assert "<svg" in svg and "</svg>" in svg.rstrip()[-10:]
+    assert "web.login (strong, 1)" in svg and "ann@example.com" not in svg.lower()

@@ -19,9 +19,6 @@ from profiles.stores.cassandra.schema import Statements
 
 HEADS_PER_READ = 100
 """Partitions per multi-partition head read."""
-PLAIN_PER_REQUEST = 10
-"""Unconditional writes sent in one unlogged batch: Cassandra warns of an unlogged batch over
-more partitions than `unlogged_batch_across_partitions_warn_threshold` (10)."""
 MAX_CHAIN = 1000
 """Merged-into hops followed before a chain is declared broken (a chain is never this long)."""
 
@@ -119,18 +116,6 @@ class Partitions:
             encode_facts(f),
             self.ttl,
         )
-
-    def run_plain(self, statements: Sequence[tuple[Any, Sequence[Any]]]) -> None:
-        """Unconditional writes to many partitions, PLAIN_PER_REQUEST to a request (unlogged
-        batches): the Python driver's CPU per request, not the node, was their cost."""
-        requests = []
-        for i in range(0, len(statements), PLAIN_PER_REQUEST):
-            batch = BatchStatement(batch_type=BatchType.UNLOGGED)
-            for stmt, params in statements[i : i + PLAIN_PER_REQUEST]:
-                batch.add(stmt, params)
-            requests.append(self.conn.session.execute_async(batch))
-        for f in requests:
-            f.result()
 
     def run_batches(self, batches: dict[str, list[tuple[Any, Any]]]) -> dict[str, bool]:
         """One conditional batch per partition, all at once; which of them applied."""

@@ -75,7 +75,7 @@ class CassandraProfileStore:
         st, ns, ttl = self._p.st, self._p.ns, self._p.ttl
         owner = {eid: e.person_id and live[e.person_id].person_id for eid, e in first.items()}
         plain = [eid for eid in first if eid in graph_new]
-        self._p.run_plain([(st.record_claim, (ns, eid, owner[eid], ttl)) for eid in plain])
+        self._p.conn.run_unlogged([(st.record_claim, (ns, eid, owner[eid], ttl)) for eid in plain])
         contested = [eid for eid in first if eid not in graph_new]
         results = self._p.conn.run_all([(st.claim, (ns, eid, owner[eid], ttl)) for eid in contested])
         claimed_before = dict(zip(contested, results, strict=True))
