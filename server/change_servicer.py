@@ -30,7 +30,7 @@ from server.convert import timestamp
 
 PAGE = 500
 """Changes read from the feed at a time."""
-POLL_SECONDS = 0.25
+POLL_SECONDS = 0.1
 """How often an idle stream looks for changes other servers recorded (this server's wake it)."""
 MAX_FILTERS = 32
 MAX_NAME_BYTES = 256

@@ -128,7 +128,7 @@ class ChangeSettings(BaseModel):
     keyspace and namespace), so one watcher sees every server's changes; else in `file`."""
     file: str = "changes.db"
     """The embedded feed (inside `data_dir`)."""
-    settle_seconds: float = Field(default=0.5, gt=0, le=30)
+    settle_seconds: float = Field(default=0.3, gt=0, le=30)
     """Shared feed: how far behind now a watcher reads, so that changes other servers stamped
     just before are written by then (more than the servers' clock skew and a write's time)."""
     retention_hours: float = Field(default=168.0, gt=0)

@@ -12,7 +12,7 @@ Tables (`ns` a namespace, as for the profile store):
 - `told` (ns, person_id): what the feed last told about a person; `timed` (ns, shard, person_id):
   the persons the sweeper looks at again, in 16 partitions.
 
-Order across servers. A reader reads only up to `settle` (default 0.5 s) before now: a change
+Order across servers. A reader reads only up to `settle` (default 0.3 s) before now: a change
 stamped earlier than that is assumed written. A writer's clock running ahead of another's by
 more than that, or a write that takes longer, can deliver a change late to a watcher that has
 passed its time — keep server clocks in sync (NTP keeps them within milliseconds). Two servers
@@ -75,7 +75,7 @@ class CassandraChangeFeed:
         replication: Mapping[str, str | int] | None = None,
         namespace: str = "main",
         retention_seconds: int = 7 * 86_400,
-        settle_seconds: float = 0.5,
+        settle_seconds: float = 0.3,
     ) -> None:
         self._conn = CassandraConnection.for_store(
             endpoint, keyspace=keyspace, replication=replication, namespace=namespace, tables=TABLES
