@@ -20,7 +20,7 @@ from changes.model import (
     Change,
 )
 from changes.model import CursorExpired as Expired
-from common.errors import FailedPrecondition, InvalidArgument, NotFound, ResourceExhausted
+from common.errors import FailedPrecondition, InvalidArgument, NotFound, ResourceExhausted, StoreUnavailable
 from idstitch.v1 import change_service_pb2 as pb
 from idstitch.v1 import change_service_pb2_grpc as pb_grpc
 from profiles.change_log import ChangeLog
@@ -63,6 +63,8 @@ class ChangeServicer(pb_grpc.ChangeServiceServicer):
                 if not changes:
                     with self._changes.recorded:
                         self._changes.recorded.wait(POLL_SECONDS)
+            if self.stopping.is_set():  # not the end of the feed: the watcher should come back
+                raise StoreUnavailable("the server is stopping; resume from the last cursor received")
         finally:
             self._slots.release()
 

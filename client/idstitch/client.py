@@ -200,7 +200,8 @@ class Client:
                     for change in response.changes:
                         request.cursor = change.cursor
                         yield change
-                return
+                # The feed has no end: a stream that ended all the same is opened again.
+                time.sleep(self.backoff * random.uniform(0.5, 1.0))
             except grpc.RpcError as e:
                 if idle.fired:
                     return
