@@ -147,10 +147,11 @@ class ChangeLog:
             self.feed.record([Change(person_id, PERSON_ERASED, self._clock())], {})
         self._notify()
 
-    def sweep(self, budget: int = 10_000) -> int:
-        """Observes the persons whose told state can change with time alone; returns how many."""
+    def sweep(self, budget: int = 10_000, stop: threading.Event | None = None) -> int:
+        """Observes the persons whose told state can change with time alone; returns how many.
+        `stop` ends it between pages (the server is shutting down)."""
         seen, after = 0, ""
-        while seen < budget:
+        while seen < budget and not (stop is not None and stop.is_set()):
             page, after = self.feed.timed(min(OBSERVE_CHUNK, budget - seen), after)
             self._observe(set(page), [])
             seen += len(page)

@@ -61,6 +61,7 @@ class RunningServer:
     system: System
     _stop_watch: threading.Event
     _watchers: ChangeServicer | None = None
+    _sweeper: threading.Thread | None = None
 
     @property
     def service(self) -> IdentityService:
@@ -81,6 +82,8 @@ class RunningServer:
             self._watchers.stopping.set()
         self.health.enter_graceful_shutdown()
         self.server.stop(grace).wait()
+        if self._sweeper is not None:  # a sweep in progress ends at its next page, before the stores close
+            self._sweeper.join(timeout=30)
         self.system.close()
 
 
@@ -142,14 +145,16 @@ def create_server(settings: Settings) -> RunningServer:
     threading.Thread(
         target=_watch_health, args=(stores, health_servicer, stop_watch), name="idstitch-health", daemon=True
     ).start()
+    sweeper = None
     if system.changes is not None and watchers is not None:
-        threading.Thread(
+        sweeper = threading.Thread(
             target=_sweep,
             args=(system.changes, settings.changes, stop_watch),
             name="idstitch-changes-sweeper",
             daemon=True,
-        ).start()
-    return RunningServer(server, port, health_servicer, system, stop_watch, watchers)
+        )
+        sweeper.start()
+    return RunningServer(server, port, health_servicer, system, stop_watch, watchers, sweeper)
 
 
 def _sweep(changes: ChangeLog, settings: ChangeSettings, stop: threading.Event) -> None:
@@ -157,7 +162,7 @@ def _sweep(changes: ChangeLog, settings: ChangeSettings, stop: threading.Event) 
     `sweep_seconds`, and drops changes older than the retention window."""
     while not stop.wait(settings.sweep_seconds):
         try:
-            changes.sweep(settings.sweep_budget)
+            changes.sweep(settings.sweep_budget, stop=stop)
             changes.feed.trim(time.time_ns() // 1000 - int(settings.retention_hours * 3600e6))
         except StoreUnavailable:
             log.warning("change feed sweep: a store is unavailable; retrying next round")
