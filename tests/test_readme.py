@@ -64,7 +64,8 @@ def test_the_five_minute_tour_runs_as_written(shop: tuple[Path, str]) -> None:
     assert run.returncode == 0, run.stdout + run.stderr
     assert "unknown now (exit code 1)" in run.stdout  # the erased person resolves no more
     exported = (cwd / "ann.json").read_text()
-    assert '"consent"' in exported and "T" in exported  # one document, ISO-8601 times
+    assert '"consent"' in exported  # one document
+    assert re.search(r'"20\d\d-\d\d-\d\dT\d\d:\d\d:\d\d', exported)  # ISO-8601 times, not µs integers
 
 
 def test_the_python_example_runs_as_written(shop: tuple[Path, str]) -> None:

@@ -169,6 +169,8 @@ class CassandraChangeFeed:
             # What is left; with some slack, so that the cursor given is still valid when used.
             oldest = now - self._ttl * 1_000_000 + min(60_000_000, self._ttl * 500_000)
             raise CursorExpired(f"{oldest}:~")
+        if limit <= 0:  # a check of the cursor: nothing read, nothing passed
+            return [], after
         out: list[Change] = []
         minute = _minute(at)
         while minute <= _minute(horizon) and len(out) < limit:

@@ -132,3 +132,12 @@ def test_bad_and_expired_cursors(make_feed: Make) -> None:
     with pytest.raises(CursorExpired) as expired:
         feed.read(start, 10)
     assert read_all(feed, expired.value.oldest) == []  # the oldest cursor is one to resume from
+
+
+def test_a_read_of_nothing_checks_the_cursor_and_passes_no_change(make_feed: Make) -> None:
+    feed = make_feed()
+    _, start = feed.read(None, 10)
+    feed.record([Change("p1", "person_created", now())], {})
+    time.sleep(0.3)  # past a shared feed's settle time
+    assert feed.read(start, 0) == ([], start)
+    assert [c.person_id for c in read_all(feed, start)] == ["p1"]
