@@ -77,3 +77,30 @@ def test_erasure_leaves_no_partition_and_no_claim_of_the_person(store: Cassandra
     assert store.erase("b") == (3, True)  # by an alias: the whole person
     assert rows_left(store) == {"person_log": 1, "event_claims": 1}
     assert store.get("x") is not None and store.get("a") is None and store.get("c") is None
+
+
+def test_a_person_another_writer_is_filling_is_not_merged_as_an_empty_alias(
+    store: CassandraProfileStore,
+) -> None:
+    """Two servers: one has stitched x (the graph committed) and is about to write x's first
+    events; the other's batch merges x into y and finds x's partition still empty. Whichever
+    write lands second must see the first — x's events end up in y, never in an orphaned x."""
+    other = CassandraProfileStore(cassandra_endpoint(), keyspace=KEYSPACE, namespace=store._p.ns)
+    try:
+        other.append(events=logged("y", view(2, "s2")), merges={}, folding=folder)
+        read_heads = store._p.heads
+
+        def heads_then_merge(person_ids):  # type: ignore[no-untyped-def]
+            heads = read_heads(person_ids)
+            if "x" in heads:  # x read as empty; the other server merges it before x is written
+                other.append(events=[], merges={"x": "y"}, folding=folder)
+            return heads
+
+        store._p.heads = heads_then_merge  # type: ignore[method-assign]
+        store.append(events=logged("x", view(1, "s1")), merges={}, folding=folder)
+        store._p.heads = read_heads  # type: ignore[method-assign]
+        for pid in ("x", "y"):
+            assert sorted(e.facts.event_id for e in store.events_of(pid)) == ["e1", "e2"]
+            assert_same_profile(store.get(pid) or ProfileState(), fold(view(1, "s1"), view(2, "s2")))
+    finally:
+        other.close()

@@ -55,18 +55,21 @@ class Merges:
         """Runs a batch's merges: those that share no person side by side (each merge is several
         round trips), those that do one after the other, in the order given.
 
-        A loser with no partition yet (a person the same batch created, then merged: most merges)
-        has nothing to merge; it only becomes an alias, by a plain write — no other writer can
-        name it (the graph created and merged it in one transaction, and the batch's own events
-        are given to the survivor: `final`)."""
+        A loser with no partition yet (most often a person the same batch created, then merged)
+        has nothing to merge; it is frozen into an alias by one conditional write, `IF version =
+        null`, all such losers at once, and the batch's own events go to the survivor (`final`).
+        The condition is what makes it safe: another server may have stitched that person
+        earlier and be about to write its first events; then one of the two writes fails — its
+        fold then finds the alias and follows it, or the alias is not written and the loser goes
+        through the whole protocol below."""
         if not merges:
             return
-        heads = self._p.heads(list(merges))
-        fresh = {loser: s for loser, s in merges.items() if heads[loser] == Head(loser)}
-        if fresh:
-            p = self._p
-            p.conn.run_all([(p.st.alias, (s, p.ns, loser)) for loser, s in fresh.items()])
-        merges = {loser: s for loser, s in merges.items() if loser not in fresh}
+        p = self._p
+        heads = p.heads(list(merges))
+        fresh = [(loser, s) for loser, s in merges.items() if heads[loser] == Head(loser)]
+        frozen = p.conn.run_all([(p.st.freeze, (s, *p.next(heads[loser]))) for loser, s in fresh])
+        aliased = {loser for (loser, _), rs in zip(fresh, frozen, strict=True) if rs.was_applied}
+        merges = {loser: s for loser, s in merges.items() if loser not in aliased}
         groups = connected(merges)
         if len(groups) <= 1:
             for loser, survivor in merges.items():

@@ -36,7 +36,6 @@ class Statements:
     add_pending: Any
     drop_pending: Any
     freeze: Any
-    alias: Any
     absorb: Any
     claim: Any
     record_claim: Any
@@ -74,7 +73,6 @@ def prepare(conn: CassandraConnection, keyspace: str) -> Statements:
         add_pending=q(f"UPDATE {log} SET pending = pending + ?, version = ? {where} IF version = ?"),
         drop_pending=q(f"UPDATE {log} SET pending = pending - ?, version = ? {where} IF version = ?"),
         freeze=q(f"UPDATE {log} SET merged_into = ?, version = ? {where} IF version = ?"),
-        alias=q(f"UPDATE {log} SET merged_into = ? {where}"),
         absorb=q(
             f"UPDATE {log} SET state = ?, pending = pending - ?, absorbed = absorbed + ?, version = ? "
             f"{where} IF version = ?"
