@@ -61,6 +61,18 @@ class Watched(msgspec.Struct, frozen=True, omit_defaults=True):
     scores): the sweeper looks at it again."""
 
 
+class Pending(msgspec.Struct, frozen=True):
+    """What a batch has to tell after its commits: its edges (merges, orders), the persons to
+    observe and the persons merged away. Written in the batch's graph transaction (an outbox
+    entry), so that a server that dies before telling leaves it to be told by a sweeper."""
+
+    edges: list[Change]
+    persons: list[str]
+    gone: list[str]
+
+
+encode_pending = msgspec.msgpack.Encoder().encode
+decode_pending = msgspec.msgpack.Decoder(Pending).decode
 encode_told = msgspec.json.Encoder().encode
 decode_told = msgspec.json.Decoder(Watched).decode
 

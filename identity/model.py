@@ -117,6 +117,18 @@ class EventRecord:
     occurred_at: int
 
 
+@dataclass(frozen=True, slots=True)
+class OutboxEntry:
+    """What a batch has to tell after its commits (the change feed's merges and orders), written
+    in the batch's own graph transaction: a server that dies after the commit but before telling
+    leaves it here, and a sweeper tells it (ingest/outbox.py). `body` is the teller's own format."""
+
+    id: str
+    at: int
+    """When it was written, µs since the epoch."""
+    body: bytes
+
+
 @dataclass(slots=True)
 class ChangeSet:
     """Everything one batch changes, applied by a store in one transaction, in this order:
@@ -130,6 +142,8 @@ class ChangeSet:
     events: list[EventRecord] = field(default_factory=list)
     splits: set[str] = field(default_factory=set)
     """Persons an identifier was withdrawn from: their events are re-attributed after the commit."""
+    outbox: OutboxEntry | None = None
+    """Written with the rest, in the same transaction."""
 
     def final_merges(self) -> dict[str, str]:
         """Each merged-away person with its final survivor: chains inside the batch (a → b, then

@@ -7,6 +7,8 @@ Contract (tests/contract/test_identity_graph.py runs it against every backend):
   at all. Batches are serializable: a plan never sees another batch's half-applied changes.
 - Every identifier belongs to one person or is shared; a merged-away person id stays an alias of
   the surviving person, and an alias always names a live person (aliases are kept one hop deep).
+- A change set's `outbox` entry is written in its transaction; `outbox` lists the entries
+  written before a time, oldest first, until `outbox_done` deletes them.
 - Event ids are recorded with the person each event was attributed to; a resent event is known,
   and names that person's survivor if it was merged since. (What an event says, and the events
   of a person, are the profile store's: profiles.ports.)
@@ -23,6 +25,7 @@ from identity.model import (
     ChannelEvent,
     Evidence,
     GraphErasure,
+    OutboxEntry,
     PersonGraph,
     SharedResolution,
     Snapshot,
@@ -41,6 +44,14 @@ class IdentityGraph(Protocol):
         plan: Callable[[Snapshot], tuple[ChangeSet, R]],
     ) -> R:
         """Runs `plan` over a snapshot and applies its change set in one transaction."""
+        ...
+
+    def outbox(self, before: int, limit: int) -> list[OutboxEntry]:
+        """Up to `limit` outbox entries written before `before` (µs), oldest first."""
+        ...
+
+    def outbox_done(self, ids: Collection[str]) -> None:
+        """Deletes these outbox entries (unknown ids are ignored)."""
         ...
 
     def detach(self, key: str, *, new_person_id: str | None) -> str | None:

@@ -7,6 +7,8 @@ it is applied, so a caller fixes and re-sends the batch (already-accepted events
 
 from __future__ import annotations
 
+import time
+import uuid
 from collections import Counter
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
@@ -32,6 +34,7 @@ from identity.identifiers import IdentifierType, IgnoredIdentifier, NormalizedId
 from identity.model import (
     ChangeSet,
     ChannelEvent,
+    OutboxEntry,
     PersonGraph,
     SharedResolution,
     Snapshot,
@@ -99,6 +102,10 @@ def _suppressed_result(ev: ChannelEvent) -> StitchResult:
 BeforeCommit = Callable[[list[ChannelEvent], list[StitchResult], dict[str, str]], Any]
 """Called inside a batch's graph transaction, before it writes: (the events stitched, in request
 order without the suppressed ones; their results; the batch's merges, loser to survivor)."""
+Outbox = Callable[[list[StitchResult], dict[str, str], frozenset[str]], bytes | None]
+"""Called inside a batch's graph transaction, after the plan: (results, merges, persons an
+identifier was withdrawn from) → what the batch must tell after its commits, written with the
+batch (identity.model.OutboxEntry), or None."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +120,8 @@ class Stitched:
     """Persons an identifier was withdrawn from (weak evidence contradicted): refold them."""
     prepared: Any = None
     """What the caller's `before_commit` returned."""
+    outbox_id: str | None = None
+    """The id of the outbox entry written with the batch (stitch's `outbox`), if one was."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,17 +179,29 @@ class IdentityService:
         return self.stitch(events, field=field).results
 
     def stitch(
-        self, events: Sequence[RawEvent], *, field: str = "events", before_commit: BeforeCommit | None = None
+        self,
+        events: Sequence[RawEvent],
+        *,
+        field: str = "events",
+        before_commit: BeforeCommit | None = None,
+        outbox: Outbox | None = None,
     ) -> Stitched:
         """Stitches the batch in one graph transaction. `before_commit(events, results, merges)`
         runs inside it, after the plan and before anything is written: if it raises, the graph
-        is left as it was. What it returns is `Stitched.prepared`."""
+        is left as it was. What it returns is `Stitched.prepared`. What `outbox` returns is
+        written in the same transaction (`Stitched.outbox_id`)."""
         with span("idstitch.stitch", attributes={"idstitch.batch.size": len(events)}) as s:
-            stitched = self._stitch(events, field, before_commit)
+            stitched = self._stitch(events, field, before_commit, outbox)
             _report(s, stitched)
             return stitched
 
-    def _stitch(self, events: Sequence[RawEvent], field: str, before_commit: BeforeCommit | None) -> Stitched:
+    def _stitch(
+        self,
+        events: Sequence[RawEvent],
+        field: str,
+        before_commit: BeforeCommit | None,
+        outbox: Outbox | None,
+    ) -> Stitched:
         if len(events) > MAX_BATCH:
             raise InvalidArgument(field, f"{len(events)} events in one batch; at most {MAX_BATCH}")
         learned: Learned = {}
@@ -208,9 +229,14 @@ class IdentityService:
             sizes = [sum(p.counts.values()) for pid, p in snap.persons.items() if pid in touched]
             merges = changes.final_merges()
             prepared = before_commit([ev for ev, _ in batch], results, merges) if before_commit else None
-            return changes, (results, merges, sizes, (frozenset(changes.splits), prepared), suppressed)
+            splits = frozenset(changes.splits)
+            body = outbox(results, merges, splits) if outbox else None
+            if body is not None:
+                changes.outbox = OutboxEntry(uuid.uuid4().hex, time.time_ns() // 1000, body)
+            entry = changes.outbox.id if changes.outbox else None
+            return changes, (results, merges, sizes, (splits, prepared, entry), suppressed)
 
-        stitched, merges, sizes, (splits, prepared), suppressed = self.graph.stitch(
+        stitched, merges, sizes, (splits, prepared, entry), suppressed = self.graph.stitch(
             keys=keys, pairs=pairs, event_ids=event_ids, plan=plan
         )
         self._normalizer.remember(learned)  # accepted: its identifiers may recur
@@ -221,7 +247,7 @@ class IdentityService:
             stitched = [
                 _suppressed_result(ev) if ev.event_id in suppressed else next(done) for ev in events_in_order
             ]
-        return Stitched(stitched, events_in_order, merges, splits, prepared)
+        return Stitched(stitched, events_in_order, merges, splits, prepared, entry)
 
     def _suppressed(self, events: Sequence[ChannelEvent]) -> set[str]:
         """Ids of the events that occurred before the erasure of one of their identifiers."""

@@ -13,6 +13,9 @@ graph and folded profiles in the profile store, before the call answers (read-yo
 4. A weak link withdrawn by the batch (ChangeSet.splits) moves its events to their owners now,
    with batches held off, like a detach.
 5. The change feed (profiles/change_log.py) is told what the batch changed, after both commits.
+   What it must tell is also written in the graph's transaction (an outbox entry, deleted once
+   told), so that a server that dies between a commit and the telling loses none of it: the
+   outbox sweep (ingest/outbox.py) tells it later.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from collections.abc import Callable, Sequence
 
 import msgspec
 
+from changes.model import Pending, encode_pending
 from common.observability import span
 from identity.identifiers import node_id
 from identity.model import ChannelEvent, StitchResult
@@ -71,8 +75,27 @@ class StitchAndFold:
         ) -> tuple[list[LoggedEvent], dict[str, Prefold]]:
             return self._fold_before_commit(facts_of, events, results, merges)
 
+        to_tell: list[Pending] = []
+
+        def outbox(
+            results: list[StitchResult], merges: dict[str, str], splits: frozenset[str]
+        ) -> bytes | None:
+            assert self._changes is not None
+            outcomes: list[tuple[str, str | None, str, Sequence[str]]] = [
+                (r.event_id, r.person_id, r.outcome, r.merged_person_ids) for r in results
+            ]
+            outcomes += [("", p, "withdrawn", ()) for p in sorted(splits)]
+            pending = self._changes.pending(outcomes, merges, facts_of)
+            to_tell[:] = [pending]  # the plan's last run is the one that commits
+            return encode_pending(pending) if pending.edges or pending.persons else None
+
         with self._gate.batch():
-            stitched = self._identity.stitch([raw for raw, _ in batch], field=field, before_commit=fold)
+            stitched = self._identity.stitch(
+                [raw for raw, _ in batch],
+                field=field,
+                before_commit=fold,
+                outbox=outbox if self._changes is not None else None,
+            )
             if stitched.prepared is not None:
                 logged, prefolds = stitched.prepared
                 with span("idstitch.profile.fold", attributes={"idstitch.events": len(logged)}) as s:
@@ -86,12 +109,10 @@ class StitchAndFold:
             # go to whoever holds their identifiers now. Like a detach, with batches held off.
             with self._gate.split():
                 self._refold_after_split(sorted(stitched.splits))
-        if self._changes is not None:
-            outcomes: list[tuple[str, str | None, str, Sequence[str]]] = [
-                (r.event_id, r.person_id, r.outcome, r.merged_person_ids) for r in stitched.results
-            ]
-            outcomes += [("", p, "withdrawn", ()) for p in stitched.splits]
-            self._changes.after_batch(outcomes, stitched.merges, facts_of)
+        if self._changes is not None and to_tell:
+            self._changes.tell(to_tell[0])
+            if stitched.outbox_id is not None:
+                self._graph.outbox_done([stitched.outbox_id])
         return stitched.results
 
     def _fold_before_commit(

@@ -20,6 +20,7 @@ import hashlib
 import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import replace
 
 import msgspec
 
@@ -36,6 +37,7 @@ from changes.model import (
     SEGMENT_LEFT,
     Change,
     Detail,
+    Pending,
     Watched,
 )
 from changes.ports import ChangeFeed
@@ -108,13 +110,14 @@ class ChangeLog:
 
     # -- what happens ------------------------------------------------------------------------
 
-    def after_batch(
+    def pending(
         self,
         outcomes: Iterable[tuple[str, str | None, str, Sequence[str]]],
         merges: Mapping[str, str],
         facts: Mapping[str, EventFacts],
-    ) -> None:
-        """`outcomes`: (event id, person id, outcome, merged person ids) of a stitched batch."""
+    ) -> Pending:
+        """What a stitched batch has to tell, from its `outcomes`: (event id, person id, outcome,
+        merged person ids). Told by `tell` once the batch is in both stores."""
         now = self._clock()
         edges: list[Change] = []
         persons: set[str] = set()
@@ -130,7 +133,17 @@ class ChangeLog:
                 online = f.channel in self._online
                 order: Detail = {"channel": "online" if online else "in_store", "store_id": f.store_id}
                 edges.append(Change(pid, ORDER_PLACED, now, order, f.store_id))
-        self._observe(persons, edges, gone=set(merges))
+        return Pending(edges, sorted(persons), sorted(merges))
+
+    def tell(self, pending: Pending, live: Mapping[str, str] | None = None) -> None:
+        """Tells what a batch changed. `live`: where each person of a batch told late (by the
+        outbox sweep) is now — a person merged since is told as its survivor, one erased since
+        (absent) not at all."""
+        edges, persons = pending.edges, set(pending.persons)
+        if live is not None:
+            edges = [replace(e, person_id=live[e.person_id]) for e in edges if e.person_id in live]
+            persons = {live[p] for p in persons if p in live}
+        self._observe(persons, edges, gone=set(pending.gone))
 
     def after_split(self, person_id: str, new_person_ids: Sequence[str]) -> None:
         edge = Change(person_id, PERSON_SPLIT, self._clock(), {"new_person_ids": sorted(new_person_ids)})
@@ -194,9 +207,10 @@ class ChangeLog:
                 changes, watched = self._compare(pid, state, before, now, email)
                 if personal:
                     out.extend(changes)
-                    new_told[pid] = watched
                 else:  # told nothing: once allowed again, everything differs and is told
-                    new_told[pid] = Watched(store_id=watched.store_id)
+                    watched = Watched(store_id=watched.store_id)
+                if watched != before:  # a sweep of persons time did not change writes nothing
+                    new_told[pid] = watched
             if out or new_told:
                 self.feed.record(out, new_told)
         if out:

@@ -27,7 +27,6 @@ from idstitch.v1 import privacy_service_pb2 as privacy_pb
 from idstitch.v1 import privacy_service_pb2_grpc as privacy_pb_grpc
 from idstitch.v1 import profile_service_pb2 as profile_pb
 from idstitch.v1 import profile_service_pb2_grpc as profile_pb_grpc
-from profiles.change_log import ChangeLog
 from profiles.privacy import PrivacyService
 from profiles.service import ProfileService
 from server import telemetry
@@ -149,7 +148,7 @@ def create_server(settings: Settings) -> RunningServer:
     if system.changes is not None and watchers is not None:
         sweeper = threading.Thread(
             target=_sweep,
-            args=(system.changes, settings.changes, stop_watch),
+            args=(system, settings.changes, stop_watch),
             name="idstitch-changes-sweeper",
             daemon=True,
         )
@@ -157,11 +156,15 @@ def create_server(settings: Settings) -> RunningServer:
     return RunningServer(server, port, health_servicer, system, stop_watch, watchers, sweeper)
 
 
-def _sweep(changes: ChangeLog, settings: ChangeSettings, stop: threading.Event) -> None:
+def _sweep(system: System, settings: ChangeSettings, stop: threading.Event) -> None:
     """Tells what time alone changed (abandoned carts, segments left by decay) every
-    `sweep_seconds`, and drops changes older than the retention window."""
+    `sweep_seconds`, and what batches whose server died left untold; drops changes older than
+    the retention window."""
+    changes, outbox = system.changes, system.outbox
+    assert changes is not None and outbox is not None
     while not stop.wait(settings.sweep_seconds):
         try:
+            outbox()
             changes.sweep(settings.sweep_budget, stop=stop)
             changes.feed.trim(time.time_ns() // 1000 - int(settings.retention_hours * 3600e6))
         except StoreUnavailable:

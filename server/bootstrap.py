@@ -16,6 +16,7 @@ from identity.engine import StitchingEngine
 from identity.normalize import Normalizer
 from identity.ports import IdentityGraph
 from identity.service import IdentityService
+from ingest.outbox import OutboxSweep
 from ingest.stitch_and_fold import StitchAndFold
 from privacy.records import PrivacyRecords
 from profiles.change_log import ChangeLog
@@ -179,6 +180,8 @@ class System:
     records: PrivacyRecords
     changes: ChangeLog | None = None
     """The change feed, unless `changes.enabled` is off."""
+    outbox: OutboxSweep | None = None
+    """Tells what batches whose server died left untold (with the change feed)."""
 
     def close(self) -> None:
         stores: list[IdentityGraph | ProfileStore | PrivacyRecords | ChangeFeed] = [
@@ -250,7 +253,12 @@ def build_system(
         shared_device_types=settings.stitching.shared_device_types,
         changes=changes,
     )
-    return System(identity, profiles, privacy, ingest, graph, store, records, changes)
+    outbox = None
+    if changes is not None:
+        outbox = OutboxSweep(
+            graph=graph, changes=changes, grace_seconds=settings.changes.outbox_grace_seconds
+        )
+    return System(identity, profiles, privacy, ingest, graph, store, records, changes, outbox)
 
 
 def build_change_feed(settings: Settings) -> ChangeFeed:

@@ -19,6 +19,7 @@ from identity.model import (
     EdgeState,
     GraphErasure,
     IdentifierState,
+    OutboxEntry,
     PersonGraph,
     PersonNode,
     PersonState,
@@ -48,6 +49,9 @@ CREATE INDEX IF NOT EXISTS shared_uses_person ON shared_uses(person_id);
 -- Accepted event ids with the person each was attributed to (not updated by merges: a read
 -- follows the alias). What events say lives in the profile store.
 CREATE TABLE IF NOT EXISTS events(event_id TEXT PRIMARY KEY, person_id TEXT) WITHOUT ROWID;
+-- What committed batches have yet to tell (identity.model.OutboxEntry).
+CREATE TABLE IF NOT EXISTS outbox(id TEXT PRIMARY KEY, at INTEGER NOT NULL, body BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS outbox_at ON outbox(at);
 """
 
 CHUNK_PAIRS = 250  # two parameters each
@@ -195,10 +199,27 @@ class SqliteIdentityGraph:
             ),
         )
         db.executemany("INSERT OR IGNORE INTO shared_uses(key, person_id) VALUES (?, ?)", ch.shared_uses)
+        if ch.outbox is not None:
+            db.execute(
+                "INSERT INTO outbox(id, at, body) VALUES (?, ?, ?)",
+                (ch.outbox.id, ch.outbox.at, ch.outbox.body),
+            )
         db.executemany(
             "INSERT INTO events(event_id, person_id) VALUES (?, ?)",
             ((r.event_id, r.person_id) for r in ch.events),
         )
+
+    def outbox(self, before: int, limit: int) -> list[OutboxEntry]:
+        with self._db.read() as db:
+            rows = db.execute(
+                "SELECT id, at, body FROM outbox WHERE at < ? ORDER BY at, id LIMIT ?", (before, limit)
+            ).fetchall()
+        return [OutboxEntry(i, at, bytes(body)) for i, at, body in rows]
+
+    def outbox_done(self, ids: Collection[str]) -> None:
+        if ids:
+            with self._db.write() as db:
+                db.executemany("DELETE FROM outbox WHERE id = ?", ((i,) for i in ids))
 
     def detach(self, key: str, *, new_person_id: str | None) -> str | None:
         with self._db.write() as db:

@@ -322,3 +322,27 @@ def test_batch_reads_answer_as_one_read_per_key_does(make_service):
     assert graph.resolve_many(keys) == {k: graph.resolve(k) for k in keys if graph.resolve(k) is not None}
     assert graph.live_persons([first, second, bob, "p_unknown"]) == {first: first, second: first, bob: bob}
     assert graph.resolve_people([]) == {} and graph.resolve_many([]) == {} and graph.live_persons([]) == {}
+
+
+def test_an_outbox_entry_commits_with_its_batch_and_is_listed_oldest_first_until_done(svc):
+    first = svc.stitch([ev("web", ("cookie", "k1"))], outbox=lambda results, merges, splits: b"one")
+    second = svc.stitch(
+        [ev("web", ("cookie", "k1"), ("customer_id", "C1"))],
+        outbox=lambda results, merges, splits: repr(sorted(merges.items())).encode(),
+    )
+    svc.stitch([ev("web", ("cookie", "k2"))], outbox=lambda results, merges, splits: None)  # nothing
+    assert first.outbox_id and second.outbox_id
+
+    def fail(results, merges, splits):  # type: ignore[no-untyped-def]
+        raise RuntimeError("the batch fails after its plan")
+
+    with pytest.raises(RuntimeError):
+        svc.stitch([ev("web", ("cookie", "k3"))], outbox=fail)
+    graph = svc.graph
+    listed = graph.outbox(before=2**62, limit=10)
+    assert [(e.id, e.body) for e in listed] == [(first.outbox_id, b"one"), (second.outbox_id, b"[]")]
+    assert listed[0].at <= listed[1].at
+    assert graph.outbox(before=listed[0].at, limit=10) == []  # written before `before` only
+    assert graph.outbox(before=2**62, limit=1) == listed[:1]
+    graph.outbox_done([first.outbox_id, "unknown"])
+    assert graph.outbox(before=2**62, limit=10) == listed[1:]

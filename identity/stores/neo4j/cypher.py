@@ -52,6 +52,11 @@ PERSON_GRAPH = (
     "    .first_seen, .last_seen, .channel, .rule, .strength, .event_count}}) AS unapplied }} "
     "RETURN pid, members, shared, aliases, links, unapplied"
 )
+OUTBOX = (
+    "MATCH (o:{Outbox}) WHERE o.at < $before "
+    "RETURN o.id AS id, o.at AS at, o.body AS body ORDER BY o.at, o.id LIMIT $limit"
+)
+OUTBOX_DONE = "UNWIND $ids AS id MATCH (o:{Outbox} {{id: id}}) DELETE o"
 SCHEMA = (
     "CREATE CONSTRAINT {Identifier}_key IF NOT EXISTS FOR (n:{Identifier}) REQUIRE n.key IS UNIQUE",
     "CREATE CONSTRAINT {IdentifierLock}_key IF NOT EXISTS FOR (n:{IdentifierLock}) REQUIRE n.key IS UNIQUE",
@@ -59,6 +64,8 @@ SCHEMA = (
     "CREATE CONSTRAINT {Alias}_alias IF NOT EXISTS FOR (n:{Alias}) REQUIRE n.alias IS UNIQUE",
     "CREATE CONSTRAINT {SharedUse}_uid IF NOT EXISTS FOR (n:{SharedUse}) REQUIRE n.uid IS UNIQUE",
     "CREATE CONSTRAINT {Event}_id IF NOT EXISTS FOR (n:{Event}) REQUIRE n.event_id IS UNIQUE",
+    "CREATE CONSTRAINT {Outbox}_id IF NOT EXISTS FOR (n:{Outbox}) REQUIRE n.id IS UNIQUE",
+    "CREATE INDEX {Outbox}_at IF NOT EXISTS FOR (n:{Outbox}) ON (n.at)",
     "CREATE INDEX {Identifier}_person IF NOT EXISTS FOR (n:{Identifier}) ON (n.person_id)",
     "CREATE INDEX {Identifier}_weak_via IF NOT EXISTS FOR (n:{Identifier}) ON (n.weak_via)",
     "CREATE INDEX {Alias}_person IF NOT EXISTS FOR (n:{Alias}) ON (n.person_id)",

@@ -11,6 +11,7 @@ from identity.model import (
     ChangeSet,
     EdgeState,
     GraphErasure,
+    OutboxEntry,
     PersonGraph,
     PersonNode,
     SharedResolution,
@@ -22,6 +23,8 @@ from identity.stores.neo4j.cypher import (
     IDENTIFIERS,
     LIVE_PERSON,
     LIVE_PERSONS,
+    OUTBOX,
+    OUTBOX_DONE,
     PERSON,
     PERSON_GRAPH,
     RESOLVE,
@@ -69,6 +72,14 @@ class Neo4jIdentityGraph:
         return self._session.run(
             self._tx.stitch, sorted(set(keys)), sorted(set(pairs)), sorted(set(event_ids)), plan
         )
+
+    def outbox(self, before: int, limit: int) -> list[OutboxEntry]:
+        recs = self._session.read_all(OUTBOX, before=before, limit=limit)
+        return [OutboxEntry(r["id"], r["at"], bytes(r["body"])) for r in recs]
+
+    def outbox_done(self, ids: Collection[str]) -> None:
+        if ids:
+            self._session.run(lambda tx: tx.run(self._session.q(OUTBOX_DONE), ids=list(ids)).consume())
 
     def detach(self, key: str, *, new_person_id: str | None) -> str | None:
         return self._session.run(self._tx.detach, key, new_person_id)

@@ -45,7 +45,7 @@ class Neo4jSession:
         # Labels cannot be parameters; the namespace is validated above and is the only text spliced.
         self._labels = {
             name: f"{namespace}{name}"
-            for name in ("Identifier", "IdentifierLock", "Person", "Alias", "SharedUse", "Event")
+            for name in ("Identifier", "IdentifierLock", "Person", "Alias", "SharedUse", "Event", "Outbox")
         }
         self.run(self._create_schema)
 

@@ -224,6 +224,9 @@ class GraphTransactions:
             "SET s.key = r[0], s.person_id = r[1]",
             rows=[list(x) for x in ch.shared_uses],
         )
+        if ch.outbox is not None:
+            o = ch.outbox
+            run("CREATE (:{Outbox} {{id: $id, at: $at, body: $body}})", id=o.id, at=o.at, body=o.body)
         run(
             # Two servers stitching the same new event both reach this CREATE; the event id's
             # unique constraint fails the later one, whose retry then finds the event known.

@@ -1,0 +1,126 @@
+"""A server killed between a batch's commits and the change feed's write loses none of what the
+feed must tell: the merges and orders of that batch are told by the outbox sweep of the next
+server that runs — and nothing about a person erased in the meantime."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+from changes.model import ORDER_PLACED, PERSON_ERASED, PERSONS_MERGED, Change
+from profiles.service import ProfileKey
+from server.bootstrap import System, build_system
+from server.config import load_settings
+
+PAIRS = 20
+
+WRITER = textwrap.dedent(
+    """
+    import os, sys
+    from pathlib import Path
+    from server.bootstrap import build_system
+    from server.config import load_settings
+    from tests.test_change_feed_outbox import first_sightings, orders
+
+    system = build_system(load_settings(data_dir=Path(sys.argv[1]), hmac_secret="outbox"))
+    system.ingest(first_sightings())
+    record = system.changes.feed.record
+
+    def die(changes, told):  # the process dies after both commits, before the feed's write
+        print("dying", flush=True)
+        os._exit(9)
+
+    system.changes.feed.record = die
+    system.ingest(orders())
+    """
+)
+
+
+def first_sightings() -> list:
+    """A browser and, apart from it, a loyalty card per shopper: two persons each."""
+    from identity.service import RawEvent
+    from profiles.events import EventFacts
+
+    out = []
+    for i in range(PAIRS):
+        for n, ident in enumerate((("cookie", f"k{i}"), ("loyalty_number", f"L{i}"))):
+            eid, at = f"seen-{i}-{n}", 1_000_000 * (i + 1)
+            out.append(
+                (RawEvent(eid, at, "web", "page_view", [ident]), EventFacts(eid, at, "web", "page_view"))
+            )
+    return out
+
+
+def orders() -> list:
+    """An order at the till that shows both: each pair merges, and an order is placed."""
+    from identity.service import RawEvent
+    from profiles.events import EventFacts
+
+    out = []
+    for i in range(PAIRS):
+        eid, at = f"order-{i}", 1_000_000 * (PAIRS + i + 1)
+        ids = [("loyalty_number", f"L{i}"), ("cookie", f"k{i}")]
+        facts = EventFacts(eid, at, "pos", "purchase", store_id="S1")
+        out.append((RawEvent(eid, at, "pos", "purchase", ids), facts))
+    return out
+
+
+def everything(system: System) -> list[Change]:
+    assert system.changes is not None
+    changes, _ = system.changes.feed.read("0", 10_000)
+    return changes
+
+
+def test_a_server_killed_before_the_feed_write_leaves_its_merges_and_orders_to_the_outbox_sweep(
+    tmp_path: Path,
+) -> None:
+    data = tmp_path / "data"
+    proc = subprocess.run(
+        [sys.executable, "-c", WRITER, str(data)],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).parents[1],
+        timeout=120,
+    )
+    assert proc.stdout.strip() == "dying" and proc.returncode == 9, proc.stderr[-2000:]
+
+    settings = load_settings(data_dir=data, hmac_secret="outbox", changes={"outbox_grace_seconds": 0})
+    system = build_system(settings)
+    try:
+        assert not [c for c in everything(system) if c.kind in (PERSONS_MERGED, ORDER_PLACED)]
+        person = {
+            i: system.profiles.person_of(ProfileKey(identifier=("loyalty_number", f"L{i}")))
+            for i in range(PAIRS)
+        }
+        erased = person[0]
+        system.privacy.erase(ProfileKey(person_id=erased), "erase-0", caller="test")
+
+        assert system.outbox is not None
+        assert system.outbox() == 1
+        assert system.outbox() == 0  # told once, then deleted
+        told = everything(system)
+        live = {person[i] for i in range(1, PAIRS)}
+        merged = {c.person_id for c in told if c.kind == PERSONS_MERGED}
+        ordered = [c for c in told if c.kind == ORDER_PLACED]
+        assert merged == live
+        assert sorted(c.person_id for c in ordered) == sorted(live)
+        assert all(c.detail == {"channel": "in_store", "store_id": "S1"} for c in ordered)
+        # The person erased meanwhile: only their erasure, nothing the late telling brought back.
+        assert [c.kind for c in told if c.person_id == erased] == [PERSON_ERASED]
+    finally:
+        system.close()
+
+
+def test_a_batch_told_at_once_leaves_no_outbox_entry(tmp_path: Path) -> None:
+    settings = load_settings(data_dir=tmp_path, hmac_secret="outbox", changes={"outbox_grace_seconds": 0})
+    system = build_system(settings)
+    try:
+        system.ingest(first_sightings())
+        system.ingest(orders())
+        assert system.graph.outbox(before=2**62, limit=10) == []
+        assert system.outbox is not None and system.outbox() == 0
+        assert len([c for c in everything(system) if c.kind == ORDER_PLACED]) == PAIRS
+    finally:
+        system.close()
