@@ -56,9 +56,10 @@ class Watched(msgspec.Struct, frozen=True, omit_defaults=True):
     segments: tuple[str, ...] = ()
     cart_abandoned: bool = False
     store_id: str = ""
-    timed: bool = False
-    """Something about it can change with time alone (an open cart, a segment held by decaying
-    scores): the sweeper looks at it again."""
+    due: int = 0
+    """The first moment (µs) at which time alone can change what is told (an open cart going
+    quiet, a clock in a segment rule crossing its number); 0: never. The sweeper looks at the
+    person again then."""
 
 
 class Pending(msgspec.Struct, frozen=True):

@@ -8,7 +8,9 @@ Contract (tests/contract/test_change_feed.py runs it against every backend):
   with the oldest cursor still valid; a string that is no cursor raises BadCursor.
 - `forget` removes every change of these persons and what was told about them (erasure), leaving
   the changes recorded after it.
-- `timed` lists the persons whose told state can change with time alone (the sweeper's work).
+- `due` lists the persons whose told state time alone can have changed by a moment (the
+  sweeper's work): every person told with `0 < due <= before`, maybe also some whose due moment
+  has moved on since (the caller checks their told state).
 A later sink into an existing log (Kafka, say) is one more implementation of `record` and `read`.
 """
 
@@ -39,9 +41,11 @@ class ChangeFeed(Protocol):
         """Removes these persons' changes and told state; returns how many changes went."""
         ...
 
-    def timed(self, limit: int, after: str = "") -> tuple[list[str], str]:
-        """About `limit` persons the sweeper should look at again, from the token `after` ("":
-        the start), and the token to go on from ("": that was all)."""
+    def due(self, before: int, limit: int, after: str = "") -> tuple[list[str], str]:
+        """About `limit` persons due by `before` (µs), from the token `after` ("": the start), and
+        the token to go on from. Calling again with that token says the persons listed so far
+        were looked at (a store may then forget that they were due); a call that returns the
+        token it was given ends the round."""
         ...
 
     def trim(self, before: int) -> int:

@@ -6,9 +6,9 @@ each person touched is *observed* — their profile read and compared with what 
 about them (`Watched`: a digest per section, segments, whether the cart was told abandoned) — and
 what differs becomes changes, recorded with the new told state in one write; a person the feed
 has never told about is told created. A change is therefore told once however often a person is
-observed, and a transition that happens with time alone (a cart going quiet, a decaying score
-leaving a segment) is told by the sweeper, which observes the persons whose told state time can
-change (`Watched.timed`).
+observed, and a transition that happens with time alone (a cart going quiet, a segment rule on
+days since the last visit turning) is told by the sweeper, which observes a person at the moment
+their told state said time alone could change it (`Watched.due`), and only then.
 
 Consent: a person who denied `personalization` produces identity changes only; one who denied
 `marketing_email` produces no cart-abandoned changes.
@@ -17,6 +17,7 @@ Consent: a person who denied `personalization` produces identity changes only; o
 from __future__ import annotations
 
 import hashlib
+import math
 import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
@@ -43,11 +44,11 @@ from changes.model import (
 from changes.ports import ChangeFeed
 from common.observability import span
 from profiles.events import EventFacts
-from profiles.fold import Folder
+from profiles.fold import MICROS_PER_DAY, Folder
 from profiles.ports import ProfileStore
 from profiles.segments import Rule
 from profiles.state import ProfileState
-from profiles.view import consent_of, read
+from profiles.view import ProfileReading, consent_of, read
 
 SECTIONS: dict[str, tuple[str, ...]] = {
     "context": ("events", "first_seen", "last_seen", "channels", "devices", "last_context", "hours",
@@ -93,12 +94,17 @@ class ChangeLog:
         store: ProfileStore,
         folder: Folder,
         segments: Mapping[str, Rule],
+        clocks: Mapping[str, Sequence[float]] | None = None,
         clock: Callable[[], int] = lambda: time.time_ns() // 1000,
     ) -> None:
+        """`clocks`: the days the segment rules compare each clock field with
+        (profiles.segments.clocks), which say when time alone can change a segment."""
         self.feed = feed
         self._store = store
         self._folder = folder
         self._segments = segments
+        self._clocks = {field: tuple(days) for field, days in (clocks or {}).items()}
+        self._quiet_us = int(folder.rules.abandoned_cart_minutes * 60_000_000)
         self._clock = clock
         self._purchase = folder.rules.event_types.purchase
         self._online = folder.rules.online_channels
@@ -161,15 +167,18 @@ class ChangeLog:
         self._notify()
 
     def sweep(self, budget: int = 10_000, stop: threading.Event | None = None) -> int:
-        """Observes the persons whose told state can change with time alone; returns how many.
-        `stop` ends it between pages (the server is shutting down)."""
-        seen, after = 0, ""
+        """Observes the persons whose told state time alone can have changed by now; returns how
+        many. `stop` ends it between pages (the server is shutting down)."""
+        now, seen, after = self._clock(), 0, ""
         while seen < budget and not (stop is not None and stop.is_set()):
-            page, after = self.feed.timed(min(OBSERVE_CHUNK, budget - seen), after)
-            self._observe(set(page), [])
-            seen += len(page)
-            if not after:
+            page, token = self.feed.due(now, min(OBSERVE_CHUNK, budget - seen), after)
+            told = self.feed.told(page)
+            due = {p for p in page if p in told and 0 < told[p].due <= now}  # not moved on since
+            self._observe(due, [])
+            seen += len(due)
+            if token == after:
                 break
+            after = token
         return seen
 
     # -- observing ---------------------------------------------------------------------------
@@ -232,7 +241,7 @@ class ChangeLog:
         if changed:
             out.append(Change(pid, PROFILE_UPDATED, now, {"sections": changed}, store))
         if reading is None:
-            return out, Watched(sections, (), False, store, False)
+            return out, Watched(sections, (), False, store)
         segments = tuple(sorted(reading.segments))
         for name in sorted(set(segments) - set(was.segments)):
             out.append(Change(pid, SEGMENT_ENTERED, now, {"segment": name}, store))
@@ -245,8 +254,21 @@ class ChangeLog:
                 "items": len(reading.cart),
             }
             out.append(Change(pid, CART_ABANDONED, now, detail, store))
-        timed = bool(reading.cart and not abandoned) or bool(segments)
-        return out, Watched(sections, segments, abandoned, store, timed)
+        return out, Watched(sections, segments, abandoned, store, self._due(state, reading))
+
+    def _due(self, state: ProfileState, reading: ProfileReading) -> int:
+        """The first moment after this reading at which time alone can change what it says: the
+        open cart going quiet, or a clock of the segment rules crossing one of its numbers (the
+        rules' truth is constant between these moments). 0: none. One µs past the crossing, so
+        that `>` and `>=` have both turned."""
+        now, moments = reading.now, []
+        if reading.cart and not reading.cart_abandoned and reading.cart_last_activity is not None:
+            moments.append(reading.cart_last_activity + self._quiet_us)
+        for field, days in self._clocks.items():
+            since = state.last_seen if field == "context.days_since_last_seen" else state.last_order
+            if since is not None:
+                moments += [t for d in days if (t := since + math.ceil(d * MICROS_PER_DAY) + 1) > now]
+        return min(moments, default=0)
 
     @staticmethod
     def _allowed(state: ProfileState) -> tuple[bool, bool]:

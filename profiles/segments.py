@@ -51,6 +51,12 @@ MAPS: dict[str, Kind] = {
 }
 """Fields keyed by a name: `affinity.category.grills`, `history.revenue.USD`, `traits.tier`."""
 
+CLOCKS = ("context.days_since_last_seen", "history.days_since_last_order")
+"""The fields whose value changes with time alone, each growing by one a day from a moment the
+profile holds (last seen, last order). Every other field changes only with an event — affinity
+shares included, as all scores decay alike — so a rule's truth can change without an event only
+when a clock crosses one of the numbers the rules compare it with (`clocks`)."""
+
 Lookup = Callable[[str, str | None], Value | None]
 """(field, key within a keyed field or None) → the value, or None when there is none."""
 Rule = Callable[[Lookup], bool]
@@ -95,23 +101,45 @@ def _tokens(src: str) -> list[_Tok]:
 
 
 def compile_segment(src: str) -> Rule:
-    parser = _Parser(src)
-    rule = parser.expr()
-    if parser.peek() is not None:
-        tok = parser.peek()
-        assert tok is not None
-        raise SegmentError(f"unexpected {tok.text!r} at {tok.pos + 1}")
-    return rule
+    return _parse(src).rule
 
 
 def compile_segments(rules: Mapping[str, str]) -> dict[str, Rule]:
     return {name: compile_segment(src) for name, src in rules.items()}
 
 
+def clocks(rules: Mapping[str, str]) -> dict[str, tuple[float, ...]]:
+    """For each clock field (CLOCKS) the rules name, the days they compare it with: the moments
+    at which time alone can change a segment are `moment + days`."""
+    found: dict[str, set[float]] = {}
+    for src in rules.values():
+        for field, days in _parse(src).clocks:
+            found.setdefault(field, set()).add(days)
+    return {field: tuple(sorted(days)) for field, days in sorted(found.items())}
+
+
+@dataclass(frozen=True, slots=True)
+class _Parsed:
+    rule: Rule
+    clocks: list[tuple[str, float]]
+
+
+def _parse(src: str) -> _Parsed:
+    parser = _Parser(src)
+    rule = parser.expr()
+    if parser.peek() is not None:
+        tok = parser.peek()
+        assert tok is not None
+        raise SegmentError(f"unexpected {tok.text!r} at {tok.pos + 1}")
+    return _Parsed(rule, parser.clocks)
+
+
 class _Parser:
     def __init__(self, src: str) -> None:
         self.toks = _tokens(src)
         self.i = 0
+        self.clocks: list[tuple[str, float]] = []
+        """(clock field, days) of each comparison of a clock with a number."""
         if not self.toks:
             raise SegmentError("empty rule")
 
@@ -216,13 +244,19 @@ class _Parser:
             self.take("]")
             for v in options:
                 _check_type(label, kind, "==", v)
+            self._note_clock(field, options)
             allowed = tuple(options)
             return lambda get: (v := get(field, key)) is not None and _equal_any(v, allowed)
         op = tok.text
         lit = self.literal()
         _check_type(label, kind, op, lit)
+        self._note_clock(field, [lit])
         default: Value | None = 0 if kind == "number" and key is not None else None
         return lambda get: _compare(_or(get(field, key), default), op, lit)
+
+    def _note_clock(self, field: str, literals: list[Value]) -> None:
+        if field in CLOCKS:
+            self.clocks += [(field, float(v)) for v in literals if not isinstance(v, bool | str)]
 
 
 def _or(v: Value | None, default: Value | None) -> Value | None:

@@ -24,6 +24,7 @@ from profiles.fold import Folder
 from profiles.gate import SplitGate
 from profiles.ports import ProfileStore
 from profiles.privacy import PrivacyService
+from profiles.segments import clocks as segment_clocks
 from profiles.segments import compile_segments
 from profiles.service import ProfileService
 from resolvers.registry import build_resolvers
@@ -217,6 +218,7 @@ def build_system(
             store=store,
             folder=folder,
             segments=compile_segments(settings.profile_rules.segments),
+            clocks=segment_clocks(settings.profile_rules.segments),
             **timed,
         )
     profiles = ProfileService(

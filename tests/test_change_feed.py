@@ -216,6 +216,22 @@ def test_the_sweeper_tells_an_abandoned_cart_and_a_segment_left_with_time(shop: 
     assert next(c for c in got if c.kind == K.CHANGE_KIND_SEGMENT_LEFT).segment.segment == "active_now"
 
 
+def test_the_sweeper_tells_a_segment_that_time_alone_makes_true(tmp_path: Path) -> None:
+    """A person in no segment and with no cart, whom only time moves into one (a lapsed shopper
+    for a win-back email): told at the moment the rule turns, not at their next event."""
+    lapsing = {"segments": {"lapsing": "context.days_since_last_seen > 0.00004"}}  # 3.5 s
+    shop = Shop(tmp_path, profile_rules=lapsing)
+    try:
+        seen = time.time()
+        [r] = shop.ingest(event("e1", "page_view", ("customer_id", "C-1"), at=seen))
+        [got] = shop.watch(1, timeout=15.0, kinds=[K.CHANGE_KIND_SEGMENT_ENTERED])
+        assert got.person_id == r.person_id and got.segment.segment == "lapsing"
+        told = got.at.ToMicroseconds() / 1e6
+        assert seen + 3.45 <= told <= seen + 3.46 + 3.0  # the moment, and within a sweep or so of it
+    finally:
+        shop.stop()
+
+
 def test_consent_denials_hold_back_what_they_cover(shop: Shop) -> None:
     privacy = priv_grpc.PrivacyServiceStub(shop.channel)
     ann = shop.ingest(event("e1", "page_view", ("customer_id", "ANN")))[0].person_id

@@ -198,6 +198,23 @@ def test_a_segment_rule_that_does_not_compile_stops_startup_with_its_name() -> N
         load_settings(profile_rules={"segments": {"oops": "history.order > 1"}})
 
 
+def test_the_clocks_of_the_segment_rules_are_the_days_they_compare_with() -> None:
+    """What says when time alone can turn a segment (the change feed's sweeper works from it):
+    every number a clock field is compared with, and nothing else."""
+    from profiles.segments import clocks
+
+    rules = {
+        "recent": "context.days_since_last_seen < 7 and history.orders > 1",
+        "lapsed": "not context.days_since_last_seen <= 30.5 or history.days_since_last_order in [90, 180]",
+        "fans": "affinity.category.grills > 0.5 and context.channel == 'web'",
+    }
+    assert clocks(rules) == {
+        "context.days_since_last_seen": (7.0, 30.5),
+        "history.days_since_last_order": (90.0, 180.0),
+    }
+    assert clocks({"fans": rules["fans"]}) == {}
+
+
 def test_profile_keys_that_name_no_single_person_are_refused_clearly(profiles: ProfileService) -> None:
     profiles.ingest([shop("web", ("customer_id", "A"), ("cookie", "tab"), type="login")])
     profiles.ingest([shop("web", ("customer_id", "B"), ("cookie", "tab"), type="login")])

@@ -9,8 +9,12 @@ Tables (`ns` a namespace, as for the profile store):
   expired, with no trimming to run.
 - `changes_by_person` (ns, person_id) → (minute, at, id): where a person's changes are, so an
   erasure removes them without scanning the feed.
-- `told` (ns, person_id): what the feed last told about a person; `timed` (ns, shard, person_id):
-  the persons the sweeper looks at again, in 16 partitions.
+- `told` (ns, person_id): what the feed last told about a person.
+- `due` (ns, slot) → person_id: the persons whose told state time alone can change within a slot
+  of 10 s (`Watched.due`). Rows are only added — a person whose due moment moves leaves a stale
+  row, which the sweeper skips by the told state — and a slot is deleted once swept and passed;
+  `due_mark` (ns) is the last slot swept. `due_of` (ns, person_id) → slot: a person's rows, so an
+  erasure deletes them.
 
 Order across servers. A reader reads only up to `settle` (default 0.3 s) before now: a change
 stamped earlier than that is assumed written. A writer's clock running ahead of another's by
@@ -26,7 +30,6 @@ import json
 import secrets
 import threading
 import time
-import zlib
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import replace
 
@@ -40,13 +43,19 @@ TABLES = (
     "id text, PRIMARY KEY ((ns, person_id), minute, at, id))",
     "CREATE TABLE IF NOT EXISTS {ks}.told (ns text, person_id text, state text, "
     "PRIMARY KEY ((ns, person_id)))",
-    "CREATE TABLE IF NOT EXISTS {ks}.timed (ns text, shard int, person_id text, "
-    "PRIMARY KEY ((ns, shard), person_id))",
+    "CREATE TABLE IF NOT EXISTS {ks}.due (ns text, slot bigint, person_id text, "
+    "PRIMARY KEY ((ns, slot), person_id))",
+    "CREATE TABLE IF NOT EXISTS {ks}.due_of (ns text, person_id text, slot bigint, "
+    "PRIMARY KEY ((ns, person_id), slot))",
+    "CREATE TABLE IF NOT EXISTS {ks}.due_mark (ns text, slot bigint, PRIMARY KEY ((ns)))",
 )
 MINUTE_US = 60_000_000
 ROWS_PER_REQUEST = 20
 """Change rows per unlogged batch: one minute's partition, about 3 KB (Cassandra warns at 5 KB)."""
-SHARDS = 16
+SLOT_US = 10_000_000
+SLOTS_PER_CALL = 360
+"""Slots `due` reads in one call at most (an hour): after a long pause the sweeper catches up
+over several calls, each of bounded work."""
 PER_READ = 100
 
 
@@ -54,8 +63,8 @@ def _minute(at: int) -> int:
     return at // MINUTE_US
 
 
-def _shard(person_id: str) -> int:
-    return zlib.crc32(person_id.encode()) % SHARDS
+def _slot(at: int) -> int:
+    return at // SLOT_US
 
 
 def _parse(cursor: str) -> tuple[int, str]:
@@ -109,11 +118,20 @@ class CassandraChangeFeed:
         self._set_told = q(f"INSERT INTO {ks}.told (ns, person_id, state) VALUES (?, ?, ?)")
         self._drop_told = q(f"DELETE FROM {ks}.told WHERE ns = ? AND person_id = ?")
         self._get_told = q(f"SELECT person_id, state FROM {ks}.told WHERE ns = ? AND person_id IN ?")
-        self._set_timed = q(f"INSERT INTO {ks}.timed (ns, shard, person_id) VALUES (?, ?, ?)")
-        self._drop_timed = q(f"DELETE FROM {ks}.timed WHERE ns = ? AND shard = ? AND person_id = ?")
-        self._list_timed = q(
-            f"SELECT person_id FROM {ks}.timed WHERE ns = ? AND shard = ? AND person_id > ? LIMIT ?"
+        self._set_due = q(f"INSERT INTO {ks}.due (ns, slot, person_id) VALUES (?, ?, ?)")
+        self._set_due_of = q(f"INSERT INTO {ks}.due_of (ns, person_id, slot) VALUES (?, ?, ?)")
+        self._list_due = q(
+            f"SELECT person_id FROM {ks}.due WHERE ns = ? AND slot = ? AND person_id > ? LIMIT ?"
         )
+        self._drop_slot = q(f"DELETE FROM {ks}.due WHERE ns = ? AND slot = ?")
+        self._due_of = q(f"SELECT slot FROM {ks}.due_of WHERE ns = ? AND person_id = ?")
+        self._drop_due = q(f"DELETE FROM {ks}.due WHERE ns = ? AND slot = ? AND person_id = ?")
+        self._drop_due_of = q(f"DELETE FROM {ks}.due_of WHERE ns = ? AND person_id = ?")
+        self._get_mark = q(f"SELECT slot FROM {ks}.due_mark WHERE ns = ?")
+        self._set_mark = q(f"INSERT INTO {ks}.due_mark (ns, slot) VALUES (?, ?)")
+        # The first server of a namespace starts the sweep here; nothing is due before it.
+        start = q(f"INSERT INTO {ks}.due_mark (ns, slot) VALUES (?, ?) IF NOT EXISTS")
+        self._conn.session.execute(start, (self._ns, _slot(time.time_ns() // 1000) - 1))
 
     def _stamp(self) -> int:
         """This writer's time in µs, never going back (one change after another gets a later `at`)."""
@@ -135,15 +153,13 @@ class CassandraChangeFeed:
             statements.append((self._index, (self._ns, c.person_id, m, at, cid, self._ttl)))
             out.append(replace(c, at=at, cursor=f"{at}:{cid}"))
         for pid, w in told.items():
-            if w is None:
-                statements += [
-                    (self._drop_told, (self._ns, pid)),
-                    (self._drop_timed, (self._ns, _shard(pid), pid)),
-                ]
+            if w is None:  # its due rows, if any, are skipped by the sweeper: no told state
+                statements.append((self._drop_told, (self._ns, pid)))
                 continue
             statements.append((self._set_told, (self._ns, pid, encode_told(w).decode())))
-            timed = self._set_timed if w.timed else self._drop_timed
-            statements.append((timed, (self._ns, _shard(pid), pid)))
+            if w.due:
+                statements.append((self._set_due, (self._ns, _slot(w.due), pid)))
+                statements.append((self._set_due_of, (self._ns, pid, _slot(w.due))))
         self._conn.run_unlogged(rows, per_request=ROWS_PER_REQUEST)
         self._conn.run_unlogged(statements)
         return out
@@ -189,26 +205,39 @@ class CassandraChangeFeed:
         deletes: list[tuple[object, tuple[object, ...]]] = [
             (self._delete, (self._ns, m, at, cid)) for rs in located for m, at, cid in rs
         ]
+        slots = self._conn.run_all([(self._due_of, (self._ns, pid)) for pid in ids])
+        due: list[tuple[object, tuple[object, ...]]] = [
+            (self._drop_due, (self._ns, s, pid)) for pid, rs in zip(ids, slots, strict=True) for (s,) in rs
+        ]
+        due += [(self._drop_due_of, (self._ns, pid)) for pid in ids]
         deletes += [(self._delete_index, (self._ns, pid)) for pid in ids]
         deletes += [(self._drop_told, (self._ns, pid)) for pid in ids]
-        deletes += [(self._drop_timed, (self._ns, _shard(pid), pid)) for pid in ids]
-        self._conn.run_all(deletes)
-        return len(deletes) - 3 * len(ids)
+        self._conn.run_all(deletes + due)
+        return len(deletes) - 2 * len(ids)
 
-    def timed(self, limit: int, after: str = "") -> tuple[list[str], str]:
-        """Shard by shard; the token is "shard/last person id"."""
-        shard, _, last = after.partition("/")
-        s = int(shard) if shard.isdigit() else 0
+    def due(self, before: int, limit: int, after: str = "") -> tuple[list[str], str]:
+        """Slot by slot, of the slots wholly past `before` less the settle time (another server's
+        row for that slot is written by then); the token is "slot/last person id". A call with a
+        token deletes the slots before its slot, which earlier calls listed, and moves the mark."""
+        mark_row = self._conn.session.execute(self._get_mark, (self._ns,)).one()
+        mark = mark_row[0] if mark_row is not None else _slot(before) - 1
+        slot, _, last = after.partition("/")
+        s = int(slot) if slot.isdigit() else mark + 1
+        if s > mark + 1:
+            self._conn.run_all([(self._drop_slot, (self._ns, x)) for x in range(mark + 1, s)])
+            self._conn.session.execute(self._set_mark, (self._ns, s - 1))
+        if s < mark + 1:  # another server swept past it meanwhile
+            s, last = mark + 1, ""
+        end = min(_slot(before - self._settle) - 1, s + SLOTS_PER_CALL - 1)
         out: list[str] = []
-        while s < SHARDS:
-            rows = [
-                pid for (pid,) in self._conn.session.execute(self._list_timed, (self._ns, s, last, limit))
-            ]
+        while s <= end:
+            want = limit - len(out)
+            rows = [p for (p,) in self._conn.session.execute(self._list_due, (self._ns, s, last, want))]
             out += rows
-            if len(out) >= limit:
+            if len(rows) == want:
                 return out, f"{s}/{rows[-1]}"
             s, last = s + 1, ""
-        return out, ""
+        return out, f"{s}/" if s > mark + 1 or out else after
 
     def trim(self, before: int) -> int:
         return 0  # rows expire by their TTL

@@ -21,9 +21,8 @@ CREATE TABLE IF NOT EXISTS changes(
     kind TEXT NOT NULL, store_id TEXT NOT NULL, detail TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS changes_person ON changes(person_id);
 CREATE INDEX IF NOT EXISTS changes_at ON changes(at);
-CREATE TABLE IF NOT EXISTS told(person_id TEXT PRIMARY KEY, state TEXT NOT NULL, timed INTEGER NOT NULL)
+CREATE TABLE IF NOT EXISTS told(person_id TEXT PRIMARY KEY, state TEXT NOT NULL, due INTEGER NOT NULL)
     WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS told_timed ON told(timed, person_id);
 CREATE TABLE IF NOT EXISTS meta(name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
 """
 
@@ -41,6 +40,11 @@ def _cursor(text: str) -> int:
 class SqliteChangeFeed:
     def __init__(self, path: Path) -> None:
         self._db = SqliteDatabase(path, SCHEMA)
+        with self._db.write() as db:  # a feed made when persons were only "timed" (1): due at once
+            if "timed" in {row[1] for row in db.execute("PRAGMA table_info(told)")}:
+                db.execute("DROP INDEX IF EXISTS told_timed")
+                db.execute("ALTER TABLE told RENAME COLUMN timed TO due")
+            db.execute("CREATE INDEX IF NOT EXISTS told_due ON told(due, person_id) WHERE due > 0")
 
     def record(self, changes: Sequence[Change], told: Mapping[str, Watched | None]) -> list[Change]:
         with self._db.write() as db:
@@ -58,9 +62,9 @@ class SqliteChangeFeed:
             gone = [p for p, w in told.items() if w is None]
             list(chunked(db, "DELETE FROM told WHERE person_id IN ({})", gone))
             db.executemany(
-                "INSERT INTO told(person_id, state, timed) VALUES (?, ?, ?) "
-                "ON CONFLICT(person_id) DO UPDATE SET state = excluded.state, timed = excluded.timed",
-                [(p, encode_told(w), int(w.timed)) for p, w in told.items() if w is not None],
+                "INSERT INTO told(person_id, state, due) VALUES (?, ?, ?) "
+                "ON CONFLICT(person_id) DO UPDATE SET state = excluded.state, due = excluded.due",
+                [(p, encode_told(w), w.due) for p, w in told.items() if w is not None],
             )
         return out
 
@@ -105,13 +109,15 @@ class SqliteChangeFeed:
         self._db.purge_wal()
         return gone
 
-    def timed(self, limit: int, after: str = "") -> tuple[list[str], str]:
+    def due(self, before: int, limit: int, after: str = "") -> tuple[list[str], str]:
+        """In due order; the token is "due:person id" of the last listed."""
+        at, _, last = after.partition(":")
         rows = self._db.reader.execute(
-            "SELECT person_id FROM told WHERE timed = 1 AND person_id > ? ORDER BY person_id LIMIT ?",
-            (after, limit),
-        )
-        persons = [p for (p,) in rows]
-        return persons, persons[-1] if len(persons) == limit else ""
+            "SELECT due, person_id FROM told WHERE due > 0 AND due <= ? AND (due, person_id) > (?, ?) "
+            "ORDER BY due, person_id LIMIT ?",
+            (before, int(at) if at.isdigit() else 0, last, limit),
+        ).fetchall()
+        return [p for _, p in rows], f"{rows[-1][0]}:{rows[-1][1]}" if rows else after
 
     def trim(self, before: int) -> int:
         with self._db.write() as db:

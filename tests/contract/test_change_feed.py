@@ -84,28 +84,45 @@ def test_changes_are_read_after_a_cursor_in_the_order_recorded(make_feed: Make) 
 def test_the_feed_outlives_the_process_that_wrote_it(make_feed: Make) -> None:
     a = make_feed()
     _, start = a.read(None, 10)
-    a.record([Change("p1", "person_created", now())], {"p1": Watched(segments=("s",), timed=True)})
+    a.record([Change("p1", "person_created", now())], {"p1": Watched(segments=("s",), due=7)})
     a.close()
     b = make_feed()  # a restart (or, on a shared feed, another server)
     b.record([Change("p2", "person_created", now())], {})
     assert [c.person_id for c in read_all(b, start)] == ["p1", "p2"]
-    assert b.told(["p1", "p2"]) == {"p1": Watched(segments=("s",), timed=True)}
+    assert b.told(["p1", "p2"]) == {"p1": Watched(segments=("s",), due=7)}
 
 
-def test_told_state_is_replaced_forgotten_and_the_timed_persons_listed(make_feed: Make) -> None:
-    feed = make_feed()
-    feed.record([], {f"p{i}": Watched(store_id=f"S{i}", timed=i % 2 == 0) for i in range(7)})
-    feed.record([], {"p0": Watched(timed=False), "p1": None})
-    assert set(feed.told([f"p{i}" for i in range(7)])) == {"p0", "p2", "p3", "p4", "p5", "p6"}
-    assert feed.told(["p0"])["p0"] == Watched()
-    persons, token, pages = [], "", 0
-    while True:
-        page, token = feed.timed(1, token)
+def due_round(feed: ChangeFeed, before: int, limit: int = 1) -> list[str]:
+    """One sweeper's round: pages of due persons until the token stops moving."""
+    persons, after = [], ""
+    for _ in range(100):
+        page, token = feed.due(before, limit, after)
         persons += page
-        pages += 1
-        if not token or pages > 10:
-            break
-    assert sorted(persons) == ["p2", "p4", "p6"]
+        if token == after:
+            return persons
+        after = token
+    raise AssertionError("the round does not end")
+
+
+def test_told_state_is_replaced_forgotten_and_the_persons_due_listed_by_their_moment(make_feed: Make) -> None:
+    feed = make_feed()
+    t = now()
+    soon, later = t + 1_000_000, t + 3_600_000_000  # due in a second; in an hour
+    feed.record(
+        [], {f"p{i}": Watched(store_id=f"S{i}", due=soon + i if i % 2 == 0 else later) for i in range(7)}
+    )
+    feed.record([], {"p0": Watched(), "p1": None, "p8": Watched(due=soon)})
+    assert set(feed.told([f"p{i}" for i in range(9)])) == {"p0", "p2", "p3", "p4", "p5", "p6", "p8"}
+    assert feed.told(["p0"])["p0"] == Watched()
+    assert feed.forget(["p8"]) == 0  # erased: its told state and its due moment go
+    assert due_round(feed, t) == []  # nobody is due yet
+    listed = due_round(feed, t + 20_000_000)
+    # p0's moment moved on (to none): a store may still list it; the caller checks told state.
+    assert {"p2", "p4", "p6"} <= set(listed) <= {"p0", "p2", "p4", "p6"}
+    assert len(listed) == len(set(listed))
+    # Observed, they are told again with their next moment: the next round lists none of them.
+    feed.record([], {p: Watched(due=later) for p in listed})
+    assert due_round(feed, t + 20_000_000) == []
 
 
 def test_forget_removes_a_persons_changes_and_leaves_the_rest(make_feed: Make) -> None:
