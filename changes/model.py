@@ -69,11 +69,11 @@ class Pending(msgspec.Struct, frozen=True):
 
     edges: list[Change]
     persons: list[str]
-    gone: list[str]
+    gone: list[str] = []
+    exist: list[str] = []
+    """Persons known to exist without a profile (a split's new part that holds no event yet)."""
 
 
-encode_pending = msgspec.msgpack.Encoder().encode
-decode_pending = msgspec.msgpack.Decoder(Pending).decode
 encode_told = msgspec.json.Encoder().encode
 decode_told = msgspec.json.Decoder(Watched).decode
 

@@ -54,12 +54,19 @@ class IdentityGraph(Protocol):
         """Deletes these outbox entries (unknown ids are ignored)."""
         ...
 
-    def detach(self, key: str, *, new_person_id: str | None) -> str | None:
+    def detach(
+        self,
+        key: str,
+        *,
+        new_person_id: str | None,
+        outbox: Callable[[str], OutboxEntry] | None = None,
+    ) -> str | None:
         """Takes a non-shared identifier away from its person, atomically: into a new person
         `new_person_id` (first seen when the identifier was), or, when None, marks it shared (the
         person keeps using it; it never links anyone again). Returns the person it left; None when
         the key is unknown, already shared, or the person's only identifier and a new person is
-        asked for (a lone identifier cannot be split from itself)."""
+        asked for (a lone identifier cannot be split from itself). `outbox(person left)` is an
+        entry written in the same transaction."""
         ...
 
     def erase_person(self, person_id: str, event_ids: Collection[str]) -> GraphErasure | None:

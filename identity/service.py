@@ -368,15 +368,25 @@ class IdentityService:
             raise NotFound("person not known")
         return live
 
-    def detach(self, type_name: str, value: str, *, to_new_person: bool, now: int) -> tuple[str, str | None]:
+    def detach(
+        self,
+        type_name: str,
+        value: str,
+        *,
+        to_new_person: bool,
+        now: int,
+        outbox: Callable[[str, str | None], OutboxEntry] | None = None,
+    ) -> tuple[str, str | None]:
         """An admin's correction of a wrong stitch: the identifier leaves its person, into a new
         person of its own or (to_new_person=False) as a shared identifier that never links again.
-        Returns (the person it left, the new person or None)."""
+        Returns (the person it left, the new person or None). `outbox(left, new)` is an entry
+        written in the same transaction."""
         ident = self.key_of(type_name, value)
         if isinstance(ident, str):
             raise InvalidArgument("identifier.value", f"{ident}: such a value never resolves")
         new_id = self._engine.person_id(f"detach\x00{now}", ident.key) if to_new_person else None
-        left = self.graph.detach(ident.key, new_person_id=new_id)
+        entry = None if outbox is None else (lambda left: outbox(left, new_id))
+        left = self.graph.detach(ident.key, new_person_id=new_id, outbox=entry)
         if left is None:
             if self.graph.resolve(ident.key) is None:
                 raise NotFound("identifier not known")

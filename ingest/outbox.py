@@ -1,22 +1,23 @@
-"""Telling what a server died before telling. A batch writes what the change feed must hear of it
-(its merges and orders, the persons it touched) in its own graph transaction, and deletes the
-entry once told (ingest/stitch_and_fold.py). An entry older than a grace period belongs to a
-batch whose server died — or whose profile commit failed and was never retried — between the
-graph's commit and the telling: the sweep tells it, then deletes it.
+"""Finishing what a server died before finishing. A graph commit — a batch, a detach — writes what
+is left to do after it (profiles/after_commit.py: persons to refold after a split, what the change
+feed must be told) as an outbox entry in its own transaction, and deletes the entry once done. An
+entry older than a grace period belongs to a server that died (or whose next store failed, and
+whose caller never retried) between the graph's commit and the rest: the sweep does the rest,
+then deletes it. A person merged since is taken as its survivor; one erased since is skipped.
 
-At least once: a server that died after telling but before deleting, or two servers sweeping the
-same entry, tell it twice; a consumer already handles repeats (the feed is at-least-once)."""
+At least once: a server that died after the work but before the delete, or two servers sweeping
+the same entry, do it twice. Refolding is idempotent; the feed is at-least-once anyway."""
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import msgspec
 
-from changes.model import decode_pending
 from identity.ports import IdentityGraph
+from profiles.after_commit import decode_after_commit
 from profiles.change_log import ChangeLog
 
 log = logging.getLogger(__name__)
@@ -29,17 +30,20 @@ class OutboxSweep:
         self,
         *,
         graph: IdentityGraph,
-        changes: ChangeLog,
+        refold: Callable[[Sequence[str]], object],
+        changes: ChangeLog | None,
         grace_seconds: float,
         clock: Callable[[], int] = lambda: time.time_ns() // 1000,
     ) -> None:
+        """`refold(person_ids)`: a split's refold, holding batches off as a detach does."""
         self._graph = graph
+        self._refold = refold
         self._changes = changes
         self._grace_us = int(grace_seconds * 1e6)
         self._clock = clock
 
     def __call__(self, budget: int = 10_000) -> int:
-        """Tells and deletes up to `budget` entries older than the grace period; returns how many."""
+        """Finishes and deletes up to `budget` entries older than the grace period; returns how many."""
         before, done = self._clock() - self._grace_us, 0
         while done < budget:
             entries = self._graph.outbox(before, min(OUTBOX_PAGE, budget - done))
@@ -47,12 +51,19 @@ class OutboxSweep:
                 break
             for entry in entries:
                 try:
-                    pending = decode_pending(entry.body)
+                    work = decode_after_commit(entry.body)
                 except msgspec.DecodeError:  # not ours to read (a newer server's format): leave it
-                    log.warning("change feed outbox: an entry this server cannot read is left in place")
+                    log.warning("outbox: an entry this server cannot read is left for one that can")
                     return done
-                named = {e.person_id for e in pending.edges} | set(pending.persons)
-                self._changes.tell(pending, live=self._graph.live_persons(named))
+                tell = work.tell
+                named = set(work.refold)
+                if tell is not None:
+                    named |= {e.person_id for e in tell.edges} | set(tell.persons) | set(tell.exist)
+                live = self._graph.live_persons(named)
+                if work.refold:
+                    self._refold(sorted({live[p] for p in work.refold if p in live}))
+                if tell is not None and self._changes is not None:
+                    self._changes.tell(tell, live=live)
                 self._graph.outbox_done([entry.id])
                 done += 1
         return done

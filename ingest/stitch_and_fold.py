@@ -13,9 +13,10 @@ graph and folded profiles in the profile store, before the call answers (read-yo
 4. A weak link withdrawn by the batch (ChangeSet.splits) moves its events to their owners now,
    with batches held off, like a detach.
 5. The change feed (profiles/change_log.py) is told what the batch changed, after both commits.
-   What it must tell is also written in the graph's transaction (an outbox entry, deleted once
-   told), so that a server that dies between a commit and the telling loses none of it: the
-   outbox sweep (ingest/outbox.py) tells it later.
+   What is left to do after the graph's commit — the refolds of step 4, what the feed must be
+   told — is also written in the graph's transaction (an outbox entry, profiles/after_commit.py,
+   deleted once done), so that a server that dies between the commits loses none of it: the
+   outbox sweep (ingest/outbox.py) does it later.
 """
 
 from __future__ import annotations
@@ -24,12 +25,13 @@ from collections.abc import Callable, Sequence
 
 import msgspec
 
-from changes.model import Pending, encode_pending
+from changes.model import Pending
 from common.observability import span
 from identity.identifiers import node_id
 from identity.model import ChannelEvent, StitchResult
 from identity.ports import IdentityGraph
 from identity.service import IdentityService, RawEvent
+from profiles.after_commit import AfterCommit, encode_after_commit
 from profiles.change_log import ChangeLog
 from profiles.events import EventFacts
 from profiles.fold import Folder
@@ -77,24 +79,26 @@ class StitchAndFold:
 
         to_tell: list[Pending] = []
 
-        def outbox(
+        def unfinished(
             results: list[StitchResult], merges: dict[str, str], splits: frozenset[str]
         ) -> bytes | None:
-            assert self._changes is not None
-            outcomes: list[tuple[str, str | None, str, Sequence[str]]] = [
-                (r.event_id, r.person_id, r.outcome, r.merged_person_ids) for r in results
-            ]
-            outcomes += [("", p, "withdrawn", ()) for p in sorted(splits)]
-            pending = self._changes.pending(outcomes, merges, facts_of)
-            to_tell[:] = [pending]  # the plan's last run is the one that commits
-            return encode_pending(pending) if pending.edges or pending.persons else None
+            """What is left to do if this server dies once the graph has committed."""
+            tell = None
+            if self._changes is not None:
+                outcomes: list[tuple[str, str | None, str, Sequence[str]]] = [
+                    (r.event_id, r.person_id, r.outcome, r.merged_person_ids) for r in results
+                ]
+                outcomes += [("", p, "withdrawn", ()) for p in sorted(splits)]
+                tell = self._changes.pending(outcomes, merges, facts_of)
+                to_tell[:] = [tell]  # the plan's last run is the one that commits
+                tell = tell if tell.edges or tell.persons else None
+            if not splits and tell is None:
+                return None
+            return encode_after_commit(AfterCommit(sorted(splits), tell))
 
         with self._gate.batch():
             stitched = self._identity.stitch(
-                [raw for raw, _ in batch],
-                field=field,
-                before_commit=fold,
-                outbox=outbox if self._changes is not None else None,
+                [raw for raw, _ in batch], field=field, before_commit=fold, outbox=unfinished
             )
             if stitched.prepared is not None:
                 logged, prefolds = stitched.prepared
@@ -111,8 +115,8 @@ class StitchAndFold:
                 self._refold_after_split(sorted(stitched.splits))
         if self._changes is not None and to_tell:
             self._changes.tell(to_tell[0])
-            if stitched.outbox_id is not None:
-                self._graph.outbox_done([stitched.outbox_id])
+        if stitched.outbox_id is not None:
+            self._graph.outbox_done([stitched.outbox_id])
         return stitched.results
 
     def _fold_before_commit(

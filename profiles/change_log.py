@@ -145,15 +145,16 @@ class ChangeLog:
         """Tells what a batch changed. `live`: where each person of a batch told late (by the
         outbox sweep) is now — a person merged since is told as its survivor, one erased since
         (absent) not at all."""
-        edges, persons = pending.edges, set(pending.persons)
+        edges, persons, exist = pending.edges, set(pending.persons), set(pending.exist)
         if live is not None:
             edges = [replace(e, person_id=live[e.person_id]) for e in edges if e.person_id in live]
             persons = {live[p] for p in persons if p in live}
-        self._observe(persons, edges, gone=set(pending.gone))
+            exist = {live[p] for p in exist if p in live}
+        self._observe(persons, edges, gone=set(pending.gone), exist=exist)
 
-    def after_split(self, person_id: str, new_person_ids: Sequence[str]) -> None:
+    def pending_split(self, person_id: str, new_person_ids: Sequence[str]) -> Pending:
         edge = Change(person_id, PERSON_SPLIT, self._clock(), {"new_person_ids": sorted(new_person_ids)})
-        self._observe({person_id, *new_person_ids}, [edge], exist=new_person_ids)
+        return Pending([edge], sorted({person_id, *new_person_ids}), [], sorted(new_person_ids))
 
     def touched(self, person_ids: Collection[str]) -> None:
         """A person's profile changed outside a batch (traits, consent)."""

@@ -7,15 +7,17 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from common.errors import InvalidArgument
 from identity.identifiers import node_id, type_of
-from identity.model import SharedResolution
+from identity.model import OutboxEntry, SharedResolution
 from identity.ports import IdentityGraph
 from identity.service import MAX_EVENT_ID_BYTES, RESERVED_EVENT_ID_PREFIX, IdentityService
 from privacy.records import PrivacyRecords
+from profiles.after_commit import AfterCommit, outbox_entry
 from profiles.change_log import ChangeLog
 from profiles.events import TRAITS_EVENT, EventFacts, TraitValue
 from profiles.fold import Folder
@@ -212,13 +214,24 @@ class ProfileService:
     def detach(self, type_name: str, value: str, *, to_new_person: bool, caller: str = "") -> Detached:
         """Detaches an identifier from its person (IdentityService.detach) and refolds both parts,
         so the detached part's events leave the person's profile. An admin change: audited."""
+        entry_id = uuid.uuid4().hex
+        changes = self.changes
+
+        def unfinished(left: str, new: str | None) -> OutboxEntry:  # what is left if we die here
+            parts = [left] if new is None else [left, new]
+            tell = changes.pending_split(left, parts[1:]) if changes is not None else None
+            return outbox_entry(AfterCommit(parts, tell), entry_id)
+
         with self.gate.split():
-            left, new = self.identity.detach(type_name, value, to_new_person=to_new_person, now=self._clock())
+            left, new = self.identity.detach(
+                type_name, value, to_new_person=to_new_person, now=self._clock(), outbox=unfinished
+            )
             parts = [left] if new is None else [left, new]
             counts = self.refold_after_split(parts)
         self.after_settling("split", lambda: self.refold_after_split(parts))
-        if self.changes is not None:
-            self.changes.after_split(left, [new] if new else [])
+        if changes is not None:
+            changes.tell(changes.pending_split(left, parts[1:]))
+        self._graph.outbox_done([entry_id])
         done = Detached(left, new, counts.get(left, 0), counts.get(new, 0) if new else 0)
         if self._records is not None:
             detail = {"mode": "new_person" if new else "shared", "person_events": done.person_events,

@@ -144,31 +144,27 @@ def create_server(settings: Settings) -> RunningServer:
     threading.Thread(
         target=_watch_health, args=(stores, health_servicer, stop_watch), name="idstitch-health", daemon=True
     ).start()
-    sweeper = None
-    if system.changes is not None and watchers is not None:
-        sweeper = threading.Thread(
-            target=_sweep,
-            args=(system, settings.changes, stop_watch),
-            name="idstitch-changes-sweeper",
-            daemon=True,
-        )
-        sweeper.start()
+    sweeper = threading.Thread(
+        target=_sweep, args=(system, settings.changes, stop_watch), name="idstitch-sweeper", daemon=True
+    )
+    sweeper.start()
     return RunningServer(server, port, health_servicer, system, stop_watch, watchers, sweeper)
 
 
 def _sweep(system: System, settings: ChangeSettings, stop: threading.Event) -> None:
-    """Tells what time alone changed (abandoned carts, segments left by decay) every
-    `sweep_seconds`, and what batches whose server died left untold; drops changes older than
-    the retention window."""
+    """Every `sweep_seconds`: finishes what graph commits whose server died left undone (the
+    outbox); with the change feed, tells what time alone changed (abandoned carts, segments
+    turned by days passing) and drops changes older than the retention window."""
     changes, outbox = system.changes, system.outbox
-    assert changes is not None and outbox is not None
     while not stop.wait(settings.sweep_seconds):
         try:
-            outbox()
-            changes.sweep(settings.sweep_budget, stop=stop)
-            changes.feed.trim(time.time_ns() // 1000 - int(settings.retention_hours * 3600e6))
+            if outbox is not None:
+                outbox()
+            if changes is not None:
+                changes.sweep(settings.sweep_budget, stop=stop)
+                changes.feed.trim(time.time_ns() // 1000 - int(settings.retention_hours * 3600e6))
         except StoreUnavailable:
-            log.warning("change feed sweep: a store is unavailable; retrying next round")
+            log.warning("sweep: a store is unavailable; retrying next round")
 
 
 class Pingable(Protocol):

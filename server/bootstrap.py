@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
@@ -182,7 +182,7 @@ class System:
     changes: ChangeLog | None = None
     """The change feed, unless `changes.enabled` is off."""
     outbox: OutboxSweep | None = None
-    """Tells what batches whose server died left untold (with the change feed)."""
+    """Finishes what graph commits whose server died left undone."""
 
     def close(self) -> None:
         stores: list[IdentityGraph | ProfileStore | PrivacyRecords | ChangeFeed] = [
@@ -255,11 +255,14 @@ def build_system(
         shared_device_types=settings.stitching.shared_device_types,
         changes=changes,
     )
-    outbox = None
-    if changes is not None:
-        outbox = OutboxSweep(
-            graph=graph, changes=changes, grace_seconds=settings.changes.outbox_grace_seconds
-        )
+
+    def refold(person_ids: Sequence[str]) -> None:
+        with gate.split():
+            profiles.refold_after_split(person_ids)
+
+    outbox = OutboxSweep(
+        graph=graph, refold=refold, changes=changes, grace_seconds=settings.changes.outbox_grace_seconds
+    )
     return System(identity, profiles, privacy, ingest, graph, store, records, changes, outbox)
 
 

@@ -139,8 +139,9 @@ class ChangeSettings(BaseModel):
     sweep_budget: int = Field(default=50_000, ge=1)
     """Persons the sweeper observes per round at most."""
     outbox_grace_seconds: float = Field(default=60.0, ge=0, le=3600)
-    """A batch's changes not told this long after its graph commit (its server died between the
-    commit and the telling) are told by the sweeper: within about this plus `sweep_seconds`."""
+    """What a graph commit left undone this long after it (its server died before the refold of a
+    split or the change feed's write) is done by the sweeper: within about this plus
+    `sweep_seconds`. The sweeper runs with the feed off too."""
     max_watchers: int = Field(default=32, ge=1, le=1024)
     """Concurrent Watch streams per server (each holds one of `max_workers` threads); more are
     refused with RESOURCE_EXHAUSTED."""

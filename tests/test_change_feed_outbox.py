@@ -1,6 +1,6 @@
-"""A server killed between a batch's commits and the change feed's write loses none of what the
-feed must tell: the merges and orders of that batch are told by the outbox sweep of the next
-server that runs — and nothing about a person erased in the meantime."""
+"""A server killed after a graph commit and before the rest loses none of the rest: a batch's
+merges and orders are told, and a detach's refold is done and its split told, by the outbox sweep
+of the next server that runs — and nothing about a person erased in the meantime."""
 
 from __future__ import annotations
 
@@ -9,7 +9,10 @@ import sys
 import textwrap
 from pathlib import Path
 
-from changes.model import ORDER_PLACED, PERSON_ERASED, PERSONS_MERGED, Change
+import pytest
+
+from changes.model import ORDER_PLACED, PERSON_ERASED, PERSON_SPLIT, PERSONS_MERGED, Change
+from common.errors import FailedPrecondition
 from profiles.service import ProfileKey
 from server.bootstrap import System, build_system
 from server.config import load_settings
@@ -122,5 +125,151 @@ def test_a_batch_told_at_once_leaves_no_outbox_entry(tmp_path: Path) -> None:
         assert system.graph.outbox(before=2**62, limit=10) == []
         assert system.outbox is not None and system.outbox() == 0
         assert len([c for c in everything(system) if c.kind == ORDER_PLACED]) == PAIRS
+    finally:
+        system.close()
+
+
+DETACHER = textwrap.dedent(
+    """
+    import os, sys
+    from pathlib import Path
+    from server.bootstrap import build_system
+    from server.config import load_settings
+    from tests.test_change_feed_outbox import two_browsers
+
+    system = build_system(load_settings(data_dir=Path(sys.argv[1]), hmac_secret="outbox"))
+    system.ingest(two_browsers())
+
+    def die(person_ids):  # the detach committed in the graph; the process dies before the refold
+        print("dying", flush=True)
+        os._exit(9)
+
+    system.profiles.refold_after_split = die
+    system.profiles.detach("cookie", "k2", to_new_person=True)
+    """
+)
+
+
+def two_browsers() -> list:
+    """A shopper logged in on two browsers; the second browser then browses on its own."""
+    from identity.service import RawEvent
+    from profiles.events import EventFacts
+
+    out = []
+    for n, ids in enumerate(
+        [[("customer_id", "C1"), ("cookie", "k1")], [("customer_id", "C1"), ("cookie", "k2")]]
+        + [[("cookie", "k2")]] * 3
+    ):
+        eid, at = f"b{n}", 1_000_000 * (n + 1)
+        out.append((RawEvent(eid, at, "web", "page_view", ids), EventFacts(eid, at, "web", "page_view")))
+    return out
+
+
+def test_a_server_killed_between_a_detach_and_its_refold_leaves_the_rest_to_the_outbox_sweep(
+    tmp_path: Path,
+) -> None:
+    data = tmp_path / "data"
+    proc = subprocess.run(
+        [sys.executable, "-c", DETACHER, str(data)],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).parents[1],
+        timeout=120,
+    )
+    assert proc.stdout.strip() == "dying" and proc.returncode == 9, proc.stderr[-2000:]
+
+    settings = load_settings(data_dir=data, hmac_secret="outbox", changes={"outbox_grace_seconds": 0})
+    system = build_system(settings)
+    try:
+        svc = system.profiles
+        shopper = svc.person_of(ProfileKey(identifier=("customer_id", "C1")))
+        browser = svc.person_of(ProfileKey(identifier=("cookie", "k2")))
+        assert browser != shopper  # the graph committed the detach...
+        assert len(svc.store.events_of(shopper)) == 5  # ...the profiles never heard of it
+        with pytest.raises(FailedPrecondition):  # and a retry cannot finish it
+            svc.detach("cookie", "k2", to_new_person=True)
+
+        assert system.outbox is not None and system.outbox() == 1
+        assert sorted(e.facts.event_id for e in svc.store.events_of(shopper)) == ["b0", "b1"]
+        assert sorted(e.facts.event_id for e in svc.store.events_of(browser)) == ["b2", "b3", "b4"]
+        assert svc.get(ProfileKey(person_id=shopper)).state.events == 2
+        split = [c for c in everything(system) if c.kind == PERSON_SPLIT]
+        assert [(c.person_id, c.detail) for c in split] == [(shopper, {"new_person_ids": [browser]})]
+        assert system.outbox() == 0
+    finally:
+        system.close()
+
+
+WITHDRAWER = textwrap.dedent(
+    """
+    import os, sys
+    from pathlib import Path
+    from server.bootstrap import build_system
+    from server.config import load_settings
+    from tests.test_change_feed_outbox import tablet
+
+    settings = load_settings(data_dir=Path(sys.argv[1]), hmac_secret="outbox",
+                             stitching={"weak_links": {"attach_new": True}})
+    system = build_system(settings)
+    before, bob = tablet()
+    system.ingest(before)
+
+    def die(person_ids):  # the batch withdrew a weak link and committed; dies before the refold
+        print("dying", flush=True)
+        os._exit(9)
+
+    system.ingest._refold_after_split = die
+    system.ingest(bob)
+    """
+)
+
+
+def tablet() -> tuple[list, list]:
+    """Ann's email clicked on a tablet that then browses: the tablet is Ann's on a weak link, until
+    Bob logs in on it (tests/test_weak_links.py has the story)."""
+    from tests.helpers import shop
+
+    t = 1_700_000_000_000_000
+    before = [
+        shop("web", ("customer_id", "ANN"), ("email", "ann@example.com"), type="login", at=t, event_id="a0"),
+        shop("email", ("email", "ann@example.com"), ("cookie", "tablet"), type="email_click", at=t + 1,
+             event_id="a1"),
+    ] + [
+        shop("web", ("cookie", "tablet"), type="product_view", at=t + 2 + i, event_id=f"t{i}")
+        for i in range(3)
+    ]  # fmt: skip
+    bob = [shop("web", ("customer_id", "BOB"), ("cookie", "tablet"), type="login", at=t + 10, event_id="b0")]
+    return before, bob
+
+
+def test_a_server_killed_before_refolding_a_withdrawn_weak_link_leaves_it_to_the_outbox_sweep(
+    tmp_path: Path,
+) -> None:
+    data = tmp_path / "data"
+    proc = subprocess.run(
+        [sys.executable, "-c", WITHDRAWER, str(data)],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).parents[1],
+        timeout=120,
+    )
+    assert proc.stdout.strip() == "dying" and proc.returncode == 9, proc.stderr[-2000:]
+
+    settings = load_settings(
+        data_dir=data,
+        hmac_secret="outbox",
+        stitching={"weak_links": {"attach_new": True}},
+        changes={"outbox_grace_seconds": 0},
+    )
+    system = build_system(settings)
+    try:
+        svc = system.profiles
+        ann = svc.person_of(ProfileKey(identifier=("customer_id", "ANN")))
+        bob = svc.person_of(ProfileKey(identifier=("customer_id", "BOB")))
+        assert svc.person_of(ProfileKey(identifier=("cookie", "tablet"))) == bob
+        assert len(svc.store.events_of(ann)) == 5  # the tablet's browsing is still in Ann's profile
+        assert system.outbox is not None and system.outbox() == 1
+        assert sorted(e.facts.event_id for e in svc.store.events_of(ann)) == ["a0", "a1"]
+        assert sorted(e.facts.event_id for e in svc.store.events_of(bob)) == ["b0", "t0", "t1", "t2"]
     finally:
         system.close()

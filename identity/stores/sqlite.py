@@ -200,14 +200,15 @@ class SqliteIdentityGraph:
         )
         db.executemany("INSERT OR IGNORE INTO shared_uses(key, person_id) VALUES (?, ?)", ch.shared_uses)
         if ch.outbox is not None:
-            db.execute(
-                "INSERT INTO outbox(id, at, body) VALUES (?, ?, ?)",
-                (ch.outbox.id, ch.outbox.at, ch.outbox.body),
-            )
+            self._write_outbox(db, ch.outbox)
         db.executemany(
             "INSERT INTO events(event_id, person_id) VALUES (?, ?)",
             ((r.event_id, r.person_id) for r in ch.events),
         )
+
+    @staticmethod
+    def _write_outbox(db: sqlite3.Connection, entry: OutboxEntry) -> None:
+        db.execute("INSERT INTO outbox(id, at, body) VALUES (?, ?, ?)", (entry.id, entry.at, entry.body))
 
     def outbox(self, before: int, limit: int) -> list[OutboxEntry]:
         with self._db.read() as db:
@@ -221,7 +222,13 @@ class SqliteIdentityGraph:
             with self._db.write() as db:
                 db.executemany("DELETE FROM outbox WHERE id = ?", ((i,) for i in ids))
 
-    def detach(self, key: str, *, new_person_id: str | None) -> str | None:
+    def detach(
+        self,
+        key: str,
+        *,
+        new_person_id: str | None,
+        outbox: Callable[[str], OutboxEntry] | None = None,
+    ) -> str | None:
         with self._db.write() as db:
             row = db.execute(
                 "SELECT person_id, shared, first_seen FROM identifiers WHERE key = ?", (key,)
@@ -240,6 +247,8 @@ class SqliteIdentityGraph:
             else:
                 db.execute("UPDATE identifiers SET person_id = NULL, shared = 1 WHERE key = ?", (key,))
                 db.execute("INSERT OR IGNORE INTO shared_uses(key, person_id) VALUES (?, ?)", (key, pid))
+            if outbox is not None:
+                self._write_outbox(db, outbox(pid))
             return pid
 
     def erase_person(self, person_id: str, event_ids: Collection[str]) -> GraphErasure | None:

@@ -346,3 +346,14 @@ def test_an_outbox_entry_commits_with_its_batch_and_is_listed_oldest_first_until
     assert graph.outbox(before=2**62, limit=1) == listed[:1]
     graph.outbox_done([first.outbox_id, "unknown"])
     assert graph.outbox(before=2**62, limit=10) == listed[1:]
+
+
+def test_a_detach_writes_its_outbox_entry_in_its_own_transaction(svc):
+    from identity.model import OutboxEntry
+
+    svc.ingest([login("C1", ("cookie", "k1"))])
+    entry = lambda left: OutboxEntry(f"d-{left}", 1, b"refold")  # noqa: E731
+    left = svc.graph.detach("cookie:k1", new_person_id="p-new", outbox=entry)
+    assert left is not None
+    assert svc.graph.detach("cookie:k1", new_person_id="p-again", outbox=entry) is None  # alone now
+    assert [(e.id, e.body) for e in svc.graph.outbox(before=2, limit=10)] == [(f"d-{left}", b"refold")]

@@ -81,8 +81,14 @@ class Neo4jIdentityGraph:
         if ids:
             self._session.run(lambda tx: tx.run(self._session.q(OUTBOX_DONE), ids=list(ids)).consume())
 
-    def detach(self, key: str, *, new_person_id: str | None) -> str | None:
-        return self._session.run(self._tx.detach, key, new_person_id)
+    def detach(
+        self,
+        key: str,
+        *,
+        new_person_id: str | None,
+        outbox: Callable[[str], OutboxEntry] | None = None,
+    ) -> str | None:
+        return self._session.run(self._tx.detach, key, new_person_id, outbox)
 
     def erase_person(self, person_id: str, event_ids: Collection[str]) -> GraphErasure | None:
         return self._session.run(self._tx.erase, person_id, sorted(set(event_ids)))

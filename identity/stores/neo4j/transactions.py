@@ -11,7 +11,15 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from identity.identifiers import Strength
-from identity.model import ChangeSet, EdgeState, GraphErasure, IdentifierState, PersonState, Snapshot
+from identity.model import (
+    ChangeSet,
+    EdgeState,
+    GraphErasure,
+    IdentifierState,
+    OutboxEntry,
+    PersonState,
+    Snapshot,
+)
 from identity.stores.neo4j.cypher import LIVE_PERSON
 from identity.stores.neo4j.session import Neo4jSession
 
@@ -225,8 +233,7 @@ class GraphTransactions:
             rows=[list(x) for x in ch.shared_uses],
         )
         if ch.outbox is not None:
-            o = ch.outbox
-            run("CREATE (:{Outbox} {{id: $id, at: $at, body: $body}})", id=o.id, at=o.at, body=o.body)
+            self._write_outbox(tx, ch.outbox)
         run(
             # Two servers stitching the same new event both reach this CREATE; the event id's
             # unique constraint fails the later one, whose retry then finds the event known.
@@ -247,7 +254,13 @@ class GraphTransactions:
             ],
         )
 
-    def detach(self, tx: Any, key: str, new_person_id: str | None) -> str | None:
+    def _write_outbox(self, tx: Any, o: OutboxEntry) -> None:
+        cypher = self._q("CREATE (:{Outbox} {{id: $id, at: $at, body: $body}})")
+        tx.run(cypher, id=o.id, at=o.at, body=o.body).consume()
+
+    def detach(
+        self, tx: Any, key: str, new_person_id: str | None, outbox: Callable[[str], OutboxEntry] | None
+    ) -> str | None:
         # The person's lock first (as stitching takes it), then the identifier read again under it:
         # a person merged away meanwhile is followed to its survivor.
         pid: str | None = None
@@ -277,6 +290,8 @@ class GraphTransactions:
         else:
             run("MATCH (i:{Identifier} {{key: $k}}) SET i.person_id = null, i.shared = true", k=key)
             run("MERGE (s:{SharedUse} {{uid: $k + '|' + $p}}) SET s.key = $k, s.person_id = $p", k=key, p=pid)
+        if outbox is not None and pid is not None:
+            self._write_outbox(tx, outbox(pid))
         return pid
 
     def erase(self, tx: Any, person_id: str, event_ids: list[str]) -> GraphErasure | None:
