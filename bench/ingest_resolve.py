@@ -189,6 +189,7 @@ def run(
     graph_uri: str | None,
     profiles: LocalServer | None = None,
     namespace: str = "Bench",
+    env: dict[str, str] | None = None,
 ) -> None:
     evs = list(events(args.persons, args.per_person))
     batches = [pb.IngestRequest(events=evs[i : i + 500]) for i in range(0, len(evs), 500)]
@@ -196,7 +197,7 @@ def run(
         warm_up(graph_uri, args.warmup)
     with tempfile.TemporaryDirectory(prefix="idstitch-bench-") as data:
         proc, target = start_server(
-            data, graph_uri, profiles=profiles.address if profiles else "", namespace=namespace
+            data, graph_uri, profiles=profiles.address if profiles else "", namespace=namespace, env=env
         )
         try:
             secs = ingest(target, batches, args.ingest_clients)
@@ -336,6 +337,12 @@ def main() -> None:
         help="comma-separated runs to make, of sqlite, neo4j, sqlite+cassandra, neo4j+cassandra",
     )
     ap.add_argument("--compare-auth", action="store_true", help="also ingest into a server with auth off")
+    ap.add_argument(
+        "--feed-pairs",
+        type=int,
+        default=0,
+        help="make each run N times with the change feed off, then on, alternating (0: once, as configured)",
+    )
     args = ap.parse_args()
     use_load_option(args)
 
@@ -348,15 +355,25 @@ def main() -> None:
         def chosen(name: str) -> bool:
             return not wanted or name in wanted
 
+        def runs(
+            label: str, graph: str | None, profiles: LocalServer | None = None, ns: str = "Bench"
+        ) -> None:
+            if not args.feed_pairs:
+                run(label, args, graph, profiles, namespace=ns)
+            for n in range(args.feed_pairs):
+                for feed in ("off", "on"):
+                    env = {"IDSTITCH_CHANGES__ENABLED": "true" if feed == "on" else "false"}
+                    run(f"{label}, feed {feed}", args, graph, profiles, namespace=f"{ns}{n}{feed}", env=env)
+
         if not args.only_neo4j and chosen("sqlite"):
-            run("sqlite", args, None)
+            runs("sqlite", None)
         if uri and chosen("neo4j"):
-            run("neo4j", args, uri)
+            runs("neo4j", uri)
         if cassandra:
             if chosen("sqlite+cassandra"):
-                run("sqlite+cassandra", args, None, cassandra)
+                runs("sqlite+cassandra", None, cassandra)
             if uri and chosen("neo4j+cassandra"):
-                run("neo4j+cassandra", args, uri, cassandra, namespace="BenchC")
+                runs("neo4j+cassandra", uri, cassandra, ns="BenchC")
 
 
 def add_load_option(ap: argparse.ArgumentParser) -> None:

@@ -70,6 +70,26 @@ def orders() -> list:
     return out
 
 
+def killed_then_reopened(writer: str, data: Path, **settings: object) -> System:
+    """Runs `writer` (a script given the data directory) until it dies where it chose to, then
+    opens its data as the next server would, with no grace before the outbox sweep."""
+    proc = subprocess.run(
+        [sys.executable, "-c", writer, str(data)],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).parents[1],
+        timeout=120,
+    )
+    assert proc.stdout.strip() == "dying" and proc.returncode == 9, proc.stderr[-2000:]
+    return reopened(data, **settings)
+
+
+def reopened(data: Path, **settings: object) -> System:
+    return build_system(
+        load_settings(data_dir=data, hmac_secret="outbox", changes={"outbox_grace_seconds": 0}, **settings)
+    )
+
+
 def everything(system: System) -> list[Change]:
     assert system.changes is not None
     changes, _ = system.changes.feed.read("0", 10_000)
@@ -79,18 +99,7 @@ def everything(system: System) -> list[Change]:
 def test_a_server_killed_before_the_feed_write_leaves_its_merges_and_orders_to_the_outbox_sweep(
     tmp_path: Path,
 ) -> None:
-    data = tmp_path / "data"
-    proc = subprocess.run(
-        [sys.executable, "-c", WRITER, str(data)],
-        capture_output=True,
-        text=True,
-        cwd=Path(__file__).parents[1],
-        timeout=120,
-    )
-    assert proc.stdout.strip() == "dying" and proc.returncode == 9, proc.stderr[-2000:]
-
-    settings = load_settings(data_dir=data, hmac_secret="outbox", changes={"outbox_grace_seconds": 0})
-    system = build_system(settings)
+    system = killed_then_reopened(WRITER, tmp_path / "data")
     try:
         assert not [c for c in everything(system) if c.kind in (PERSONS_MERGED, ORDER_PLACED)]
         person = {
@@ -117,8 +126,7 @@ def test_a_server_killed_before_the_feed_write_leaves_its_merges_and_orders_to_t
 
 
 def test_a_batch_told_at_once_leaves_no_outbox_entry(tmp_path: Path) -> None:
-    settings = load_settings(data_dir=tmp_path, hmac_secret="outbox", changes={"outbox_grace_seconds": 0})
-    system = build_system(settings)
+    system = reopened(tmp_path)
     try:
         system.ingest(first_sightings())
         system.ingest(orders())
@@ -168,18 +176,7 @@ def two_browsers() -> list:
 def test_a_server_killed_between_a_detach_and_its_refold_leaves_the_rest_to_the_outbox_sweep(
     tmp_path: Path,
 ) -> None:
-    data = tmp_path / "data"
-    proc = subprocess.run(
-        [sys.executable, "-c", DETACHER, str(data)],
-        capture_output=True,
-        text=True,
-        cwd=Path(__file__).parents[1],
-        timeout=120,
-    )
-    assert proc.stdout.strip() == "dying" and proc.returncode == 9, proc.stderr[-2000:]
-
-    settings = load_settings(data_dir=data, hmac_secret="outbox", changes={"outbox_grace_seconds": 0})
-    system = build_system(settings)
+    system = killed_then_reopened(DETACHER, tmp_path / "data")
     try:
         svc = system.profiles
         shopper = svc.person_of(ProfileKey(identifier=("customer_id", "C1")))
@@ -245,23 +242,9 @@ def tablet() -> tuple[list, list]:
 def test_a_server_killed_before_refolding_a_withdrawn_weak_link_leaves_it_to_the_outbox_sweep(
     tmp_path: Path,
 ) -> None:
-    data = tmp_path / "data"
-    proc = subprocess.run(
-        [sys.executable, "-c", WITHDRAWER, str(data)],
-        capture_output=True,
-        text=True,
-        cwd=Path(__file__).parents[1],
-        timeout=120,
+    system = killed_then_reopened(
+        WITHDRAWER, tmp_path / "data", stitching={"weak_links": {"attach_new": True}}
     )
-    assert proc.stdout.strip() == "dying" and proc.returncode == 9, proc.stderr[-2000:]
-
-    settings = load_settings(
-        data_dir=data,
-        hmac_secret="outbox",
-        stitching={"weak_links": {"attach_new": True}},
-        changes={"outbox_grace_seconds": 0},
-    )
-    system = build_system(settings)
     try:
         svc = system.profiles
         ann = svc.person_of(ProfileKey(identifier=("customer_id", "ANN")))
