@@ -205,7 +205,7 @@ class ProfileService:
                 keys, subject = (ident.key,), node_id(ident.key)
         facts = make(f"{RESERVED_EVENT_ID_PREFIX}{kind}:{request_id}", subject)
         new = self.store.append(events=[LoggedEvent(pid, keys, facts)], merges={}, folding=self.folder)
-        if new and self.changes is not None:
+        if self.changes is not None:  # a retry too: its first attempt may have stored and not told
             self.changes.touched([pid])
         return pid, bool(new)
 

@@ -1,6 +1,7 @@
 """A server killed after a graph commit and before the rest loses none of the rest: a batch's
 merges and orders are told, and a detach's refold is done and its split told, by the outbox sweep
-of the next server that runs — and nothing about a person erased in the meantime."""
+of the next server that runs — and nothing about a person erased in the meantime. A retried
+trait update tells what its first attempt stored and did not tell."""
 
 from __future__ import annotations
 
@@ -254,5 +255,32 @@ def test_a_server_killed_before_refolding_a_withdrawn_weak_link_leaves_it_to_the
         assert system.outbox is not None and system.outbox() == 1
         assert sorted(e.facts.event_id for e in svc.store.events_of(ann)) == ["a0", "a1"]
         assert sorted(e.facts.event_id for e in svc.store.events_of(bob)) == ["b0", "t0", "t1", "t2"]
+    finally:
+        system.close()
+
+
+def test_a_retried_trait_update_tells_what_its_first_attempt_stored_but_did_not_tell(tmp_path: Path) -> None:
+    from profiles.service import TraitInput
+    from tests.helpers import shop
+
+    system = reopened(tmp_path)
+    try:
+        assert system.changes is not None
+        system.ingest([shop("pos", ("loyalty_number", "L1"), type="purchase", event_id="o1")])
+        key = ProfileKey(identifier=("loyalty_number", "L1"))
+        tier = TraitInput("loyalty_tier", "text", "gold", "loyalty", 1)
+        told = system.changes.touched
+
+        def fail(person_ids):  # type: ignore[no-untyped-def]  # the feed is gone after the store's write
+            raise RuntimeError("feed unavailable")
+
+        system.changes.touched = fail  # type: ignore[method-assign]
+        with pytest.raises(RuntimeError):
+            system.profiles.update_traits(key, "req-1", [tier])
+        system.changes.touched = told  # type: ignore[method-assign]
+        pid, new = system.profiles.update_traits(key, "req-1", [tier])  # the caller's retry
+        assert not new  # stored once...
+        updated = [c for c in everything(system) if c.person_id == pid and c.kind == "profile_updated"]
+        assert any("traits" in c.detail["sections"] for c in updated)  # ...and told all the same
     finally:
         system.close()
