@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import operator
 import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
@@ -48,7 +49,7 @@ from profiles.fold import MICROS_PER_DAY, Folder
 from profiles.ports import ProfileStore
 from profiles.segments import Rule
 from profiles.state import ProfileState
-from profiles.view import ProfileReading, consent_of, read
+from profiles.view import CartStatus, cart_status, consent_of, read
 
 SECTIONS: dict[str, tuple[str, ...]] = {
     "context": ("events", "first_seen", "last_seen", "channels", "devices", "last_context", "hours",
@@ -67,10 +68,21 @@ OBSERVE_CHUNK = 500
 _encode = msgspec.msgpack.Encoder().encode
 
 
+def _section(fields: tuple[str, ...]) -> Callable[[ProfileState], tuple[object, ...]]:
+    """The section's fields as a tuple (msgpack encodes it as the list told digests were made of)."""
+    if len(fields) == 1:
+        one = operator.attrgetter(fields[0])
+        return lambda state: (one(state),)
+    return operator.attrgetter(*fields)
+
+
+_SECTION_OF = [(name, _section(fields)) for name, fields in SECTIONS.items()]
+
+
 def digests(state: ProfileState) -> dict[str, str]:
     return {
-        name: hashlib.blake2b(_encode([getattr(state, f) for f in fields]), digest_size=8).hexdigest()
-        for name, fields in SECTIONS.items()
+        name: hashlib.blake2b(_encode(fields(state)), digest_size=8).hexdigest()
+        for name, fields in _SECTION_OF
     }
 
 
@@ -231,40 +243,43 @@ class ChangeLog:
     ) -> tuple[list[Change], Watched]:
         was = before or Watched()
         store = store_of(state, was.store_id)
-        if not self._segments and not state.cart and not was.cart_abandoned:
-            reading = None  # nothing of what a reading adds can have changed: skip the reading
-        else:
+        if self._segments:
             reading = read(state, folder=self._folder, segments=self._segments, now=now)
+            segments = tuple(sorted(reading.segments))
+            cart: CartStatus | None = CartStatus(
+                reading.cart, reading.cart_last_activity, reading.cart_abandoned
+            )
+        else:  # of a reading, only the cart can say something: it alone is worked out
+            segments = ()
+            cart = (
+                cart_status(state, folder=self._folder, now=now) if state.cart or was.cart_abandoned else None
+            )
         sections = digests(state)
         out: list[Change] = []
         told = was.sections or EMPTY  # a new person: the sections that say something
         changed = [s for s in SECTIONS if sections[s] != told.get(s)]
         if changed:
             out.append(Change(pid, PROFILE_UPDATED, now, {"sections": changed}, store))
-        if reading is None:
+        if cart is None:
             return out, Watched(sections, (), False, store)
-        segments = tuple(sorted(reading.segments))
         for name in sorted(set(segments) - set(was.segments)):
             out.append(Change(pid, SEGMENT_ENTERED, now, {"segment": name}, store))
         for name in sorted(set(was.segments) - set(segments)):
             out.append(Change(pid, SEGMENT_LEFT, now, {"segment": name}, store))
-        abandoned = reading.cart_abandoned
+        abandoned = cart.abandoned
         if abandoned and not was.cart_abandoned and email:
-            detail: Detail = {
-                "last_cart_activity": reading.cart_last_activity or 0,
-                "items": len(reading.cart),
-            }
+            detail: Detail = {"last_cart_activity": cart.last_activity or 0, "items": len(cart.lines)}
             out.append(Change(pid, CART_ABANDONED, now, detail, store))
-        return out, Watched(sections, segments, abandoned, store, self._due(state, reading))
+        return out, Watched(sections, segments, abandoned, store, self._due(state, cart, now))
 
-    def _due(self, state: ProfileState, reading: ProfileReading) -> int:
-        """The first moment after this reading at which time alone can change what it says: the
-        open cart going quiet, or a clock of the segment rules crossing one of its numbers (the
-        rules' truth is constant between these moments). 0: none. One µs past the crossing, so
-        that `>` and `>=` have both turned."""
-        now, moments = reading.now, []
-        if reading.cart and not reading.cart_abandoned and reading.cart_last_activity is not None:
-            moments.append(reading.cart_last_activity + self._quiet_us)
+    def _due(self, state: ProfileState, cart: CartStatus, now: int) -> int:
+        """The first moment after `now` at which time alone can change what was read: the open
+        cart going quiet, or a clock of the segment rules crossing one of its numbers (the rules'
+        truth is constant between these moments). 0: none. One µs past the crossing, so that `>`
+        and `>=` have both turned."""
+        moments = []
+        if cart.lines and not cart.abandoned and cart.last_activity is not None:
+            moments.append(cart.last_activity + self._quiet_us)
         for field, days in self._clocks.items():
             since = state.last_seen if field == "context.days_since_last_seen" else state.last_order
             if since is not None:

@@ -42,16 +42,30 @@ class ProfileReading:
     segments: list[str]
 
 
-def read(state: ProfileState, *, folder: Folder, segments: Mapping[str, Rule], now: int) -> ProfileReading:
-    factor = folder.decay(max(0, now - state.ref)) if state.ref is not None else 1.0
-    cart = sorted(
+@dataclass(frozen=True, slots=True)
+class CartStatus:
+    lines: list[tuple[str, Seen]]
+    """What is in the cart, newest first."""
+    last_activity: int | None
+    abandoned: bool
+
+
+def cart_status(state: ProfileState, *, folder: Folder, now: int) -> CartStatus:
+    """The cart at `now` — a reading's cart alone, for those who need nothing else of it."""
+    lines = sorted(
         ((sku, line) for sku, line in state.cart.items() if line.op == "add"),
         key=lambda kv: (kv[1].at, kv[1].eid, kv[0]),
         reverse=True,
     )
     last_activity = max((line.at for line in state.cart.values()), default=None)
     quiet_us = folder.rules.abandoned_cart_minutes * 60_000_000
-    abandoned = bool(cart) and last_activity is not None and now - last_activity >= quiet_us
+    abandoned = bool(lines) and last_activity is not None and now - last_activity >= quiet_us
+    return CartStatus(lines, last_activity, abandoned)
+
+
+def read(state: ProfileState, *, folder: Folder, segments: Mapping[str, Rule], now: int) -> ProfileReading:
+    factor = folder.decay(max(0, now - state.ref)) if state.ref is not None else 1.0
+    cart = cart_status(state, folder=folder, now=now)
     ratio = state.discounted_orders / state.orders if state.orders else 0.0
     in_store = {
         c: v - state.revenue_online.get(c, 0)
@@ -62,9 +76,9 @@ def read(state: ProfileState, *, folder: Folder, segments: Mapping[str, Rule], n
         now=now,
         categories=_scores(state.categories, factor),
         brands=_scores(state.brands, factor),
-        cart=cart,
-        cart_last_activity=last_activity,
-        cart_abandoned=abandoned,
+        cart=cart.lines,
+        cart_last_activity=cart.last_activity,
+        cart_abandoned=cart.abandoned,
         price_tier=max(sorted(state.price_tiers), key=lambda t: state.price_tiers[t], default=""),
         discount_ratio=ratio,
         discount_seeker=state.orders >= DISCOUNT_SEEKER_MIN_ORDERS and ratio >= DISCOUNT_SEEKER_RATIO,

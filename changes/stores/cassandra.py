@@ -31,7 +31,6 @@ import secrets
 import threading
 import time
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import replace
 
 from changes.model import BadCursor, Change, CursorExpired, Watched, decode_told, encode_told
 from drivers.cassandra import CassandraConnection, CassandraEndpoint, unavailable_on_driver_errors
@@ -151,7 +150,7 @@ class CassandraChangeFeed:
             row = (self._ns, m, at, cid, c.person_id, c.kind, c.store_id, detail, self._ttl)
             rows.append((self._insert, row))
             statements.append((self._index, (self._ns, c.person_id, m, at, cid, self._ttl)))
-            out.append(replace(c, at=at, cursor=f"{at}:{cid}"))
+            out.append(Change(c.person_id, c.kind, at, c.detail, c.store_id, f"{at}:{cid}"))
         for pid, w in told.items():
             if w is None:  # its due rows, if any, are skipped by the sweeper: no told state
                 statements.append((self._drop_told, (self._ns, pid)))

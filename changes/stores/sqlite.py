@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import replace
 from pathlib import Path
 
 import msgspec
@@ -51,7 +50,11 @@ class SqliteChangeFeed:
             # Row numbers given here, under the write lock, so the rows go in one executemany.
             row = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'changes'").fetchone()
             first = (row[0] if row else 0) + 1
-            out = [replace(c, cursor=str(first + i)) for i, c in enumerate(changes)]
+            # Built, not dataclasses.replace'd: replace took a tenth of the feed's cost on ingest.
+            out = [
+                Change(c.person_id, c.kind, c.at, c.detail, c.store_id, str(first + i))
+                for i, c in enumerate(changes)
+            ]
             db.executemany(
                 "INSERT INTO changes(seq, at, person_id, kind, store_id, detail) VALUES (?, ?, ?, ?, ?, ?)",
                 [
