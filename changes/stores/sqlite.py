@@ -74,9 +74,13 @@ class SqliteChangeFeed:
     def told(self, person_ids: Collection[str]) -> dict[str, Watched]:
         out: dict[str, Watched] = {}
         with self._db.read() as db:
-            for rows in chunked(db, "SELECT person_id, state FROM told WHERE person_id IN ({})", person_ids):
-                for pid, state in rows:
-                    out[pid] = decode_told(state)
+            sql = "SELECT person_id, state, due FROM told WHERE person_id IN ({})"
+            for rows in chunked(db, sql, person_ids):
+                for pid, state, due in rows:
+                    told = decode_told(state)
+                    # The column is the due moment: a row of a feed made before due moments has
+                    # none in its state (and 1, due at once, in the column).
+                    out[pid] = told if told.due == due else msgspec.structs.replace(told, due=due)
         return out
 
     def read(self, after: str | None, limit: int) -> tuple[list[Change], str]:
