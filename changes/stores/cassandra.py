@@ -14,7 +14,8 @@ Tables (`ns` a namespace, as for the profile store):
   of 10 s (`Watched.due`). Rows are only added — a person whose due moment moves leaves a stale
   row, which the sweeper skips by the told state — and a slot is deleted once swept and passed;
   `due_mark` (ns) is the last slot swept. `due_of` (ns, person_id) → slot: a person's rows, so an
-  erasure deletes them.
+  erasure deletes them; each expires an hour after its slot, so it does not grow with the
+  person's history.
 
 Order across servers. A reader reads only up to `settle` (default 0.3 s) before now: a change
 stamped earlier than that is assumed written. A writer's clock running ahead of another's by
@@ -118,7 +119,7 @@ class CassandraChangeFeed:
         self._drop_told = q(f"DELETE FROM {ks}.told WHERE ns = ? AND person_id = ?")
         self._get_told = q(f"SELECT person_id, state FROM {ks}.told WHERE ns = ? AND person_id IN ?")
         self._set_due = q(f"INSERT INTO {ks}.due (ns, slot, person_id) VALUES (?, ?, ?)")
-        self._set_due_of = q(f"INSERT INTO {ks}.due_of (ns, person_id, slot) VALUES (?, ?, ?)")
+        self._set_due_of = q(f"INSERT INTO {ks}.due_of (ns, person_id, slot) VALUES (?, ?, ?) USING TTL ?")
         self._list_due = q(
             f"SELECT person_id FROM {ks}.due WHERE ns = ? AND slot = ? AND person_id > ? LIMIT ?"
         )
@@ -142,6 +143,7 @@ class CassandraChangeFeed:
         out: list[Change] = []
         rows: list[tuple[object, tuple[object, ...]]] = []  # mostly one minute's partition
         statements: list[tuple[object, tuple[object, ...]]] = []  # a partition each
+        now = time.time_ns() // 1000
         for c in changes:
             at = self._stamp()
             cid = f"{self._prefix}{next(self._counter):x}"
@@ -157,8 +159,11 @@ class CassandraChangeFeed:
                 continue
             statements.append((self._set_told, (self._ns, pid, encode_told(w).decode())))
             if w.due:
+                # A person's due_of row outlives its slot by an hour: once the slot is swept and
+                # deleted there is nothing of the person there for an erasure to find.
+                keep = max(60, (w.due - now) // 1_000_000 + 3600)
                 statements.append((self._set_due, (self._ns, _slot(w.due), pid)))
-                statements.append((self._set_due_of, (self._ns, pid, _slot(w.due))))
+                statements.append((self._set_due_of, (self._ns, pid, _slot(w.due), keep)))
         self._conn.run_unlogged(rows, per_request=ROWS_PER_REQUEST)
         self._conn.run_unlogged(statements)
         return out
