@@ -7,8 +7,6 @@ it is applied, so a caller fixes and re-sends the batch (already-accepted events
 
 from __future__ import annotations
 
-import time
-import uuid
 from collections import Counter
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
@@ -102,10 +100,10 @@ def _suppressed_result(ev: ChannelEvent) -> StitchResult:
 BeforeCommit = Callable[[list[ChannelEvent], list[StitchResult], dict[str, str]], Any]
 """Called inside a batch's graph transaction, before it writes: (the events stitched, in request
 order without the suppressed ones; their results; the batch's merges, loser to survivor)."""
-Outbox = Callable[[list[StitchResult], dict[str, str], frozenset[str]], bytes | None]
+Outbox = Callable[[list[StitchResult], dict[str, str], frozenset[str]], OutboxEntry | None]
 """Called inside a batch's graph transaction, after the plan: (results, merges, persons an
-identifier was withdrawn from) → what the batch must tell after its commits, written with the
-batch (identity.model.OutboxEntry), or None."""
+identifier was withdrawn from) → what is left to do after the commit, written with the batch
+(identity.model.OutboxEntry), or None."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,9 +228,7 @@ class IdentityService:
             merges = changes.final_merges()
             prepared = before_commit([ev for ev, _ in batch], results, merges) if before_commit else None
             splits = frozenset(changes.splits)
-            body = outbox(results, merges, splits) if outbox else None
-            if body is not None:
-                changes.outbox = OutboxEntry(uuid.uuid4().hex, time.time_ns() // 1000, body)
+            changes.outbox = outbox(results, merges, splits) if outbox else None
             entry = changes.outbox.id if changes.outbox else None
             return changes, (results, merges, sizes, (splits, prepared, entry), suppressed)
 

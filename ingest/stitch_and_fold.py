@@ -28,10 +28,10 @@ import msgspec
 from changes.model import Pending
 from common.observability import span
 from identity.identifiers import node_id
-from identity.model import ChannelEvent, StitchResult
+from identity.model import ChannelEvent, OutboxEntry, StitchResult
 from identity.ports import IdentityGraph
 from identity.service import IdentityService, RawEvent
-from profiles.after_commit import AfterCommit, encode_after_commit
+from profiles.after_commit import AfterCommit, outbox_entry
 from profiles.change_log import ChangeLog
 from profiles.events import EventFacts
 from profiles.fold import Folder
@@ -81,7 +81,7 @@ class StitchAndFold:
 
         def unfinished(
             results: list[StitchResult], merges: dict[str, str], splits: frozenset[str]
-        ) -> bytes | None:
+        ) -> OutboxEntry | None:
             """What is left to do if this server dies once the graph has committed."""
             tell = None
             if self._changes is not None:
@@ -94,7 +94,7 @@ class StitchAndFold:
                 tell = tell if tell.edges or tell.persons else None
             if not splits and tell is None:
                 return None
-            return encode_after_commit(AfterCommit(sorted(splits), tell))
+            return outbox_entry(AfterCommit(sorted(splits), tell))
 
         with self._gate.batch():
             stitched = self._identity.stitch(

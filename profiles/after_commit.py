@@ -26,9 +26,5 @@ _encode = msgspec.msgpack.Encoder().encode
 decode_after_commit = msgspec.msgpack.Decoder(AfterCommit).decode
 
 
-def encode_after_commit(work: AfterCommit) -> bytes:
-    return _encode(work)
-
-
 def outbox_entry(work: AfterCommit, entry_id: str | None = None) -> OutboxEntry:
     return OutboxEntry(entry_id or uuid.uuid4().hex, time.time_ns() // 1000, _encode(work))

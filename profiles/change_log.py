@@ -47,7 +47,7 @@ from common.observability import span
 from profiles.events import EventFacts
 from profiles.fold import MICROS_PER_DAY, Folder
 from profiles.ports import ProfileStore
-from profiles.segments import Rule
+from profiles.segments import CLOCKS, Rule
 from profiles.state import ProfileState
 from profiles.view import CartStatus, cart_status, consent_of, read
 
@@ -281,7 +281,7 @@ class ChangeLog:
         if cart.lines and not cart.abandoned and cart.last_activity is not None:
             moments.append(cart.last_activity + self._quiet_us)
         for field, days in self._clocks.items():
-            since = state.last_seen if field == "context.days_since_last_seen" else state.last_order
+            since = getattr(state, CLOCKS[field])
             if since is not None:
                 moments += [t for d in days if (t := since + math.ceil(d * MICROS_PER_DAY) + 1) > now]
         return min(moments, default=0)

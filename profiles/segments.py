@@ -51,11 +51,12 @@ MAPS: dict[str, Kind] = {
 }
 """Fields keyed by a name: `affinity.category.grills`, `history.revenue.USD`, `traits.tier`."""
 
-CLOCKS = ("context.days_since_last_seen", "history.days_since_last_order")
-"""The fields whose value changes with time alone, each growing by one a day from a moment the
-profile holds (last seen, last order). Every other field changes only with an event — affinity
-shares included, as all scores decay alike — so a rule's truth can change without an event only
-when a clock crosses one of the numbers the rules compare it with (`clocks`)."""
+CLOCKS = {"context.days_since_last_seen": "last_seen", "history.days_since_last_order": "last_order"}
+"""The fields whose value changes with time alone, each growing by one a day from the moment the
+profile holds in the named field (ProfileState.last_seen, .last_order). Every other field
+changes only with an event — affinity shares included, as all scores decay alike — so a rule's
+truth can change without an event only when a clock crosses one of the numbers the rules compare
+it with (`clocks`)."""
 
 Lookup = Callable[[str, str | None], Value | None]
 """(field, key within a keyed field or None) → the value, or None when there is none."""

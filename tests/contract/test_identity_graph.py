@@ -325,13 +325,15 @@ def test_batch_reads_answer_as_one_read_per_key_does(make_service):
 
 
 def test_an_outbox_entry_commits_with_its_batch_and_is_listed_oldest_first_until_done(svc):
-    first = svc.stitch([ev("web", ("cookie", "k1"))], outbox=lambda results, merges, splits: b"one")
+    from identity.model import OutboxEntry
+
+    first = svc.stitch([ev("web", ("cookie", "k1"))], outbox=lambda *_: OutboxEntry("o1", 10, b"one"))
     second = svc.stitch(
         [ev("web", ("cookie", "k1"), ("customer_id", "C1"))],
-        outbox=lambda results, merges, splits: repr(sorted(merges.items())).encode(),
+        outbox=lambda results, merges, splits: OutboxEntry("o2", 20, repr(sorted(merges.items())).encode()),
     )
-    svc.stitch([ev("web", ("cookie", "k2"))], outbox=lambda results, merges, splits: None)  # nothing
-    assert first.outbox_id and second.outbox_id
+    svc.stitch([ev("web", ("cookie", "k2"))], outbox=lambda *_: None)  # nothing
+    assert (first.outbox_id, second.outbox_id) == ("o1", "o2")
 
     def fail(results, merges, splits):  # type: ignore[no-untyped-def]
         raise RuntimeError("the batch fails after its plan")
@@ -341,8 +343,8 @@ def test_an_outbox_entry_commits_with_its_batch_and_is_listed_oldest_first_until
     graph = svc.graph
     listed = graph.outbox(before=2**62, limit=10)
     assert [(e.id, e.body) for e in listed] == [(first.outbox_id, b"one"), (second.outbox_id, b"[]")]
-    assert listed[0].at <= listed[1].at
-    assert graph.outbox(before=listed[0].at, limit=10) == []  # written before `before` only
+    assert [e.at for e in listed] == [10, 20]
+    assert graph.outbox(before=10, limit=10) == []  # written before `before` only
     assert graph.outbox(before=2**62, limit=1) == listed[:1]
     graph.outbox_done([first.outbox_id, "unknown"])
     assert graph.outbox(before=2**62, limit=10) == listed[1:]
