@@ -30,6 +30,11 @@ KINDS = (
 )
 IDENTITY_KINDS = frozenset({PERSON_CREATED, PERSONS_MERGED, PERSON_SPLIT, PERSON_ERASED})
 """The kinds every person produces, whatever their consent."""
+INVALIDATED = "invalidated"
+"""Internal, never streamed to watchers: a write changed what servers answer about a person (their
+graph, or a profile consent keeps from the feed) and no other change of the same write names
+them. Every server's read cache drops what it holds of a person any change names."""
+INTERNAL_KINDS = frozenset({INVALIDATED})
 
 Detail = dict[str, str | int | list[str]]
 
@@ -44,6 +49,17 @@ class Change:
     store_id: str = ""
     cursor: str = ""
     """Assigned by the feed when recorded."""
+
+
+def named_by(change: Change) -> list[str]:
+    """The persons a change is about: its person, and the persons a merge or a split names."""
+    d = change.detail
+    out = [change.person_id]
+    for field_name in ("merged_person_ids", "new_person_ids"):
+        named = d.get(field_name)
+        if isinstance(named, list):
+            out += named
+    return out
 
 
 class Watched(msgspec.Struct, frozen=True, omit_defaults=True):
@@ -72,6 +88,9 @@ class Pending(msgspec.Struct, frozen=True):
     gone: list[str] = []
     exist: list[str] = []
     """Persons known to exist without a profile (a split's new part that holds no event yet)."""
+    stale: list[str] = []
+    """Every person whose answers the batch can change (identity.model.ChangeSet.persons_changed):
+    each is named by some change, `invalidated` when by no other."""
 
 
 encode_told = msgspec.json.Encoder().encode

@@ -36,6 +36,9 @@ erasures = _meter.create_counter("idstitch.erasures", unit="{erasure}", descript
 events_suppressed = _meter.create_counter(
     "idstitch.events.suppressed", unit="{event}", description="Events dropped: they predate an erasure"
 )
+read_cache_lookups = _meter.create_counter(
+    "idstitch.read_cache.lookups", unit="{lookup}", description="Read cache lookups, by outcome (hit, miss)"
+)
 
 
 person_size = _meter.create_histogram(

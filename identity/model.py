@@ -145,6 +145,15 @@ class ChangeSet:
     outbox: OutboxEntry | None = None
     """Written with the rest, in the same transaction."""
 
+    def persons_changed(self, snapshot: Snapshot) -> set[str]:
+        """Every person whose answers this change set can change: those the snapshot held (an
+        identifier of theirs in the batch), the new ones and both sides of each merge."""
+        changed = set(snapshot.persons) | set(self.new_persons) | self.splits
+        changed.update(p for merge in self.merges for p in merge)
+        changed.update(i.person_id for i in snapshot.identifiers.values() if i.person_id is not None)
+        changed.update(i.person_id for i in self.identifiers.values() if i.person_id is not None)
+        return changed
+
     def final_merges(self) -> dict[str, str]:
         """Each merged-away person with its final survivor: chains inside the batch (a → b, then
         b → c) collapse, so a store applies every merge in one pass and aliases stay one hop."""

@@ -100,9 +100,10 @@ def _suppressed_result(ev: ChannelEvent) -> StitchResult:
 BeforeCommit = Callable[[list[ChannelEvent], list[StitchResult], dict[str, str]], Any]
 """Called inside a batch's graph transaction, before it writes: (the events stitched, in request
 order without the suppressed ones; their results; the batch's merges, loser to survivor)."""
-Outbox = Callable[[list[StitchResult], dict[str, str], frozenset[str]], OutboxEntry | None]
+Outbox = Callable[[list[StitchResult], dict[str, str], frozenset[str], frozenset[str]], OutboxEntry | None]
 """Called inside a batch's graph transaction, after the plan: (results, merges, persons an
-identifier was withdrawn from) → what is left to do after the commit, written with the batch
+identifier was withdrawn from, every person whose answers the batch can change —
+ChangeSet.persons_changed) → what is left to do after the commit, written with the batch
 (identity.model.OutboxEntry), or None."""
 
 
@@ -228,7 +229,8 @@ class IdentityService:
             merges = changes.final_merges()
             prepared = before_commit([ev for ev, _ in batch], results, merges) if before_commit else None
             splits = frozenset(changes.splits)
-            changes.outbox = outbox(results, merges, splits) if outbox else None
+            changed = frozenset(changes.persons_changed(snap)) if outbox else frozenset()
+            changes.outbox = outbox(results, merges, splits, changed) if outbox else None
             entry = changes.outbox.id if changes.outbox else None
             return changes, (results, merges, sizes, (splits, prepared, entry), suppressed)
 

@@ -58,7 +58,7 @@ class OutboxSweep:
                 tell = work.tell
                 named = set(work.refold)
                 if tell is not None:
-                    named |= {e.person_id for e in tell.edges} | set(tell.persons) | set(tell.exist)
+                    named |= {e.person_id for e in tell.edges} | {*tell.persons, *tell.exist, *tell.stale}
                 live = self._graph.live_persons(named)
                 if work.refold:
                     self._refold(sorted({live[p] for p in work.refold if p in live}))

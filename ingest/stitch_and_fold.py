@@ -80,7 +80,10 @@ class StitchAndFold:
         to_tell: list[Pending] = []
 
         def unfinished(
-            results: list[StitchResult], merges: dict[str, str], splits: frozenset[str]
+            results: list[StitchResult],
+            merges: dict[str, str],
+            splits: frozenset[str],
+            changed: frozenset[str],
         ) -> OutboxEntry | None:
             """What is left to do if this server dies once the graph has committed."""
             tell = None
@@ -89,9 +92,9 @@ class StitchAndFold:
                     (r.event_id, r.person_id, r.outcome, r.merged_person_ids) for r in results
                 ]
                 outcomes += [("", p, "withdrawn", ()) for p in sorted(splits)]
-                tell = self._changes.pending(outcomes, merges, facts_of)
+                tell = self._changes.pending(outcomes, merges, facts_of, changed)
                 to_tell[:] = [tell]  # the plan's last run is the one that commits
-                tell = tell if tell.edges or tell.persons else None
+                tell = tell if tell.edges or tell.persons or tell.stale else None
             if not splits and tell is None:
                 return None
             return outbox_entry(AfterCommit(sorted(splits), tell))

@@ -29,6 +29,7 @@ import msgspec
 from changes.model import (
     CART_ABANDONED,
     IDENTITY_KINDS,
+    INVALIDATED,
     ORDER_PLACED,
     PERSON_CREATED,
     PERSON_ERASED,
@@ -41,6 +42,7 @@ from changes.model import (
     Detail,
     Pending,
     Watched,
+    named_by,
 )
 from changes.ports import ChangeFeed
 from common.observability import span
@@ -133,9 +135,12 @@ class ChangeLog:
         outcomes: Iterable[tuple[str, str | None, str, Sequence[str]]],
         merges: Mapping[str, str],
         facts: Mapping[str, EventFacts],
+        changed: Collection[str] = (),
     ) -> Pending:
         """What a stitched batch has to tell, from its `outcomes`: (event id, person id, outcome,
-        merged person ids). Told by `tell` once the batch is in both stores."""
+        merged person ids), and `changed`, every person whose answers it can change (each is
+        named by a change, for the other servers' read caches). Told by `tell` once the batch is
+        in both stores."""
         now = self._clock()
         edges: list[Change] = []
         persons: set[str] = set()
@@ -151,26 +156,29 @@ class ChangeLog:
                 online = f.channel in self._online
                 order: Detail = {"channel": "online" if online else "in_store", "store_id": f.store_id}
                 edges.append(Change(pid, ORDER_PLACED, now, order, f.store_id))
-        return Pending(edges, sorted(persons), sorted(merges))
+        return Pending(edges, sorted(persons), sorted(merges), stale=sorted(changed))
 
     def tell(self, pending: Pending, live: Mapping[str, str] | None = None) -> None:
         """Tells what a batch changed. `live`: where each person of a batch told late (by the
         outbox sweep) is now — a person merged since is told as its survivor, one erased since
         (absent) not at all."""
         edges, persons, exist = pending.edges, set(pending.persons), set(pending.exist)
+        stale = set(pending.stale)
         if live is not None:
             edges = [replace(e, person_id=live[e.person_id]) for e in edges if e.person_id in live]
             persons = {live[p] for p in persons if p in live}
             exist = {live[p] for p in exist if p in live}
-        self._observe(persons, edges, gone=set(pending.gone), exist=exist)
+            stale = {live[p] for p in stale if p in live}
+        self._observe(persons, edges, gone=set(pending.gone), exist=exist, stale=stale)
 
     def pending_split(self, person_id: str, new_person_ids: Sequence[str]) -> Pending:
         edge = Change(person_id, PERSON_SPLIT, self._clock(), {"new_person_ids": sorted(new_person_ids)})
-        return Pending([edge], sorted({person_id, *new_person_ids}), [], sorted(new_person_ids))
+        parts = sorted({person_id, *new_person_ids})
+        return Pending([edge], parts, [], sorted(new_person_ids), stale=parts)
 
     def touched(self, person_ids: Collection[str]) -> None:
         """A person's profile changed outside a batch (traits, consent)."""
-        self._observe(set(person_ids), [])
+        self._observe(set(person_ids), [], stale=person_ids)
 
     def erased(self, person_id: str, aliases: Collection[str]) -> None:
         """Removes the person's earlier changes from the feed, then tells that they are gone."""
@@ -197,11 +205,17 @@ class ChangeLog:
     # -- observing ---------------------------------------------------------------------------
 
     def _observe(
-        self, persons: set[str], edges: list[Change], gone: Collection[str] = (), exist: Collection[str] = ()
+        self,
+        persons: set[str],
+        edges: list[Change],
+        gone: Collection[str] = (),
+        exist: Collection[str] = (),
+        stale: Collection[str] = (),
     ) -> None:
         """`gone`: persons merged away (their told state goes); `exist`: persons known to exist even
-        without a profile (a split's new part that holds no event yet)."""
-        if not persons and not edges:
+        without a profile (a split's new part that holds no event yet); `stale`: persons a write
+        changed, each to be named by some change (`invalidated` when by no other)."""
+        if not persons and not edges and not stale:
             return
         with span("idstitch.changes.observe", attributes={"idstitch.persons": len(persons)}), self._lock:
             now = self._clock()
@@ -233,6 +247,8 @@ class ChangeLog:
                     watched = Watched(store_id=watched.store_id)
                 if watched != before:  # a sweep of persons time did not change writes nothing
                     new_told[pid] = watched
+            named = {p for c in out for p in named_by(c)}
+            out += [Change(p, INVALIDATED, now) for p in sorted(set(stale) - named)]
             if out or new_told:
                 self.feed.record(out, new_told)
         if out:

@@ -111,7 +111,15 @@ class PrivacyService:
             if self.profiles.changes is not None:  # earlier changes go; consumers are told to delete
                 self.profiles.changes.erased(pid, graph.aliases if graph else ())
         self.records.audit(self._clock(), caller, "erase", {"erasure_id": done.erasure_id, **counts})
-        self.profiles.after_settling("erasure", lambda: store.erase(pid))
+        changes = self.profiles.changes
+
+        def again() -> None:  # a straggler of another server landed after it: erased, and told
+            events, had_profile = store.erase(pid)
+            if (events or had_profile) and changes is not None:
+                changes.erased(pid, ())
+
+        self.profiles.after_settling("erasure", again)
+        self.profiles.propagated()
         return done
 
     def _pending_or_new(self, subject: ProfileKey, request_id: str) -> ErasureRecord:

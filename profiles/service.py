@@ -89,7 +89,10 @@ class ProfileService:
         clock: Callable[[], int] = lambda: time.time_ns() // 1000,
         settle_seconds: float = 0.0,
         changes: ChangeLog | None = None,
+        propagation_seconds: float = 0.0,
     ) -> None:
+        """`propagation_seconds`: how long until a write of this server shows in every server's
+        reads (their read caches hear of it through the change feed); 0: at once."""
         self.identity = identity
         self._graph = graph
         self.store = store
@@ -100,10 +103,11 @@ class ProfileService:
         self._clock = clock
         self.gate = gate
         self.settle_seconds = settle_seconds
-        self.changes = changes
-        """The change feed, told of detaches and of traits and consent recorded here."""
         """With a profile store shared by several servers: how long after a split (or an erasure)
         to sweep again (see `after_settling`)."""
+        self.changes = changes
+        """The change feed, told of detaches and of traits and consent recorded here."""
+        self.propagation_seconds = propagation_seconds
 
     # -- reads -------------------------------------------------------------------------------
 
@@ -228,7 +232,7 @@ class ProfileService:
             )
             parts = [left] if new is None else [left, new]
             counts = self.refold_after_split(parts)
-        self.after_settling("split", lambda: self.refold_after_split(parts))
+        self.after_settling("split", lambda: self._refold_and_tell(parts))
         if changes is not None:
             changes.tell(changes.pending_split(left, parts[1:]))
         self._graph.outbox_done([entry_id])
@@ -237,7 +241,21 @@ class ProfileService:
             detail = {"mode": "new_person" if new else "shared", "person_events": done.person_events,
                       "new_person_events": done.new_person_events}  # fmt: skip
             self._records.audit(self._clock(), caller, "detach_identifier", detail)
+        self.propagated()
         return done
+
+    def propagated(self) -> None:
+        """Returns once every server answers reads as of now (their read caches have heard of this
+        server's writes): a detach or an erasure returns only then, so that no server answers
+        for the old person afterwards."""
+        if self.propagation_seconds > 0:
+            time.sleep(self.propagation_seconds)
+
+    def _refold_and_tell(self, person_ids: Sequence[str]) -> None:
+        """A split's settle sweep: what it moves is a change other servers must hear of."""
+        moved = self.refold_after_split(person_ids)
+        if self.changes is not None:
+            self.changes.touched(moved)
 
     def after_settling(self, what: str, sweep: Callable[[], object]) -> None:
         """Runs `sweep` again once batches in flight on other servers have landed. The gate keeps

@@ -148,6 +148,8 @@ def create_server(settings: Settings) -> RunningServer:
         target=_sweep, args=(system, settings.changes, stop_watch), name="idstitch-sweeper", daemon=True
     )
     sweeper.start()
+    if system.cache_tail is not None:
+        system.cache_tail.start()
     return RunningServer(server, port, health_servicer, system, stop_watch, watchers, sweeper)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,11 +20,14 @@ from identity.service import IdentityService
 from ingest.outbox import OutboxSweep
 from ingest.stitch_and_fold import StitchAndFold
 from privacy.records import PrivacyRecords
+from profiles.cache_tail import CacheTail, propagation_seconds
+from profiles.cached_stores import CachedGraph, CachedProfiles
 from profiles.change_log import ChangeLog
 from profiles.fold import Folder
 from profiles.gate import SplitGate
 from profiles.ports import ProfileStore
 from profiles.privacy import PrivacyService
+from profiles.read_cache import ReadCache
 from profiles.segments import clocks as segment_clocks
 from profiles.segments import compile_segments
 from profiles.service import ProfileService
@@ -36,6 +40,7 @@ if TYPE_CHECKING:
     from drivers.cassandra import CassandraEndpoint
 
 S = TypeVar("S")
+log = logging.getLogger(__name__)
 
 
 def _in_data_dir(settings: Settings, file: str) -> Path:
@@ -183,8 +188,14 @@ class System:
     """The change feed, unless `changes.enabled` is off."""
     outbox: OutboxSweep | None = None
     """Finishes what graph commits whose server died left undone."""
+    cache: ReadCache | None = None
+    """Recent answers of the graph and the profile store (`graph` and `store` read through it)."""
+    cache_tail: CacheTail | None = None
+    """With shared stores: keeps the cache true to other servers' writes, once started."""
 
     def close(self) -> None:
+        if self.cache_tail is not None:
+            self.cache_tail.stop()
         stores: list[IdentityGraph | ProfileStore | PrivacyRecords | ChangeFeed] = [
             self.graph, self.store, self.records
         ]  # fmt: skip
@@ -207,15 +218,20 @@ def build_system(
     graph = graph or build_graph(settings)
     store = store or build_profile_store(settings)
     records = records or build_privacy_records(settings)
+    feed = build_change_feed(settings) if settings.changes.enabled else None
+    cache, tail, propagation = _read_cache(settings, feed)
+    uncached = store  # the feed compares with what is stored, never with a cached copy
+    if cache is not None:
+        graph, store = CachedGraph(graph, cache), CachedProfiles(store, cache)
     identity = build_identity_service(settings, graph, records)
     folder = Folder(settings.profile_rules)
     gate = SplitGate()
     timed = {"clock": clock} if clock is not None else {}
     changes = None
-    if settings.changes.enabled:
+    if feed is not None:
         changes = ChangeLog(
-            feed=build_change_feed(settings),
-            store=store,
+            feed=feed,
+            store=uncached,
             folder=folder,
             segments=compile_segments(settings.profile_rules.segments),
             clocks=segment_clocks(settings.profile_rules.segments),
@@ -233,6 +249,7 @@ def build_system(
         if isinstance(settings.profiles, CassandraProfiles)
         else 0.0,
         changes=changes,
+        propagation_seconds=propagation,
         **timed,
     )
     privacy = PrivacyService(
@@ -263,7 +280,34 @@ def build_system(
     outbox = OutboxSweep(
         graph=graph, refold=refold, changes=changes, grace_seconds=settings.changes.outbox_grace_seconds
     )
-    return System(identity, profiles, privacy, ingest, graph, store, records, changes, outbox)
+    return System(identity, profiles, privacy, ingest, graph, store, records, changes, outbox, cache, tail)
+
+
+def _read_cache(
+    settings: Settings, feed: ChangeFeed | None
+) -> tuple[ReadCache | None, CacheTail | None, float]:
+    """The read cache, the feed tail that keeps it true to other servers' writes (when stores are
+    shared) and how long a write takes to show in every server's reads. Off when stores are
+    shared but the feed is not: nothing would tell this server of the others' writes."""
+    wanted = settings.read_cache
+    if not wanted.enabled:
+        return None, None, 0.0
+    shared = settings.graph.type != "sqlite" or isinstance(settings.profiles, CassandraProfiles)
+    if not shared:  # every store is this server's own: its own writes are all there are
+        return ReadCache(max_persons=wanted.max_persons, ttl_seconds=wanted.ttl_seconds), None, 0.0
+    if feed is None or _shared_cassandra(settings, settings.changes.store, "changes.store") is None:
+        log.warning(
+            "read cache off: the stores are shared, and without the change feed in Cassandra "
+            "(changes.enabled, changes.store) this server would not hear of other servers' writes"
+        )
+        return None, None, 0.0
+    cache = ReadCache(
+        max_persons=wanted.max_persons, ttl_seconds=wanted.ttl_seconds, max_lag_seconds=wanted.max_lag_seconds
+    )
+    bound = propagation_seconds(
+        settle_seconds=settings.changes.settle_seconds, max_lag_seconds=wanted.max_lag_seconds
+    )
+    return cache, CacheTail(feed, cache), bound
 
 
 def build_change_feed(settings: Settings) -> ChangeFeed:

@@ -11,6 +11,7 @@ import grpc
 from google.protobuf.field_mask_pb2 import FieldMask
 
 from changes.model import (
+    INTERNAL_KINDS,
     KINDS,
     PERSON_ERASED,
     PROFILE_UPDATED,
@@ -131,6 +132,8 @@ class _Filter:
         self.stores = frozenset(request.store_ids)
 
     def __call__(self, c: Change) -> bool:
+        if c.kind in INTERNAL_KINDS:
+            return False
         if self.kinds and c.kind not in self.kinds:
             return False
         if self.segments and c.kind in SEGMENT_KINDS and c.detail.get("segment") not in self.segments:

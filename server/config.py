@@ -147,6 +147,27 @@ class ChangeSettings(BaseModel):
     refused with RESOURCE_EXHAUSTED."""
 
 
+class ReadCacheSettings(BaseModel):
+    """The server's memory of recent Resolve and GetProfile answers (profiles/read_cache.py)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    """With stores other servers share (Neo4j, Cassandra), the cache hears of their writes through
+    the shared change feed: without one (`changes.enabled` off, or the feed in a local file) it
+    stays off, and the server says so when it starts."""
+    max_persons: int = Field(default=50_000, ge=1, le=10_000_000)
+    """Persons held (their graph, profile, and up to 4 identifiers or aliases each on average);
+    the least recently filled go first."""
+    ttl_seconds: float = Field(default=60.0, gt=0, le=3600)
+    """How long an answer is kept at most: bounds what no change names (the details of a shared
+    identifier or of another person's unapplied link shown in a person's graph)."""
+    max_lag_seconds: float = Field(default=1.0, gt=0, le=60)
+    """With a shared feed: the cache answers only if it read the feed in full this recently. A
+    detach or an erasure waits about this plus `changes.settle_seconds` before it returns, so
+    that no server answers for the old person afterwards."""
+
+
 class AuthSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -201,6 +222,7 @@ class Settings(BaseSettings):
     profile_rules: ProfileRules = Field(default_factory=ProfileRules)
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)
     changes: ChangeSettings = Field(default_factory=ChangeSettings)
+    read_cache: ReadCacheSettings = Field(default_factory=ReadCacheSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     tls: TlsSettings = Field(default_factory=TlsSettings)
 

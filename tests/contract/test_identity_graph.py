@@ -330,12 +330,12 @@ def test_an_outbox_entry_commits_with_its_batch_and_is_listed_oldest_first_until
     first = svc.stitch([ev("web", ("cookie", "k1"))], outbox=lambda *_: OutboxEntry("o1", 10, b"one"))
     second = svc.stitch(
         [ev("web", ("cookie", "k1"), ("customer_id", "C1"))],
-        outbox=lambda results, merges, splits: OutboxEntry("o2", 20, repr(sorted(merges.items())).encode()),
+        outbox=lambda results, merges, *_: OutboxEntry("o2", 20, repr(sorted(merges.items())).encode()),
     )
     svc.stitch([ev("web", ("cookie", "k2"))], outbox=lambda *_: None)  # nothing
     assert (first.outbox_id, second.outbox_id) == ("o1", "o2")
 
-    def fail(results, merges, splits):  # type: ignore[no-untyped-def]
+    def fail(results, merges, splits, changed):  # type: ignore[no-untyped-def]
         raise RuntimeError("the batch fails after its plan")
 
     with pytest.raises(RuntimeError):

@@ -1,0 +1,292 @@
+"""The identity graph and the profile store behind a ReadCache (profiles/read_cache.py): the same
+ports, so the domain does not know the cache is there. Reads are answered from it when it can;
+every write drops the persons it can have changed — once the write returns, or fails, so that
+a write whose outcome is unknown (a lost commit acknowledgement) drops them too. A store is
+wrapped whole, so no write path of this server can leave a stale answer behind."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Mapping, Sequence
+from typing import Any, TypeVar
+
+from identity.model import (
+    ChangeSet,
+    GraphErasure,
+    OutboxEntry,
+    PersonGraph,
+    SharedResolution,
+    Snapshot,
+)
+from identity.ports import IdentityGraph
+from profiles.ports import Folding, LoggedEvent, Prefold, ProfileStore
+from profiles.read_cache import ReadCache
+from profiles.state import ProfileState
+
+R = TypeVar("R")
+
+
+class CachedGraph:
+    def __init__(self, inner: IdentityGraph, cache: ReadCache) -> None:
+        self.inner = inner
+        self._cache = cache
+
+    def __getattr__(self, name: str) -> Any:  # what the port does not name (a store's own tools)
+        return getattr(self.inner, name)
+
+    # -- writes ------------------------------------------------------------------------------
+
+    def stitch(
+        self,
+        *,
+        keys: Collection[str],
+        pairs: Collection[tuple[str, str]],
+        event_ids: Collection[str],
+        plan: Callable[[Snapshot], tuple[ChangeSet, R]],
+    ) -> R:
+        changed: set[str] = set()
+
+        def planned(snap: Snapshot) -> tuple[ChangeSet, R]:
+            changes, out = plan(snap)
+            changed.clear()  # a retried transaction plans again: its last plan is what commits
+            changed.update(changes.persons_changed(snap))
+            return changes, out
+
+        try:
+            return self.inner.stitch(keys=keys, pairs=pairs, event_ids=event_ids, plan=planned)
+        finally:
+            self._cache.invalidate(changed, keys=keys)  # keys: graphs showing a shared one of them
+
+    def detach(
+        self, key: str, *, new_person_id: str | None, outbox: Callable[[str], OutboxEntry] | None = None
+    ) -> str | None:
+        left = None
+        try:
+            left = self.inner.detach(key, new_person_id=new_person_id, outbox=outbox)
+            return left
+        finally:
+            self._cache.invalidate([p for p in (left, new_person_id) if p], keys=[key])
+
+    def erase_person(self, person_id: str, event_ids: Collection[str]) -> GraphErasure | None:
+        try:
+            return self.inner.erase_person(person_id, event_ids)
+        finally:
+            self._cache.invalidate([person_id])
+
+    def outbox(self, before: int, limit: int) -> list[OutboxEntry]:
+        return self.inner.outbox(before, limit)
+
+    def outbox_done(self, ids: Collection[str]) -> None:
+        self.inner.outbox_done(ids)
+
+    # -- reads -------------------------------------------------------------------------------
+
+    def resolve(self, key: str) -> str | SharedResolution | None:
+        cache = self._cache
+        pid = cache.person_of(key)
+        if pid is not None:
+            cache.count(hit=True)
+            return pid
+        cache.count(hit=False)
+        token = cache.token()
+        found = self.inner.resolve(key)
+        if isinstance(found, str):
+            cache.put_key(token, key, found)
+        return found
+
+    def resolve_person(self, key: str) -> PersonGraph | SharedResolution | None:
+        cache = self._cache
+        pid = cache.person_of(key)
+        graph = cache.graph(pid) if pid is not None else None
+        cache.count(hit=graph is not None)
+        if graph is not None:
+            return graph
+        token = cache.token()
+        found = self.inner.resolve_person(key)
+        if isinstance(found, PersonGraph):
+            cache.put_key(token, key, found.person_id)
+            cache.put_graph(token, found)
+        return found
+
+    def live_person(self, person_id: str) -> str | None:
+        cache = self._cache
+        live = cache.live(person_id)
+        cache.count(hit=live is not None)
+        if live is not None:
+            return live
+        token = cache.token()
+        found = self.inner.live_person(person_id)
+        if found is not None:
+            cache.put_live(token, person_id, found)
+        return found
+
+    def person_graph(self, person_id: str) -> PersonGraph | None:
+        cache = self._cache
+        graph = cache.graph(person_id)
+        cache.count(hit=graph is not None)
+        if graph is not None:
+            return graph
+        token = cache.token()
+        found = self.inner.person_graph(person_id)
+        if found is not None:
+            cache.put_graph(token, found)
+        return found
+
+    def resolve_many(self, keys: Collection[str]) -> dict[str, str | SharedResolution]:
+        cache = self._cache
+        out: dict[str, str | SharedResolution] = {}
+        missing = []
+        for k in keys:
+            pid = cache.person_of(k)
+            if pid is None:
+                missing.append(k)
+            else:
+                out[k] = pid
+        cache.count(hit=True, n=len(out))
+        cache.count(hit=False, n=len(missing))
+        if missing:
+            token = cache.token()
+            found = self.inner.resolve_many(missing)
+            for k, got in found.items():
+                if isinstance(got, str):
+                    cache.put_key(token, k, got)
+            out.update(found)
+        return out
+
+    def resolve_people(self, keys: Collection[str]) -> dict[str, PersonGraph | SharedResolution]:
+        cache = self._cache
+        out: dict[str, PersonGraph | SharedResolution] = {}
+        missing = []
+        for k in keys:
+            pid = cache.person_of(k)
+            graph = cache.graph(pid) if pid is not None else None
+            if graph is None:
+                missing.append(k)
+            else:
+                out[k] = graph
+        cache.count(hit=True, n=len(out))
+        cache.count(hit=False, n=len(missing))
+        if missing:
+            token = cache.token()
+            found = self.inner.resolve_people(missing)
+            for k, got in found.items():
+                if isinstance(got, PersonGraph):
+                    cache.put_key(token, k, got.person_id)
+                    cache.put_graph(token, got)
+            out.update(found)
+        return out
+
+    def live_persons(self, person_ids: Collection[str]) -> dict[str, str]:
+        cache = self._cache
+        out: dict[str, str] = {}
+        missing = []
+        for p in person_ids:
+            live = cache.live(p)
+            if live is None:
+                missing.append(p)
+            else:
+                out[p] = live
+        cache.count(hit=True, n=len(out))
+        cache.count(hit=False, n=len(missing))
+        if missing:
+            token = cache.token()
+            found = self.inner.live_persons(missing)
+            for p, live in found.items():
+                cache.put_live(token, p, live)
+            out.update(found)
+        return out
+
+    def ping(self) -> None:
+        self.inner.ping()
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+class CachedProfiles:
+    def __init__(self, inner: ProfileStore, cache: ReadCache) -> None:
+        self.inner = inner
+        self._cache = cache
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    # -- writes ------------------------------------------------------------------------------
+
+    def append(
+        self,
+        *,
+        events: Sequence[LoggedEvent],
+        merges: Mapping[str, str],
+        folding: Folding,
+        prefolded: Mapping[str, Prefold] | None = None,
+    ) -> set[str]:
+        try:
+            return self.inner.append(events=events, merges=merges, folding=folding, prefolded=prefolded)
+        finally:
+            changed = {e.person_id for e in events if e.person_id is not None}
+            changed |= {*merges, *merges.values(), *(prefolded or ())}
+            self._cache.invalidate(changed)
+
+    def reattribute(
+        self,
+        *,
+        person_ids: Collection[str],
+        owner: Callable[[LoggedEvent], str | None],
+        folding: Folding,
+    ) -> dict[str, int]:
+        try:
+            counts = self.inner.reattribute(person_ids=person_ids, owner=owner, folding=folding)
+        except BaseException:
+            self._cache.clear()  # who gained events is not known
+            raise
+        self._cache.invalidate({*person_ids, *counts})
+        return counts
+
+    def erase(self, person_id: str) -> tuple[int, bool]:
+        try:
+            return self.inner.erase(person_id)
+        finally:
+            self._cache.invalidate([person_id])
+
+    # -- reads -------------------------------------------------------------------------------
+
+    def get(self, person_id: str) -> ProfileState | None:
+        cache = self._cache
+        state = cache.state(person_id)
+        cache.count(hit=state is not None)
+        if state is not None:
+            return state
+        token = cache.token()
+        found = self.inner.get(person_id)
+        if found is not None:
+            cache.put_state(token, person_id, found)
+        return found
+
+    def get_many(self, person_ids: Collection[str]) -> dict[str, ProfileState]:
+        cache = self._cache
+        out: dict[str, ProfileState] = {}
+        missing = []
+        for p in person_ids:
+            state = cache.state(p)
+            if state is None:
+                missing.append(p)
+            else:
+                out[p] = state
+        cache.count(hit=True, n=len(out))
+        cache.count(hit=False, n=len(missing))
+        if missing:
+            token = cache.token()
+            found = self.inner.get_many(missing)
+            for p, state in found.items():
+                cache.put_state(token, p, state)
+            out.update(found)
+        return out
+
+    def events_of(self, person_id: str) -> list[LoggedEvent]:
+        return self.inner.events_of(person_id)
+
+    def ping(self) -> None:
+        self.inner.ping()
+
+    def close(self) -> None:
+        self.inner.close()
