@@ -63,6 +63,9 @@ NEO4J = LocalServer("neo4j")
 CASSANDRA = LocalServer("cassandra")
 
 
+CLUSTER_SECRET = "cluster-privacy-test-secret-0123456789"
+
+
 def neo4j_uri() -> str:
     """The bolt URI of the session's Neo4j, started on first use."""
     return NEO4J.address()
@@ -136,3 +139,34 @@ class IdstitchProcess:
         self.proc.terminate()
         out, _ = self.proc.communicate(timeout=60)
         return out
+
+
+def start_cluster(
+    tmp_path: Path, name: str, count: int = 2, env: Mapping[int, Mapping[str, str]] | None = None
+) -> list[IdstitchProcess]:
+    """`count` idstitch server processes on one Neo4j graph (namespace `name`, cleared) and one
+    Cassandra namespace of their own, each with its own data directory (as on its own machine);
+    `env`: extra environment of server n."""
+    from identity.stores.neo4j import Neo4jIdentityGraph
+
+    host, port = cassandra_address()
+    ns = fresh_namespace()
+    graph = Neo4jIdentityGraph(uri=neo4j_uri(), namespace=name)
+    graph.clear()
+    graph.close()
+    servers: list[IdstitchProcess] = []
+    try:
+        for n in range(count):
+            cfg = tmp_path / f"server{n}.yaml"
+            cfg.write_text(
+                f"data_dir: {tmp_path / f'data{n}'}\nhmac_secret: {CLUSTER_SECRET}\n"
+                f"graph: {{type: neo4j, uri: '{neo4j_uri()}', namespace: {name}}}\n"
+                f"profiles: {{type: cassandra, contact_points: ['{host}'], port: {port}, "
+                f"keyspace: idstitch_test, namespace: {ns}, split_settle_seconds: 1}}\n"
+            )
+            servers.append(IdstitchProcess(cfg, env=(env or {}).get(n)))
+    except BaseException:
+        for s in servers:
+            s.stop()
+        raise
+    return servers

@@ -25,33 +25,24 @@ from idstitch.v1 import privacy_service_pb2_grpc as priv_grpc
 from idstitch.v1 import profile_service_pb2 as ppb
 from idstitch.v1 import profile_service_pb2_grpc as ppb_grpc
 from server.auth import KEY_CACHE_SECONDS
-from tests.servers import IdstitchProcess, cassandra_address, fresh_namespace, neo4j_uri
+from tests.servers import (
+    CLUSTER_SECRET,
+    IdstitchProcess,
+    cassandra_address,
+    fresh_namespace,
+    neo4j_uri,
+    start_cluster,
+)
 from tests.test_privacy_api import event
 
 pytestmark = pytest.mark.e2e
-SECRET = "cluster-privacy-test-secret-0123456789"
+SECRET = CLUSTER_SECRET
 T0 = 1_700_000_000
 
 
 @pytest.fixture
 def cluster(tmp_path: Path) -> Iterator[list[IdstitchProcess]]:
-    from identity.stores.neo4j import Neo4jIdentityGraph
-
-    host, port = cassandra_address()
-    graph_ns, ns = "ClusterPriv", fresh_namespace()
-    graph = Neo4jIdentityGraph(uri=neo4j_uri(), namespace=graph_ns)
-    graph.clear()
-    graph.close()
-    servers = []
-    for n in range(2):
-        cfg = tmp_path / f"server{n}.yaml"
-        cfg.write_text(
-            f"data_dir: {tmp_path / f'data{n}'}\nhmac_secret: {SECRET}\n"
-            f"graph: {{type: neo4j, uri: '{neo4j_uri()}', namespace: {graph_ns}}}\n"
-            f"profiles: {{type: cassandra, contact_points: ['{host}'], port: {port}, "
-            f"keyspace: idstitch_test, namespace: {ns}, split_settle_seconds: 1}}\n"
-        )
-        servers.append(IdstitchProcess(cfg))
+    servers = start_cluster(tmp_path, "ClusterPriv")
     try:
         yield servers
     finally:
