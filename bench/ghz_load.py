@@ -67,13 +67,18 @@ def measure_ghz(
     known: list[tuple[str, str]] | None = None,
     key: str = "",
     rps: int = 0,
+    once: bool = False,
 ) -> tuple[float, float]:
     """p50 and p99 in ms of `clients` workers (one connection each) making `calls` calls each,
     after 50 warm-up calls per worker that are not counted; with `rps`, at that many calls per
-    second in all, else as fast as the server answers."""
+    second in all, else as fast as the server answers; `once`: each key of `known` asked at most
+    once (while there are enough of them)."""
     rng = random.Random(0)
     pool = known or [("", "")]
-    data = [{} if kind == "health" else _request(kind, rng.choice(pool)) for _ in range(4096)]
+    if once:  # each key at most once (until the pool is used up and ghz starts over)
+        data = [_request(kind, pair) for pair in rng.sample(pool, min(len(pool), 4096))]
+    else:
+        data = [{} if kind == "health" else _request(kind, rng.choice(pool)) for _ in range(4096)]
     with tempfile.TemporaryDirectory(prefix="idstitch-ghz-") as tmp:
         protoset, data_file = os.path.join(tmp, "api.protoset"), os.path.join(tmp, "data.json")
         _protoset(protoset)

@@ -150,11 +150,12 @@ def measure(
     calls: int,
     known: list[tuple[str, str]] | None = None,
     rps: int = 0,
+    once: bool = False,
 ) -> tuple[float, float]:
     """p50 and p99 in ms of `clients` concurrent clients making `calls` calls each (with `rps`, at
-    that rate in all; ghz only)."""
+    that rate in all; ghz only; `once`: each key asked at most once)."""
     if load_generator == "ghz":
-        return measure_ghz(target, kind, clients, calls, known, find_key() or "", rps)
+        return measure_ghz(target, kind, clients, calls, known, find_key() or "", rps, once)
     if rps:
         raise ValueError("a fixed call rate needs --load ghz")
     jobs = [(target, kind, calls, i, known or []) for i in range(clients)]
@@ -230,6 +231,9 @@ def run(
                     if i.type in ("customer_id", "email", "loyalty_number")
                 }
             )
+            # Half the keys are asked again and again (a shopper's pages: the read cache's case);
+            # the other half only once, at the fixed rate (each a first read: the stores' case).
+            known, first_reads = known[::2], known[1::2]
             r50, r99 = measure(target, "resolve", 8, args.calls, known)
             g50, g99 = measure(target, "profile", 8, args.calls, known)
             print(f"[{label}] health check (floor), 8 clients: p50 {h50:.2f} ms  p99 {h99:.2f} ms")
@@ -239,7 +243,7 @@ def run(
                     f"(p99 = {p99 / h99:.2f}x floor p99)"
                 )
             if args.rate and load_generator == "ghz":
-                at_rate(label, target, known, args.rate, args.rate_seconds)
+                at_rate(label, target, known, args.rate, args.rate_seconds, first_reads)
             batch_calls(label, target, known)
             profile_size(label, target, data)
         finally:
@@ -247,17 +251,35 @@ def run(
             proc.wait()
 
 
-def at_rate(label: str, target: str, known: list[tuple[str, str]], rps: int, seconds: int) -> None:
+def at_rate(
+    label: str,
+    target: str,
+    known: list[tuple[str, str]],
+    rps: int,
+    seconds: int,
+    first_reads: list[tuple[str, str]],
+) -> None:
     """p99 below saturation: calls at a fixed rate, where a call's latency is its own work rather
-    than the queue of a saturated machine, beside the health check at the same rate."""
+    than the queue of a saturated machine, beside the health check at the same rate. Of keys
+    asked before (by the saturated figures), then of keys never asked (`first_reads`)."""
     calls = max(rps * seconds // 8, 50)
     h50, h99 = measure(target, "health", 8, calls, rps=rps)
     print(f"[{label}] at {rps} calls/s: health check (floor) p50 {h50:.2f} ms  p99 {h99:.2f} ms")
-    for kind, name in (("resolve", "resolve"), ("profile", "get_profile")):
-        p50, p99 = measure(target, kind, 8, calls, known, rps=rps)
+    half = len(first_reads) // 2  # each kind its own first reads, each key asked once
+    phases = [
+        ("asked before", "resolve", known, False),
+        ("asked before", "profile", known, False),
+        ("first reads", "resolve", first_reads[:half], True),
+        ("first reads", "profile", first_reads[half:], True),
+    ]
+    for asked, kind, keys, once in phases:
+        name = "get_profile" if kind == "profile" else kind
+        p50, p99 = measure(target, kind, 8, calls, keys, rps=rps, once=once)
+        if once and len(keys) < 8 * (calls + 50):
+            print(f"[{label}] ({len(keys)} first-read keys for {8 * (calls + 50)} calls: some asked twice)")
         print(
-            f"[{label}] at {rps} calls/s: {name + ',':<12} p50 {p50:.2f} ms  p99 {p99:.2f} ms  "
-            f"(p99 = {p99 / h99:.2f}x floor p99)"
+            f"[{label}] at {rps} calls/s: {name + ',':<12} {asked + ',':<13} p50 {p50:.2f} ms  "
+            f"p99 {p99:.2f} ms  (p99 = {p99 / h99:.2f}x floor p99)"
         )
 
 
@@ -343,6 +365,12 @@ def main() -> None:
         default=0,
         help="make each run N times with the change feed off, then on, alternating (0: once, as configured)",
     )
+    ap.add_argument(
+        "--cache-pairs",
+        type=int,
+        default=0,
+        help="make each run N times with the read cache off, then on, alternating (0: once, as configured)",
+    )
     args = ap.parse_args()
     use_load_option(args)
 
@@ -358,8 +386,19 @@ def main() -> None:
         def runs(
             label: str, graph: str | None, profiles: LocalServer | None = None, ns: str = "Bench"
         ) -> None:
-            if not args.feed_pairs:
+            if not args.feed_pairs and not args.cache_pairs:
                 run(label, args, graph, profiles, namespace=ns)
+            for n in range(args.cache_pairs):
+                for cache in ("off", "on"):
+                    env = {"IDSTITCH_READ_CACHE__ENABLED": "true" if cache == "on" else "false"}
+                    run(
+                        f"{label}, cache {cache}",
+                        args,
+                        graph,
+                        profiles,
+                        namespace=f"{ns}{n}c{cache}",
+                        env=env,
+                    )
             for n in range(args.feed_pairs):
                 for feed in ("off", "on"):
                     env = {"IDSTITCH_CHANGES__ENABLED": "true" if feed == "on" else "false"}

@@ -296,7 +296,7 @@ def _read_cache(
     if not shared:  # every store is this server's own: its own writes are all there are
         return ReadCache(max_persons=wanted.max_persons, ttl_seconds=wanted.ttl_seconds), None, 0.0
     if feed is None or _shared_cassandra(settings, settings.changes.store, "changes.store") is None:
-        log.warning(
+        log.info(
             "read cache off: the stores are shared, and without the change feed in Cassandra "
             "(changes.enabled, changes.store) this server would not hear of other servers' writes"
         )
