@@ -14,6 +14,11 @@ A read races with a write: it may fetch the old answer, then the write commits a
 person, then the read stores what it fetched. So a read takes a `token` before it goes to the
 store, and what it brings back is stored only if its person was not dropped since.
 
+Memory answers only the calls that opt in (`answering_from_memory`): the page-render reads
+(Resolve, GetProfile and their batch forms). Every other read — an erasure collecting the keys
+to suppress, a split deciding whose events are whose, an export — goes to the stores, since a
+copy up to `max_lag` behind another server's write would make them wrong, not just late.
+
 Only single-person answers are kept: an identifier shared by several persons, an unknown one
 and a person without a profile go to the store every time (they are rare on the hot path, and
 a shared identifier's answer changes with persons the snapshot of a batch need not hold).
@@ -24,7 +29,9 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 from common.observability import read_cache_lookups as lookups
@@ -37,6 +44,17 @@ this times `max_persons`)."""
 DROPPED_PER_PERSON = 4
 """Recent invalidations remembered per cached person, for the race of a read with a write."""
 HIT, MISS = {"outcome": "hit"}, {"outcome": "miss"}
+_answering: ContextVar[bool] = ContextVar("idstitch_answering_from_memory", default=False)
+
+
+@contextmanager
+def answering_from_memory() -> Iterator[None]:
+    """Reads inside may be answered by the read cache."""
+    token = _answering.set(True)
+    try:
+        yield
+    finally:
+        _answering.reset(token)
 
 
 @dataclass(slots=True)
@@ -86,7 +104,11 @@ class ReadCache:
         self._heard = max(self._heard, at)
 
     def serving(self) -> bool:
+        """Whether what is kept is known good (the feed heard recently, if other servers write)."""
         return self.max_lag is None or self._clock() - self._heard < self.max_lag
+
+    def _answers(self) -> bool:
+        return _answering.get() and self.serving()
 
     def token(self) -> int:
         """Taken before a store read whose answer is to be cached (see `put_*`)."""
@@ -106,14 +128,14 @@ class ReadCache:
 
     def person_of(self, key: str) -> str | None:
         """The person an identifier key names, if cached."""
-        if not self.serving():
+        if not self._answers():
             return None
         pid = self._keys.get(key)
         return pid if self._entry(pid) is not None else None
 
     def live(self, person_id: str) -> str | None:
         """The live person a person id (or alias) names, if cached."""
-        if not self.serving():
+        if not self._answers():
             return None
         pid = self._live.get(person_id)
         return pid if self._entry(pid) is not None else None
@@ -127,8 +149,8 @@ class ReadCache:
         return None if p is None else p.state
 
     def count(self, *, hit: bool, n: int = 1) -> None:
-        """Lookups answered from memory (hit) or from the store, for the metrics."""
-        if n:
+        """Lookups of the calls that ask memory, answered from it (hit) or from the store."""
+        if n and _answering.get():
             lookups.add(n, HIT if hit else MISS)
 
     # -- filling -----------------------------------------------------------------------------

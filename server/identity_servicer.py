@@ -14,6 +14,7 @@ from idstitch.v1 import event_pb2 as ev_pb
 from idstitch.v1 import identity_service_pb2 as pb
 from idstitch.v1 import identity_service_pb2_grpc as pb_grpc
 from ingest.stitch_and_fold import StitchAndFold
+from profiles.read_cache import answering_from_memory
 from profiles.service import ProfileService
 from server import convert
 from server.caller import caller
@@ -66,7 +67,9 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
 
     def Resolve(self, request: pb.ResolveRequest, context: grpc.ServicerContext) -> pb.ResolveResponse:
         ident = request.identifier
-        return convert.resolve_response(self._svc.resolve(ident.type, ident.value))
+        with answering_from_memory():
+            found = self._svc.resolve(ident.type, ident.value)
+        return convert.resolve_response(found)
 
     def BatchResolve(
         self, request: pb.BatchResolveRequest, context: grpc.ServicerContext
@@ -77,7 +80,8 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
             self._svc.key_of(i.type, i.value, field=f"identifiers[{n}]")
             for n, i in enumerate(request.identifiers)
         ]
-        found = self._svc.resolve_keys({k.key for k in keys if not isinstance(k, str)})
+        with answering_from_memory():
+            found = self._svc.resolve_keys({k.key for k in keys if not isinstance(k, str)})
         out = pb.BatchResolveResponse()
         for n, key in enumerate(keys):
             item = out.results.add(index=n)

@@ -6,6 +6,7 @@ import grpc
 
 from idstitch.v1 import profile_service_pb2 as pb
 from idstitch.v1 import profile_service_pb2_grpc as pb_grpc
+from profiles.read_cache import answering_from_memory
 from profiles.service import Missing, ProfileService
 from server import profile_convert as convert
 
@@ -18,7 +19,8 @@ class ProfileServicer(pb_grpc.ProfileServiceServicer):
         self, request: pb.GetProfileRequest, context: grpc.ServicerContext
     ) -> pb.GetProfileResponse:
         mask = convert.check_mask(request.read_mask, "read_mask")
-        found = self._svc.get(convert.profile_key(request.key, "key"))
+        with answering_from_memory():
+            found = self._svc.get(convert.profile_key(request.key, "key"))
         return pb.GetProfileResponse(profile=convert.profile(found, mask))
 
     def BatchGetProfiles(
@@ -27,7 +29,9 @@ class ProfileServicer(pb_grpc.ProfileServiceServicer):
         mask = convert.check_mask(request.read_mask, "read_mask")
         keys = [convert.profile_key(k, f"keys[{i}]") for i, k in enumerate(request.keys)]
         out = pb.BatchGetProfilesResponse()
-        for i, got in enumerate(self._svc.get_many(keys)):
+        with answering_from_memory():
+            got_all = self._svc.get_many(keys)
+        for i, got in enumerate(got_all):
             item = out.results.add(index=i)
             if isinstance(got, Missing):
                 item.reason = got.reason

@@ -146,3 +146,56 @@ def test_one_servers_memory_follows_the_others_writes_and_holds_its_detaches_and
             assert person(*ident) == "NOT_FOUND" and profile(*ident) == "NOT_FOUND"
     hits = _hits(cluster[1].stop())
     assert hits > 100, f"server 1 answered {hits} reads from memory: the cache was not under test"
+
+
+def test_an_erasure_suppresses_the_identifiers_the_person_has_not_those_a_server_remembers(tmp_path):
+    """Server A remembers Ann with her laptop; server B has just added her tablet, which A's cache
+    has not heard of yet. An erasure through A still suppresses the tablet: it reads the stores,
+    never memory (only the page-render reads do)."""
+    import time as clock
+
+    from identity.stores.neo4j import Neo4jIdentityGraph
+    from profiles.read_cache import answering_from_memory
+    from profiles.service import ProfileKey
+    from server.bootstrap import build_system
+    from server.config import load_settings
+    from tests.helpers import shop
+    from tests.servers import CLUSTER_SECRET, cassandra_address, fresh_namespace, neo4j_uri
+
+    host, port = cassandra_address()
+    graph_ns, ns = "ClusterCacheErase", fresh_namespace()
+    Neo4jIdentityGraph(uri=neo4j_uri(), namespace=graph_ns).clear()
+    profiles = {"type": "cassandra", "contact_points": [host], "port": port, "keyspace": "idstitch_test",
+                "namespace": ns}  # fmt: skip
+    a, b = (
+        build_system(
+            load_settings(data_dir=tmp_path / name, hmac_secret=CLUSTER_SECRET, profiles=profiles),
+            graph=Neo4jIdentityGraph(uri=neo4j_uri(), namespace=graph_ns),
+        )
+        for name in ("a", "b")
+    )
+    try:
+        assert a.cache is not None and a.cache_tail is not None  # not started: A hears nothing
+        a.ingest(
+            [shop("web", ("customer_id", "C-ANN"), ("cookie", "ann-laptop"), type="login", at=T0 * 10**6)]
+        )
+        a.cache.heard(clock.monotonic())  # as if its tail had just read the feed
+
+        def remembered() -> set[str]:
+            with answering_from_memory():
+                found = a.identity.resolve("customer_id", "C-ANN").person
+            assert found is not None
+            return {n.display for n in found.nodes}
+
+        assert remembered() == {"C-ANN", "ann-laptop"}
+        b.ingest([shop("app", ("customer_id", "C-ANN"), ("cookie", "ann-tablet"), type="login",
+                       at=(T0 + 10) * 10**6)])  # fmt: skip
+        a.cache.heard(clock.monotonic())
+        assert remembered() == {"C-ANN", "ann-laptop"}  # A's memory is behind: the case under test
+        a.privacy.erase(ProfileKey(identifier=("customer_id", "C-ANN")), "dsr-1", caller="k_test")
+        late = shop("app", ("cookie", "ann-tablet"), type="product_view", at=(T0 + 20) * 10**6)
+        [r] = b.ingest([late])
+        assert r.outcome == "suppressed"
+    finally:
+        a.close()
+        b.close()

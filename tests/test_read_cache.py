@@ -6,7 +6,7 @@ are checked on the cache alone."""
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -14,7 +14,7 @@ from common.errors import FailedPrecondition, InvalidArgument, NotFound
 from identity.model import PersonGraph
 from profiles.cached_stores import CachedGraph, CachedProfiles
 from profiles.events import Item, Money, Order
-from profiles.read_cache import ReadCache
+from profiles.read_cache import ReadCache, answering_from_memory
 from profiles.service import ProfileKey, TraitInput
 from tests.conftest import Privacy
 from tests.helpers import shop
@@ -23,10 +23,25 @@ T0 = 1_700_000_000_000_000
 MINUTE = 60_000_000
 
 
+@pytest.fixture
+def answering() -> Iterator[None]:
+    with answering_from_memory():
+        yield
+
+
+def test_only_the_calls_that_ask_memory_are_answered_from_it():
+    cache = ReadCache(max_persons=10, ttl_seconds=60)
+    cache.put_key(cache.token(), "k1", "p1")  # filled by any read
+    assert cache.person_of("k1") is None  # an erasure's or a split's read goes to the store
+    with answering_from_memory():
+        assert cache.person_of("k1") == "p1"
+
+
 def _graph(n: str) -> PersonGraph:
     return PersonGraph(n, (), (), ())
 
 
+@pytest.mark.usefixtures("answering")
 def test_a_read_that_began_before_a_write_of_its_person_is_not_kept():
     cache = ReadCache(max_persons=10, ttl_seconds=60)
     before = cache.token()
@@ -41,6 +56,7 @@ def test_a_read_that_began_before_a_write_of_its_person_is_not_kept():
     assert cache.person_of("k1") == "p1"
 
 
+@pytest.mark.usefixtures("answering")
 def test_dropping_a_person_drops_every_identifier_and_alias_cached_as_naming_it():
     cache = ReadCache(max_persons=10, ttl_seconds=60)
     t = cache.token()
@@ -57,12 +73,14 @@ def test_dropping_a_person_drops_every_identifier_and_alias_cached_as_naming_it(
     )
 
 
+@pytest.mark.usefixtures("answering")
 def test_a_profile_asked_for_by_an_id_not_known_live_is_not_kept():
     cache = ReadCache(max_persons=10, ttl_seconds=60)
     cache.put_state(cache.token(), "alias-or-unknown", _state())
     assert cache.state("alias-or-unknown") is None
 
 
+@pytest.mark.usefixtures("answering")
 def test_the_cache_holds_at_most_max_persons_and_forgets_after_its_ttl():
     now = [0.0]
     cache = ReadCache(max_persons=3, ttl_seconds=10, clock=lambda: now[0])
@@ -73,6 +91,7 @@ def test_the_cache_holds_at_most_max_persons_and_forgets_after_its_ttl():
     assert cache.person_of("k4") is None and len(cache) == 2
 
 
+@pytest.mark.usefixtures("answering")
 def test_with_other_writers_the_cache_answers_only_while_the_feed_is_heard():
     now = [100.0]
     cache = ReadCache(max_persons=3, ttl_seconds=60, max_lag_seconds=1.0, clock=lambda: now[0])
@@ -87,6 +106,7 @@ def test_with_other_writers_the_cache_answers_only_while_the_feed_is_heard():
     assert cache.person_of("k1") == "p1"
 
 
+@pytest.mark.usefixtures("answering")
 def test_forgotten_invalidations_refuse_every_read_older_than_them():
     cache = ReadCache(max_persons=1, ttl_seconds=60)
     old = cache.token()
@@ -117,14 +137,18 @@ def _answers(privacy: Privacy, persons: set[str]) -> dict[str, object]:
     out: dict[str, object] = {}
     keys = [k.key for t, v in IDENTS if not isinstance(k := system.identity.key_of(t, v), str)]
     for name, read in (("cached", (graph, store)), ("stored", (graph.inner, store.inner))):
-        g, s = read
-        resolved = {k: g.resolve_person(k) for k in keys}
-        holders = {k: g.resolve(k) for k in keys}
-        live = {p: g.live_person(p) for p in sorted(persons)}
-        profiles = {p: s.get(p) for p in sorted(set(live.values()) - {None}) if p is not None}
-        many = (g.resolve_many(keys), g.resolve_people(keys), g.live_persons(persons))
-        out[name] = (resolved, holders, live, profiles, many, s.get_many(list(profiles)))
+        with answering_from_memory():
+            out[name] = _read(*read, keys, persons)
     return out
+
+
+def _read(g, s, keys: list[str], persons: set[str]) -> object:  # type: ignore[no-untyped-def]
+    resolved = {k: g.resolve_person(k) for k in keys}
+    holders = {k: g.resolve(k) for k in keys}
+    live = {p: g.live_person(p) for p in sorted(persons)}
+    profiles = {p: s.get(p) for p in sorted(set(live.values()) - {None}) if p is not None}
+    many = (g.resolve_many(keys), g.resolve_people(keys), g.live_persons(persons))
+    return (resolved, holders, live, profiles, many, s.get_many(list(profiles)))
 
 
 def _write(privacy: Privacy, rng: random.Random, step: int, persons: set[str]) -> None:
