@@ -23,6 +23,9 @@ from profiles.read_cache import ReadCache
 from profiles.state import ProfileState
 
 R = TypeVar("R")
+K = TypeVar("K")
+V = TypeVar("V")
+W = TypeVar("W")
 
 
 class CachedGraph:
@@ -133,67 +136,30 @@ class CachedGraph:
 
     def resolve_many(self, keys: Collection[str]) -> dict[str, str | SharedResolution]:
         cache = self._cache
-        out: dict[str, str | SharedResolution] = {}
-        missing = []
-        for k in keys:
-            pid = cache.person_of(k)
-            if pid is None:
-                missing.append(k)
-            else:
-                out[k] = pid
-        cache.count(hit=True, n=len(out))
-        cache.count(hit=False, n=len(missing))
-        if missing:
-            token = cache.token()
-            found = self.inner.resolve_many(missing)
-            for k, got in found.items():
-                if isinstance(got, str):
-                    cache.put_key(token, k, got)
-            out.update(found)
-        return out
+
+        def fill(token: int, key: str, got: str | SharedResolution) -> None:
+            if isinstance(got, str):
+                cache.put_key(token, key, got)
+
+        return _many(cache, keys, cache.person_of, self.inner.resolve_many, fill)
 
     def resolve_people(self, keys: Collection[str]) -> dict[str, PersonGraph | SharedResolution]:
         cache = self._cache
-        out: dict[str, PersonGraph | SharedResolution] = {}
-        missing = []
-        for k in keys:
-            pid = cache.person_of(k)
-            graph = cache.graph(pid) if pid is not None else None
-            if graph is None:
-                missing.append(k)
-            else:
-                out[k] = graph
-        cache.count(hit=True, n=len(out))
-        cache.count(hit=False, n=len(missing))
-        if missing:
-            token = cache.token()
-            found = self.inner.resolve_people(missing)
-            for k, got in found.items():
-                if isinstance(got, PersonGraph):
-                    cache.put_key(token, k, got.person_id)
-                    cache.put_graph(token, got)
-            out.update(found)
-        return out
+
+        def held(key: str) -> PersonGraph | None:
+            pid = cache.person_of(key)
+            return cache.graph(pid) if pid is not None else None
+
+        def fill(token: int, key: str, got: PersonGraph | SharedResolution) -> None:
+            if isinstance(got, PersonGraph):
+                cache.put_key(token, key, got.person_id)
+                cache.put_graph(token, got)
+
+        return _many(cache, keys, held, self.inner.resolve_people, fill)
 
     def live_persons(self, person_ids: Collection[str]) -> dict[str, str]:
         cache = self._cache
-        out: dict[str, str] = {}
-        missing = []
-        for p in person_ids:
-            live = cache.live(p)
-            if live is None:
-                missing.append(p)
-            else:
-                out[p] = live
-        cache.count(hit=True, n=len(out))
-        cache.count(hit=False, n=len(missing))
-        if missing:
-            token = cache.token()
-            found = self.inner.live_persons(missing)
-            for p, live in found.items():
-                cache.put_live(token, p, live)
-            out.update(found)
-        return out
+        return _many(cache, person_ids, cache.live, self.inner.live_persons, cache.put_live)
 
     def ping(self) -> None:
         self.inner.ping()
@@ -264,23 +230,7 @@ class CachedProfiles:
 
     def get_many(self, person_ids: Collection[str]) -> dict[str, ProfileState]:
         cache = self._cache
-        out: dict[str, ProfileState] = {}
-        missing = []
-        for p in person_ids:
-            state = cache.state(p)
-            if state is None:
-                missing.append(p)
-            else:
-                out[p] = state
-        cache.count(hit=True, n=len(out))
-        cache.count(hit=False, n=len(missing))
-        if missing:
-            token = cache.token()
-            found = self.inner.get_many(missing)
-            for p, state in found.items():
-                cache.put_state(token, p, state)
-            out.update(found)
-        return out
+        return _many(cache, person_ids, cache.state, self.inner.get_many, cache.put_state)
 
     def events_of(self, person_id: str) -> list[LoggedEvent]:
         return self.inner.events_of(person_id)
@@ -290,3 +240,30 @@ class CachedProfiles:
 
     def close(self) -> None:
         self.inner.close()
+
+
+def _many(
+    cache: ReadCache,
+    asked: Collection[K],
+    lookup: Callable[[K], V | None],
+    fetch: Callable[[list[K]], Mapping[K, W]],
+    fill: Callable[[int, K, W], object],
+) -> dict[K, V | W]:
+    """A batch read: what memory holds, and the rest in one store call whose answers are kept."""
+    out: dict[K, V | W] = {}
+    missing = []
+    for a in asked:
+        got = lookup(a)
+        if got is None:
+            missing.append(a)
+        else:
+            out[a] = got
+    cache.count(hit=True, n=len(out))
+    cache.count(hit=False, n=len(missing))
+    if missing:
+        token = cache.token()
+        found = fetch(missing)
+        for a, answer in found.items():
+            fill(token, a, answer)
+        out.update(found)
+    return out

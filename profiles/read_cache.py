@@ -26,6 +26,7 @@ a shared identifier's answer changes with persons the snapshot of a batch need n
 
 from __future__ import annotations
 
+import random
 import threading
 import time
 from collections import OrderedDict
@@ -205,7 +206,9 @@ class ReadCache:
             return None
         p = self._persons.get(pid)
         if p is None:
-            p = self._persons[pid] = _Person(self._clock() + self.ttl)
+            # Spread over the last fifth of the TTL: persons filled together (a burst of reads)
+            # do not all go back to the stores in the same moment.
+            p = self._persons[pid] = _Person(self._clock() + self.ttl * (1 - 0.2 * random.random()))
             while len(self._persons) > self.max_persons:
                 self._drop(next(iter(self._persons)))
         while len(self._keys) + len(self._live) > KEYS_PER_PERSON * self.max_persons:
