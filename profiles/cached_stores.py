@@ -84,82 +84,46 @@ class CachedGraph:
     # -- reads -------------------------------------------------------------------------------
 
     def resolve(self, key: str) -> str | SharedResolution | None:
-        cache = self._cache
-        pid = cache.person_of(key)
-        if pid is not None:
-            cache.count(hit=True)
-            return pid
-        cache.count(hit=False)
-        token = cache.token()
-        found = self.inner.resolve(key)
-        if isinstance(found, str):
-            cache.put_key(token, key, found)
-        return found
+        return _one(self._cache, key, self._cache.person_of, self.inner.resolve, self._keep_holder)
 
     def resolve_person(self, key: str) -> PersonGraph | SharedResolution | None:
-        cache = self._cache
-        pid = cache.person_of(key)
-        graph = cache.graph(pid) if pid is not None else None
-        cache.count(hit=graph is not None)
-        if graph is not None:
-            return graph
-        token = cache.token()
-        found = self.inner.resolve_person(key)
-        if isinstance(found, PersonGraph):
-            cache.put_key(token, key, found.person_id)
-            cache.put_graph(token, found)
-        return found
+        return _one(self._cache, key, self._held_graph, self.inner.resolve_person, self._keep_resolved)
 
     def live_person(self, person_id: str) -> str | None:
-        cache = self._cache
-        live = cache.live(person_id)
-        cache.count(hit=live is not None)
-        if live is not None:
-            return live
-        token = cache.token()
-        found = self.inner.live_person(person_id)
-        if found is not None:
-            cache.put_live(token, person_id, found)
-        return found
+        return _one(self._cache, person_id, self._cache.live, self.inner.live_person, self._keep_live)
 
     def person_graph(self, person_id: str) -> PersonGraph | None:
-        cache = self._cache
-        graph = cache.graph(person_id)
-        cache.count(hit=graph is not None)
-        if graph is not None:
-            return graph
-        token = cache.token()
-        found = self.inner.person_graph(person_id)
-        if found is not None:
-            cache.put_graph(token, found)
-        return found
+        return _one(self._cache, person_id, self._cache.graph, self.inner.person_graph, self._keep_graph)
 
     def resolve_many(self, keys: Collection[str]) -> dict[str, str | SharedResolution]:
-        cache = self._cache
-
-        def fill(token: int, key: str, got: str | SharedResolution) -> None:
-            if isinstance(got, str):
-                cache.put_key(token, key, got)
-
-        return _many(cache, keys, cache.person_of, self.inner.resolve_many, fill)
+        return _many(self._cache, keys, self._cache.person_of, self.inner.resolve_many, self._keep_holder)
 
     def resolve_people(self, keys: Collection[str]) -> dict[str, PersonGraph | SharedResolution]:
-        cache = self._cache
-
-        def held(key: str) -> PersonGraph | None:
-            pid = cache.person_of(key)
-            return cache.graph(pid) if pid is not None else None
-
-        def fill(token: int, key: str, got: PersonGraph | SharedResolution) -> None:
-            if isinstance(got, PersonGraph):
-                cache.put_key(token, key, got.person_id)
-                cache.put_graph(token, got)
-
-        return _many(cache, keys, held, self.inner.resolve_people, fill)
+        return _many(self._cache, keys, self._held_graph, self.inner.resolve_people, self._keep_resolved)
 
     def live_persons(self, person_ids: Collection[str]) -> dict[str, str]:
-        cache = self._cache
-        return _many(cache, person_ids, cache.live, self.inner.live_persons, cache.put_live)
+        return _many(self._cache, person_ids, self._cache.live, self.inner.live_persons, self._keep_live)
+
+    def _held_graph(self, key: str) -> PersonGraph | None:
+        pid = self._cache.person_of(key)
+        return self._cache.graph(pid) if pid is not None else None
+
+    def _keep_holder(self, token: int, key: str, got: str | SharedResolution | None) -> None:
+        if isinstance(got, str):  # one person (a shared identifier's answer is not kept)
+            self._cache.put_key(token, key, got)
+
+    def _keep_resolved(self, token: int, key: str, got: PersonGraph | SharedResolution | None) -> None:
+        if isinstance(got, PersonGraph):
+            self._cache.put_key(token, key, got.person_id)
+            self._cache.put_graph(token, got)
+
+    def _keep_graph(self, token: int, person_id: str, got: PersonGraph | None) -> None:
+        if got is not None:
+            self._cache.put_graph(token, got)
+
+    def _keep_live(self, token: int, asked: str, live: str | None) -> None:
+        if live is not None:
+            self._cache.put_live(token, asked, live)
 
     def ping(self) -> None:
         self.inner.ping()
@@ -217,20 +181,14 @@ class CachedProfiles:
     # -- reads -------------------------------------------------------------------------------
 
     def get(self, person_id: str) -> ProfileState | None:
-        cache = self._cache
-        state = cache.state(person_id)
-        cache.count(hit=state is not None)
-        if state is not None:
-            return state
-        token = cache.token()
-        found = self.inner.get(person_id)
-        if found is not None:
-            cache.put_state(token, person_id, found)
-        return found
+        return _one(self._cache, person_id, self._cache.state, self.inner.get, self._keep_state)
 
     def get_many(self, person_ids: Collection[str]) -> dict[str, ProfileState]:
-        cache = self._cache
-        return _many(cache, person_ids, cache.state, self.inner.get_many, cache.put_state)
+        return _many(self._cache, person_ids, self._cache.state, self.inner.get_many, self._keep_state)
+
+    def _keep_state(self, token: int, person_id: str, state: ProfileState | None) -> None:
+        if state is not None:
+            self._cache.put_state(token, person_id, state)
 
     def events_of(self, person_id: str) -> list[LoggedEvent]:
         return self.inner.events_of(person_id)
@@ -240,6 +198,24 @@ class CachedProfiles:
 
     def close(self) -> None:
         self.inner.close()
+
+
+def _one(
+    cache: ReadCache,
+    asked: K,
+    lookup: Callable[[K], V | None],
+    fetch: Callable[[K], W],
+    fill: Callable[[int, K, W], object],
+) -> V | W:
+    """A read: what memory holds, else the store's answer, kept for the next read."""
+    held = lookup(asked)
+    cache.count(hit=held is not None)
+    if held is not None:
+        return held
+    token = cache.token()
+    found = fetch(asked)
+    fill(token, asked, found)
+    return found
 
 
 def _many(

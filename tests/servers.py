@@ -12,6 +12,7 @@ import tempfile
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -170,3 +171,26 @@ def start_cluster(
             s.stop()
         raise
     return servers
+
+
+def two_systems(tmp_path: Path, graph_ns: str) -> tuple[Any, Any]:
+    """Two in-process systems (server.bootstrap.System) as two servers would build them: one Neo4j
+    graph (namespace `graph_ns`, cleared), one Cassandra namespace of their own, data directories
+    apart. No background thread runs: a test drives them."""
+    from identity.stores.neo4j import Neo4jIdentityGraph
+    from server.bootstrap import build_system
+    from server.config import load_settings
+
+    host, port = cassandra_address()
+    ns = fresh_namespace()
+    Neo4jIdentityGraph(uri=neo4j_uri(), namespace=graph_ns).clear()
+    profiles = {"type": "cassandra", "contact_points": [host], "port": port, "keyspace": "idstitch_test",
+                "namespace": ns}  # fmt: skip
+    a, b = (
+        build_system(
+            load_settings(data_dir=tmp_path / name, hmac_secret=CLUSTER_SECRET, profiles=profiles),
+            graph=Neo4jIdentityGraph(uri=neo4j_uri(), namespace=graph_ns),
+        )
+        for name in ("a", "b")
+    )
+    return a, b

@@ -28,10 +28,8 @@ from server.auth import KEY_CACHE_SECONDS
 from tests.servers import (
     CLUSTER_SECRET,
     IdstitchProcess,
-    cassandra_address,
-    fresh_namespace,
-    neo4j_uri,
     start_cluster,
+    two_systems,
 )
 from tests.test_privacy_api import event
 
@@ -144,24 +142,10 @@ def test_an_erasure_committed_between_a_batchs_start_and_its_transaction_suppres
     """Deterministically, the race the test above runs loose: server B has taken a batch of the
     person's late events and server A's erasure lands before B's graph transaction begins."""
     from common.errors import NotFound
-    from identity.stores.neo4j import Neo4jIdentityGraph
     from profiles.service import ProfileKey
-    from server.bootstrap import build_system
-    from server.config import load_settings
     from tests.helpers import shop
 
-    host, port = cassandra_address()
-    graph_ns, ns = "ClusterRace", fresh_namespace()
-    Neo4jIdentityGraph(uri=neo4j_uri(), namespace=graph_ns).clear()
-    profiles = {"type": "cassandra", "contact_points": [host], "port": port, "keyspace": "idstitch_test",
-                "namespace": ns}  # fmt: skip
-    a, b = (
-        build_system(
-            load_settings(data_dir=tmp_path / name, hmac_secret=SECRET, profiles=profiles),
-            graph=Neo4jIdentityGraph(uri=neo4j_uri(), namespace=graph_ns),
-        )
-        for name in ("a", "b")
-    )
+    a, b = two_systems(tmp_path, "ClusterRace")
     try:
         a.ingest(
             [shop("web", ("customer_id", "C-ANN"), ("cookie", "ann-laptop"), type="login", at=T0 * 10**6)]

@@ -22,7 +22,7 @@ from idstitch.v1 import privacy_service_pb2_grpc as priv_grpc
 from idstitch.v1 import profile_service_pb2 as ppb
 from idstitch.v1 import profile_service_pb2_grpc as ppb_grpc
 from profiles.cache_tail import propagation_seconds
-from tests.servers import IdstitchProcess, start_cluster
+from tests.servers import IdstitchProcess, start_cluster, two_systems
 from tests.test_privacy_api import event
 
 pytestmark = pytest.mark.e2e
@@ -154,26 +154,11 @@ def test_an_erasure_suppresses_the_identifiers_the_person_has_not_those_a_server
     never memory (only the page-render reads do)."""
     import time as clock
 
-    from identity.stores.neo4j import Neo4jIdentityGraph
     from profiles.read_cache import answering_from_memory
     from profiles.service import ProfileKey
-    from server.bootstrap import build_system
-    from server.config import load_settings
     from tests.helpers import shop
-    from tests.servers import CLUSTER_SECRET, cassandra_address, fresh_namespace, neo4j_uri
 
-    host, port = cassandra_address()
-    graph_ns, ns = "ClusterCacheErase", fresh_namespace()
-    Neo4jIdentityGraph(uri=neo4j_uri(), namespace=graph_ns).clear()
-    profiles = {"type": "cassandra", "contact_points": [host], "port": port, "keyspace": "idstitch_test",
-                "namespace": ns}  # fmt: skip
-    a, b = (
-        build_system(
-            load_settings(data_dir=tmp_path / name, hmac_secret=CLUSTER_SECRET, profiles=profiles),
-            graph=Neo4jIdentityGraph(uri=neo4j_uri(), namespace=graph_ns),
-        )
-        for name in ("a", "b")
-    )
+    a, b = two_systems(tmp_path, "ClusterCacheErase")
     try:
         assert a.cache is not None and a.cache_tail is not None  # not started: A hears nothing
         a.ingest(
