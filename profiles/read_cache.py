@@ -163,15 +163,19 @@ class ReadCache:
             if p is not None:
                 self._keys[key] = person_id
                 p.names.add(key)
-                self._live[person_id] = person_id
-                p.ids.add(person_id)
+                self._name(p, person_id, person_id)
 
     def put_live(self, token: int, asked: str, live: str) -> None:
+        """That a person id (itself, or an alias) names a live person."""
         with self._lock:
             p = self._fill(token, live)
             if p is not None:
-                self._live[asked] = live
-                p.ids.add(asked)
+                self._name(p, asked, live)
+                self._name(p, live, live)
+
+    def _name(self, p: _Person, asked: str, live: str) -> None:
+        self._live[asked] = live
+        p.ids.add(asked)
 
     def put_graph(self, token: int, graph: PersonGraph) -> None:
         """A person's graph, and that its id and aliases name it."""
@@ -189,8 +193,7 @@ class ReadCache:
                 for other in p.mentions:
                     self._mentioned.setdefault(other, set()).add(graph.person_id)
                 for asked in (graph.person_id, *graph.aliases):
-                    self._live[asked] = graph.person_id
-                    p.ids.add(asked)
+                    self._name(p, asked, graph.person_id)
 
     def put_state(self, token: int, person_id: str, state: ProfileState) -> None:
         """A live person's profile: kept only once the person is known live (a profile asked for by

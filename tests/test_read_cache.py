@@ -74,6 +74,17 @@ def test_dropping_a_person_drops_every_identifier_and_alias_cached_as_naming_it(
 
 
 @pytest.mark.usefixtures("answering")
+def test_a_profile_asked_for_through_an_alias_is_kept_under_its_live_person():
+    cache = ReadCache(max_persons=10, ttl_seconds=60)
+    t = cache.token()
+    cache.put_live(t, "old-1", "p1")  # GetProfile by a merged-away id: the graph names p1
+    cache.put_state(t, "p1", _state())  # then the store is read for p1
+    assert cache.state("old-1") is not None and cache.state("p1") is not None
+    cache.invalidate(["p1"])
+    assert cache.state("old-1") is None
+
+
+@pytest.mark.usefixtures("answering")
 def test_a_profile_asked_for_by_an_id_not_known_live_is_not_kept():
     cache = ReadCache(max_persons=10, ttl_seconds=60)
     cache.put_state(cache.token(), "alias-or-unknown", _state())
