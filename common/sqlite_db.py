@@ -4,15 +4,22 @@ Writers are serialized by a lock and `BEGIN IMMEDIATE`, so a write transaction s
 the database alone; a killed process leaves either the whole transaction or none of it (WAL with
 synchronous=NORMAL loses nothing a committed transaction wrote when the process dies). Readers use
 their own connection per thread and never wait for a writer.
+
+Every use of a connection is counted, and `close` waits for the uses to end: closing a connection
+while another thread is inside it crashes the process (a segmentation fault, not an exception),
+and a gRPC handler whose deadline expired still runs in its thread after the server stopped. A use
+that begins after `close` is refused as StoreUnavailable.
 """
 
 from __future__ import annotations
 
 import fcntl
 import functools
+import logging
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,8 +27,13 @@ from typing import IO, Any, TypeVar
 
 from common.errors import StoreUnavailable
 
+log = logging.getLogger("idstitch.sqlite")
+
 CHUNK = 500  # well under SQLite's bound-parameter limit
 CHECKPOINT_SECONDS = 0.5
+CLOSE_WAIT_SECONDS = 30.0
+"""How long `close` waits for uses still running; past it the connections are left for the
+process's exit to release, never closed under a user."""
 RESTART_FRAMES = 8192
 """WAL frames (4 KiB pages: 32 MiB) past which the checkpointer rewinds the log (_checkpoint_loop)."""
 
@@ -35,6 +47,9 @@ class SqliteDatabase:
         # file's permissions.
         os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
         self._write_lock = threading.Lock()
+        self._use = threading.Condition()
+        self._users = 0
+        self._closed = False
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
         self._writer = self._connect()
@@ -63,8 +78,20 @@ class SqliteDatabase:
             raise StoreUnavailable(f"sqlite store at {self.path.name} cannot open: {e}") from e
         return conn
 
-    @property
-    def reader(self) -> sqlite3.Connection:
+    @contextmanager
+    def _in_use(self) -> Iterator[None]:
+        with self._use:
+            if self._closed:
+                raise StoreUnavailable(f"sqlite store at {self.path.name} is closed")
+            self._users += 1
+        try:
+            yield
+        finally:
+            with self._use:
+                self._users -= 1
+                self._use.notify_all()
+
+    def _reader(self) -> sqlite3.Connection:
         """This thread's read connection."""
         conn = getattr(self._local, "conn", None)
         if conn is None:
@@ -74,9 +101,20 @@ class SqliteDatabase:
         return conn
 
     @contextmanager
+    def connection(self) -> Iterator[sqlite3.Connection]:
+        """This thread's read connection, outside a transaction: one statement's snapshot."""
+        with self._in_use():
+            yield self._reader()
+
+    def fetch(self, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
+        """The rows of one read statement."""
+        with self.connection() as db:
+            return db.execute(sql, params).fetchall()
+
+    @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
         """One serializable write transaction: committed when the block ends, rolled back if it raises."""
-        with self._write_lock:
+        with self._in_use(), self._write_lock:
             db = self._writer
             try:
                 db.execute("BEGIN IMMEDIATE")
@@ -92,17 +130,18 @@ class SqliteDatabase:
     @contextmanager
     def read(self) -> Iterator[sqlite3.Connection]:
         """Several reads from one consistent snapshot."""
-        db = self.reader
-        db.execute("BEGIN")
-        try:
-            yield db
-        finally:
-            db.execute("COMMIT")
+        with self._in_use():
+            db = self._reader()
+            db.execute("BEGIN")
+            try:
+                yield db
+            finally:
+                db.execute("COMMIT")
 
     def purge_wal(self) -> None:
         """Copies the log into the database and empties it: after an erasure, the page images
         that still held the erased rows leave the -wal file too. Waits for readers to finish."""
-        with self._write_lock:
+        with self._in_use(), self._write_lock:
             try:
                 self._writer.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
             except sqlite3.OperationalError as e:
@@ -110,7 +149,7 @@ class SqliteDatabase:
 
     def ping(self) -> None:
         try:
-            self.reader.execute("SELECT 1").fetchone()
+            self.fetch("SELECT 1")
         except sqlite3.Error as e:
             raise StoreUnavailable(f"sqlite store: {e.__class__.__name__}") from e
 
@@ -138,8 +177,21 @@ class SqliteDatabase:
             conn.close()
 
     def close(self) -> None:
+        """Refuses new uses, waits for the running ones, then closes every connection."""
+        deadline = time.monotonic() + CLOSE_WAIT_SECONDS
+        with self._use:
+            if self._closed:
+                return
+            self._closed = True
+            while self._users and (left := deadline - time.monotonic()) > 0:
+                self._use.wait(left)
+            busy = self._users
         self._closing.set()
         self._checkpointer.join()
+        if busy:  # a use outlived the wait: leave its connection open rather than crash under it
+            log.warning("sqlite store at %s: %d uses still running at close", self.path.name, busy)
+            self._lock_file.close()
+            return
         with self._write_lock:
             for conn in self._readers:
                 conn.close()

@@ -38,6 +38,7 @@ from server.config import ChangeSettings, Settings
 from server.errors import ErrorInterceptor
 from server.heap import settle_heap
 from server.identity_servicer import IdentityServicer
+from server.in_flight import InFlight
 from server.privacy_servicer import PrivacyServicer
 from server.profile_servicer import ProfileServicer
 from server.telemetry import TracingInterceptor
@@ -49,6 +50,9 @@ PROFILE_SERVICE = profile_pb.DESCRIPTOR.services_by_name["ProfileService"].full_
 PRIVACY_SERVICE = privacy_pb.DESCRIPTOR.services_by_name["PrivacyService"].full_name
 ADMIN_SERVICE = admin_pb.DESCRIPTOR.services_by_name["AdminService"].full_name
 CHANGE_SERVICE = change_pb.DESCRIPTOR.services_by_name["ChangeService"].full_name
+DRAIN_SECONDS = 30.0
+"""How long a stop waits for calls and background work still using the stores; a store refuses
+whatever touches it after it closed (common.sqlite_db), so an overrun is an error, not a crash."""
 SERVICES = (IDENTITY_SERVICE, PROFILE_SERVICE, PRIVACY_SERVICE, ADMIN_SERVICE, CHANGE_SERVICE)
 
 
@@ -61,6 +65,8 @@ class RunningServer:
     _stop_watch: threading.Event
     _watchers: ChangeServicer | None = None
     _sweeper: threading.Thread | None = None
+    _in_flight: InFlight | None = None
+    _health_watch: threading.Thread | None = None
 
     @property
     def service(self) -> IdentityService:
@@ -75,14 +81,19 @@ class RunningServer:
         return self.system.privacy
 
     def stop(self, grace: float | None = None) -> None:
-        """Stops taking calls, lets calls in flight finish within `grace`, then closes stores."""
+        """Stops taking calls, lets calls in flight finish within `grace`, then closes stores —
+        once no call and no background thread uses them any more (server.in_flight): a handler
+        whose grace or deadline ran out still runs in its thread."""
         self._stop_watch.set()
         if self._watchers is not None:  # open Watch streams end, so that they do not hold the stop
             self._watchers.stopping.set()
         self.health.enter_graceful_shutdown()
         self.server.stop(grace).wait()
-        if self._sweeper is not None:  # a sweep in progress ends at its next page, before the stores close
-            self._sweeper.join(timeout=30)
+        if self._in_flight is not None and not self._in_flight.close(timeout=DRAIN_SECONDS):
+            log.warning("stop: %d calls still running after %.0f s", self._in_flight.running, DRAIN_SECONDS)
+        for thread in (self._sweeper, self._health_watch):  # a sweep ends at its next page
+            if thread is not None:
+                thread.join(timeout=DRAIN_SECONDS)
         self.system.close()
 
 
@@ -97,7 +108,9 @@ def create_server(settings: Settings) -> RunningServer:
         written = ensure_admin_key(records, settings.data_dir / settings.auth.admin_key_file)
         if written is not None:
             print(f"idstitch: first start: an admin key was written to {written} (owner-only)", flush=True)
-    interceptors.insert(0, TracingInterceptor())  # outermost: denials are traced and measured too
+    interceptors.insert(0, TracingInterceptor())  # denials are traced and measured too
+    in_flight = InFlight()
+    interceptors.insert(0, in_flight)  # outermost: no interceptor's work outlives the stores
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=settings.max_workers, thread_name_prefix="idstitch-rpc"),
         interceptors=interceptors,
@@ -141,16 +154,19 @@ def create_server(settings: Settings) -> RunningServer:
     stores: list[Pingable] = [system.graph, system.store]
     _check_health(stores, health_servicer)
     server.start()
-    threading.Thread(
+    health_watch = threading.Thread(
         target=_watch_health, args=(stores, health_servicer, stop_watch), name="idstitch-health", daemon=True
-    ).start()
+    )
+    health_watch.start()
     sweeper = threading.Thread(
         target=_sweep, args=(system, settings.changes, stop_watch), name="idstitch-sweeper", daemon=True
     )
     sweeper.start()
     if system.cache_tail is not None:
         system.cache_tail.start()
-    return RunningServer(server, port, health_servicer, system, stop_watch, watchers, sweeper)
+    return RunningServer(
+        server, port, health_servicer, system, stop_watch, watchers, sweeper, in_flight, health_watch
+    )
 
 
 def _sweep(system: System, settings: ChangeSettings, stop: threading.Event) -> None:

@@ -119,11 +119,11 @@ class SqliteChangeFeed:
     def due(self, before: int, limit: int, after: str = "") -> tuple[list[str], str]:
         """In due order; the token is "due:person id" of the last listed."""
         at, _, last = after.partition(":")
-        rows = self._db.reader.execute(
+        rows = self._db.fetch(
             "SELECT due, person_id FROM told WHERE due > 0 AND due <= ? AND (due, person_id) > (?, ?) "
             "ORDER BY due, person_id LIMIT ?",
             (before, int(at) if at.isdigit() else 0, last, limit),
-        ).fetchall()
+        )
         return [p for _, p in rows], f"{rows[-1][0]}:{rows[-1][1]}" if rows else after
 
     def trim(self, before: int) -> int:

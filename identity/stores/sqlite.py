@@ -281,7 +281,8 @@ class SqliteIdentityGraph:
     # -- reads -------------------------------------------------------------------------------
 
     def resolve(self, key: str) -> str | SharedResolution | None:
-        return self._resolve(self._db.reader, key)
+        with self._db.connection() as db:
+            return self._resolve(db, key)
 
     def resolve_person(self, key: str) -> PersonGraph | SharedResolution | None:
         with self._db.read() as db:
@@ -299,7 +300,8 @@ class SqliteIdentityGraph:
         return person_id
 
     def live_person(self, person_id: str) -> str | None:
-        return self._canonical(self._db.reader, person_id)
+        with self._db.connection() as db:
+            return self._canonical(db, person_id)
 
     def resolve_many(self, keys: Collection[str]) -> dict[str, str | SharedResolution]:
         with self._db.read() as db:

@@ -33,9 +33,7 @@ class SqlitePrivacyRecords:
     def __init__(self, path: Path) -> None:
         self._db = SqliteDatabase(path, SCHEMA)
         self._lock = threading.Lock()
-        self._suppressed: dict[str, int] = dict(
-            self._db.reader.execute("SELECT hash, erased_at FROM suppressions").fetchall()
-        )
+        self._suppressed: dict[str, int] = dict(self._db.fetch("SELECT hash, erased_at FROM suppressions"))
 
     def suppress(self, hashes: Collection[str], erased_at: int) -> None:
         with self._db.write() as db:
@@ -92,11 +90,12 @@ class SqlitePrivacyRecords:
         return found
 
     def erasure(self, erasure_id: str) -> ErasureRecord | None:
-        row = self._db.reader.execute(
+        rows = self._db.fetch(
             "SELECT erasure_id, request_id, started_at, completed_at, person_id, counts FROM erasures "
             "WHERE erasure_id = ?",
             (erasure_id,),
-        ).fetchone()
+        )
+        row = rows[0] if rows else None
         return (
             None if row is None else ErasureRecord(row[0], row[1], row[2], row[3], row[4], json.loads(row[5]))
         )
@@ -109,7 +108,7 @@ class SqlitePrivacyRecords:
             )
 
     def audit_log(self, after_seq: int = 0, limit: int = 1000) -> list[AuditEntry]:
-        rows = self._db.reader.execute(
+        rows = self._db.fetch(
             "SELECT seq, at, caller, operation, detail FROM audit WHERE seq > ? ORDER BY seq LIMIT ?",
             (after_seq, limit),
         )
@@ -123,15 +122,14 @@ class SqlitePrivacyRecords:
             )
 
     def key_by_hash(self, key_hash: str) -> ApiKey | None:
-        row = self._db.reader.execute(
+        rows = self._db.fetch(
             "SELECT key_id, role, created_at, revoked_at FROM api_keys WHERE hash = ?", (key_hash,)
-        ).fetchone()
+        )
+        row = rows[0] if rows else None
         return None if row is None else ApiKey(*row)
 
     def api_keys(self) -> list[ApiKey]:
-        rows = self._db.reader.execute(
-            "SELECT key_id, role, created_at, revoked_at FROM api_keys ORDER BY created_at"
-        )
+        rows = self._db.fetch("SELECT key_id, role, created_at, revoked_at FROM api_keys ORDER BY created_at")
         return [ApiKey(*r) for r in rows]
 
     def revoke_key(self, key_id: str, at: int) -> bool:

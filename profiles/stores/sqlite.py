@@ -116,11 +116,12 @@ class SqliteProfileStore:
     # -- reads -------------------------------------------------------------------------------
 
     def get(self, person_id: str) -> ProfileState | None:
-        row = self._db.reader.execute(
+        rows = self._db.fetch(
             "SELECT state FROM profiles WHERE person_id = "
             "coalesce((SELECT person_id FROM profile_aliases WHERE alias = ?1), ?1)",
             (person_id,),
-        ).fetchone()
+        )
+        row = rows[0] if rows else None
         return None if row is None else decode_state(row[0])
 
     def get_many(self, person_ids: Collection[str]) -> dict[str, ProfileState]:
