@@ -7,12 +7,16 @@ and shuffled: the figures of ../shared/accuracy.md, printed, never asserted.
 precision/recall frontier they make.
 
 The population carries every trap the README names, in realistic proportions: cookies that churn
-(each new browser browses anonymously before its owner logs in), phones with apps, emails clicked
-on the shopper's current browser — and ~2% forwarded to a friend who clicks on their own browser,
-which has history of its own — households sharing a tablet (members with phones of their own),
-store kiosks, zeroed advertising ids, junk cookies, spouses sharing a payment card, email and
-phone spelling variants, guest checkouts, call-centre calls, 5% late and 1% duplicate deliveries.
-Every identifier's true owner is known; shared identifiers are labelled by kind.
+(each new browser browses anonymously before its owner logs in), phones with apps that report
+their device id and web-view cookie together (mostly without a login), emails clicked on the
+shopper's current browser — with or without history of its own — and ~2% forwarded to a friend
+who clicks on their own browser (half of them one with history, half a browser new to it, which
+the friend then browses on), guest checkouts on the web and in the app (the email typed, also by
+shoppers with an account), POS receipts without a loyalty card (a phone or an email given at the
+till), households sharing a tablet (members with phones of their own), store kiosks, zeroed
+advertising ids, junk cookies, spouses sharing a payment card, email and phone spelling variants,
+call-centre calls, 5% late and 1% duplicate deliveries. Every identifier's true owner is known;
+shared identifiers are labelled by kind.
 
 `--write DIR` also writes DIR/events.jsonl and DIR/truth.json for `idstitch simulate`.
 """
@@ -23,6 +27,7 @@ import argparse
 import json
 import random
 import sys
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -179,24 +184,34 @@ def population(persons: int, per_person: int, seed: int, forward_rate: float = 0
                     ids.append(own(s, "email", _spell(rng, s.email, "email")))
                 add(at, "web", "login", ids)
             elif roll < 0.47:
-                if s.customer:
+                if s.customer and (not s.email or rng.random() < 0.7):
                     add(at, "web", "purchase", [cookie, own(s, "customer_id", s.customer)], order=order(rng))
                 elif s.email:  # a guest checkout: the email typed into a form
                     add(at, "web", "purchase", [cookie, own(s, "email", _spell(rng, s.email, "email"))],
                         order=order(rng))  # fmt: skip
             elif roll < 0.59 and s.device:
                 dev = ("device_id", s.device) if s.device == ZERO_AD_ID else own(s, "device_id", s.device)
-                ids = [dev] + (
-                    [own(s, "customer_id", s.customer)] if s.customer and rng.random() < 0.6 else []
-                )
-                add(at, "app", rng.choice(["product_view", "app_open"]), ids)
+                # The app reports its device id and its web-view cookie; a login only now and then.
+                ids = [dev, own(s, "cookie", f"wv-{s.n}")]
+                if s.customer and rng.random() < 0.35:
+                    ids.append(own(s, "customer_id", s.customer))
+                if rng.random() < 0.08 and len(ids) == 2:
+                    if s.email:  # an app checkout as a guest: the email typed
+                        ids.append(own(s, "email", _spell(rng, s.email, "email")))
+                    add(at, "app", "purchase", ids, order=order(rng))
+                else:
+                    add(at, "app", rng.choice(["product_view", "add_to_cart", "app_open"]), ids)
             elif roll < 0.69 and s.email:
                 email = own(s, "email", _spell(rng, s.email, "email"))
                 where = cookie
                 if rng.random() < forward_rate:  # forwarded: a friend clicks on their own browser
                     friend = shoppers[rng.randrange(len(shoppers))]
-                    if friend.n != s.n:
+                    if friend.n != s.n and rng.random() < 0.5:
                         where = own(friend, "cookie", friend.cookie_at(day))
+                    elif friend.n != s.n:  # on a browser new to the friend, who browses on there
+                        where = own(friend, "cookie", f"fwd-{count}")
+                        for k in range(rng.randint(1, 3)):
+                            add(at + 600 * (k + 1), "web", "product_view", [where])
                 add(at, "email", "email_click", [email, where],
                     campaign=ev_pb.Campaign(campaign_id=f"camp-{day // 7}"))  # fmt: skip
             elif roll < 0.75 and (s.loyalty or s.card or s.card_of_spouse):
@@ -208,8 +223,10 @@ def population(persons: int, per_person: int, seed: int, forward_rate: float = 0
                     ids.append(
                         ("card_token", card) if card == s.card_of_spouse else own(s, "card_token", card)
                     )
-                if s.phone and rng.random() < 0.3:
+                if s.phone and rng.random() < 0.3:  # given at the till
                     ids.append(own(s, "phone", _spell(rng, s.phone, "phone")))
+                elif s.email and not s.loyalty and rng.random() < 0.3:  # a receipt by email
+                    ids.append(own(s, "email", _spell(rng, s.email, "email")))
                 if ids:
                     add(at, "pos", "purchase", ids, order=order(rng))
             elif roll < 0.77 and s.phone and s.customer:
@@ -278,6 +295,9 @@ def measure(
             }
             predicted, _ = sim.partition()
             partitions.append({k: p for k, p in predicted.items() if p is not None})
+            if not quiet:
+                for line in _by_class(pop, sim, predicted):
+                    print("   " + line)
         finally:
             sim.close()
     figures["agreement"] = agreement(*partitions)
@@ -290,26 +310,80 @@ def measure(
     return figures
 
 
-FRONTIER = [(1, 0.0, True), (2, 0.0, True), (2, 1.0, True), (3, 1.0, True), (2, 7.0, True), (2, 1.0, False)]
-"""(corroborating events, over at least days, attach_new) of stitching.weak_links to try."""
+def _by_class(pop: Population, sim: simulate.Simulation, predicted: dict[str, str | None]) -> list[str]:
+    """Truthful events (every identifier of one true person, none shared or junk) by the class of
+    evidence the resolver gave them: how many ended in one person, how many apart — and the
+    shapes (channel, type, identifier types) left apart most often."""
+    truth = _truth(pop, sim)
+    joined: Counter[str] = Counter()
+    apart: Counter[str] = Counter()
+    shapes: Counter[tuple[str, str, str]] = Counter()
+    seen: set[str] = set()
+    for e in pop.events:
+        if e.event_id in seen:
+            continue
+        seen.add(e.event_id)
+        found = [sim.key(i.type, i.value) for i in e.identifiers]
+        keys = [k for k in found if k is not None]
+        if len(keys) < 2 or len(keys) < len(found) or any(k in truth.shared for k in keys):
+            continue
+        if len({truth.owner.get(k) for k in keys}) != 1:
+            continue  # not truthful (a forwarded click, a spouse's card)
+        kinds = {i.type for i in e.identifiers}
+        verdict = sim.system.identity.link_evidence(e.channel, e.type, kinds)
+        label = "none" if verdict is None else verdict[0].label
+        if len({predicted.get(k) for k in keys}) == 1:
+            joined[label] += 1
+        else:
+            apart[label] += 1
+            shapes[(e.channel, e.type, "+".join(sorted(kinds)))] += 1
+    lines = ["truthful events by evidence class: joined / left apart"]
+    for label in sorted(joined.keys() | apart.keys()):
+        lines.append(f"  {label:<16} {joined[label]:>8,} / {apart[label]:,}")
+    for (channel, type_, shape), n in shapes.most_common(5):
+        lines.append(f"  apart: {channel} {type_} {shape}: {n:,}")
+    if sim.withdrawn:
+        withdrawn = ", ".join(f"{k} {n:,}" for k, n in sorted(sim.withdrawn.items()))
+        lines.append(f"withdrawn links by class: {withdrawn}")
+    return lines
+
+
+FRONTIER = [
+    (2, 1.0, False, True, False),
+    (2, 1.0, True, True, False),
+    (2, 1.0, False, True, True),
+    (1, 0.0, False, True, False),
+    (2, 0.0, False, True, False),
+    (3, 1.0, False, True, False),
+    (2, 7.0, False, True, False),
+    (2, 1.0, False, False, False),
+]
+"""(corroborating events, over at least days, attach_new, declared_at_once, clicks_like_declared)
+of stitching.weak_links to try; the first is the default."""
 
 
 def frontier(pop: Population, seed: int) -> None:
     print("-- precision/recall frontier of stitching.weak_links (time order / shuffled)")
     print(
-        "   events days new | precision       | recall of ceiling | profiles exact  | over-merged | agreement"
+        "   events days new decl click | precision       | recall of ceiling | profiles exact  "
+        "| over-merged | agreement"
     )
-    for events, days, attach_new in FRONTIER:
-        weak = {"corroborating_events": events, "corroborating_days": days, "attach_new": attach_new}
+    for events, days, attach_new, declared, clicks in FRONTIER:
+        weak = {"corroborating_events": events, "corroborating_days": days, "attach_new": attach_new,
+                "declared_at_once": declared, "clicks_like_declared": clicks}  # fmt: skip
         settings = load_settings(stitching={"weak_links": weak})
         f = measure(pop, settings, seed, "", quiet=True)
         print(
-            f"   {events:>6} {days:>4g} {'yes' if attach_new else ' no'} | "
+            f"   {events:>6} {days:>4g} {_yes(attach_new)} {_yes(declared):>4} {_yes(clicks):>5} | "
             f"{f['precision_t']:.4f} / {f['precision_s']:.4f} | "
             f"{f['recall_t']:.4f} / {f['recall_s']:.4f}   | {f['exact_t']:.4f} / {f['exact_s']:.4f} | "
             f"{f['over_t']:>4.0f} / {f['over_s']:<4.0f} | {f['agreement']:.4f}"
         )
         sys.stdout.flush()
+
+
+def _yes(on: bool) -> str:
+    return "yes" if on else " no"
 
 
 def main(argv: list[str] | None = None) -> int:

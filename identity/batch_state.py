@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import TYPE_CHECKING
 
+from identity.identifiers import EvidenceClass
 from identity.model import (
     ChangeSet,
     ChannelEvent,
@@ -88,12 +89,12 @@ class BatchState:
             edge = self.changes.edges.get((ka, kb)) or self.snap.edges.get((ka, kb))
             if edge is None:
                 edge = EdgeState(
-                    ka, kb, ev.occurred_at, ev.occurred_at, ev.channel, link.rule, link.strength, 0
+                    ka, kb, ev.occurred_at, ev.occurred_at, ev.channel, link.rule, link.proves, 0
                 )
                 self.snap.edges[(ka, kb)] = edge
             edge.first_seen = min(edge.first_seen, ev.occurred_at)
             edge.last_seen = max(edge.last_seen, ev.occurred_at)
-            edge.strength = max(edge.strength, link.strength)
+            edge.proves = EvidenceClass.strongest(edge.proves, link.proves)
             edge.event_count += 1
             self.changes.edges[(ka, kb)] = edge
 

@@ -32,7 +32,7 @@ import hashlib
 import hmac
 from collections import Counter
 
-from identity.identifiers import IdentifierType, NormalizedIdentifier, Strength
+from identity.identifiers import EvidenceClass, IdentifierType, NormalizedIdentifier, Strength
 from identity.model import (
     ChangeSet,
     ChannelEvent,
@@ -60,6 +60,14 @@ class StitchingEngine:
         self._corroborating_events = weak.corroborating_events
         self._corroborating_us = int(weak.corroborating_days * MICROS_PER_DAY)
         self._attach_new = weak.attach_new
+        self._at_once = frozenset(
+            c
+            for c, on in (
+                (EvidenceClass.DECLARED, weak.declared_at_once),
+                (EvidenceClass.CLICK_THROUGH, weak.clicks_like_declared),
+            )
+            if on
+        )
         self._caps = {name: t.cap for name, t in types.items() if t.cap is not None}
         # Unique types first: a two-login conflict is reported before a cookie-cap one.
         self._cap_order = sorted(self._caps, key=lambda t: (self._caps[t], -types[t].priority))
@@ -122,11 +130,11 @@ class _BatchRun(WeakEvidence):
             anchor_i = order[0]
             anchor = states[anchor_i]
             target = self.snap.persons[anchor.person_id] if anchor.person_id else self._new_person(anchor, ev)
-            strengths = _strength_to(anchor_i, evidence.links)
+            proofs = _evidence_to(anchor_i, evidence.links)
             for i in order[1:]:
                 refusal = (ev.positions[anchor_i], ev.positions[i])
-                target = self._join(ev, anchor, states[i], strengths.get(i), target, refusal, result)
-            confirmed = [states[i] for i, s in strengths.items() if s is Strength.STRONG]
+                target = self._join(ev, anchor, states[i], proofs.get(i), target, refusal, result)
+            confirmed = [states[i] for i, s in proofs.items() if s.strength is Strength.STRONG]
             confirmed = [c for c in confirmed if c.person_id == target.id]
             if confirmed:  # strongly linked within their person: no longer joined by weak evidence
                 _confirm(anchor, *confirmed)
@@ -172,18 +180,29 @@ class _BatchRun(WeakEvidence):
         self._assign(st, person)
         return person
 
+    def _declared_side(
+        self, anchor: IdentifierState, target: PersonState, st: IdentifierState, other: PersonState
+    ) -> list[tuple[str, str]]:
+        """The identifiers a declared link joins to the other side, each with the identifier it
+        was joined through: the members of the anonymous side."""
+        if _smaller_anonymous(self.e, target, other, self.members):
+            return [(k, st.key) for k in sorted(self.members.get(target.id, ()))]
+        return [(k, anchor.key) for k in sorted(self.members.get(other.id, ()))]
+
     def _join(
         self,
         ev: ChannelEvent,
         anchor: IdentifierState,
         st: IdentifierState,
-        strength: Strength | None,
+        proves: EvidenceClass | None,
         target: PersonState,
         positions: tuple[int, int],
         result: StitchResult,
     ) -> PersonState:
         """Brings one identifier into the target person, or records why not. Returns the target,
         which is a different person when a merge kept the other person's id."""
+        strength = None if proves is None else proves.strength
+        declared = proves in self.e._at_once  # applied at once onto an anonymous side
         if st.person_id == target.id:
             if strength is Strength.STRONG:
                 _confirm(anchor, st)
@@ -200,7 +219,7 @@ class _BatchRun(WeakEvidence):
             over = self.e.cap_violation(target.counts, Counter({st.type: 1}))
             if (
                 strength is Strength.WEAK
-                and not self.e._attach_new
+                and not (self.e._attach_new or declared)
                 and not self._corroborated(ev, anchor, st)
             ):
                 refuse(RefusedLink(*positions, "weak_link", "pending"))
@@ -209,9 +228,9 @@ class _BatchRun(WeakEvidence):
                 both_new = strength is Strength.WEAK and self._newcomer(anchor, target, ev)
                 self._assign(st, target)
                 if strength is Strength.WEAK:
-                    self._flag(st, ev, anchor)
+                    self._flag(st, ev, anchor, declared=declared)
                     if both_new:  # each joined the other
-                        self._flag(anchor, ev, st)
+                        self._flag(anchor, ev, st, declared=declared)
             else:
                 refuse(RefusedLink(*positions, self._cap_rule(over), "separate_person"))
                 self._new_person(st, ev)
@@ -234,6 +253,16 @@ class _BatchRun(WeakEvidence):
                 return target
             if self._corroborated(ev, anchor, st):
                 _confirm_link(anchor, st)
+            elif declared and not (
+                self.e.anchored(other.counts)
+                and not self.e.anchored(target.counts)
+                and self.e._types[st.type].shareable
+            ):
+                # Typed by the shopper, onto a side that no login names: applied at once; the
+                # anonymous side is marked as joined by this link, to be withdrawn if contradicted.
+                # Not an address into the person of the browser or card it was typed on: a
+                # household's laptop or a spouse's card would carry it to the wrong person.
+                fresh = self._declared_side(anchor, target, st, other)
             elif self.e._attach_new and (self._fresh(anchor, target, ev) or self._fresh(st, other, ev)):
                 # Onto an identifier first seen here: applied, and that side is marked as joined by
                 # weak evidence (both sides when both are newcomers).
@@ -268,7 +297,7 @@ class _BatchRun(WeakEvidence):
                 return target
         if over is None:
             for key, via in fresh:  # joined a person with history on weak evidence alone
-                self._flag(self.snap.identifiers[key], ev, self.snap.identifiers[via])
+                self._flag(self.snap.identifiers[key], ev, self.snap.identifiers[via], declared=declared)
             return self._merge(target, other, result)
         rule = self._cap_rule(over)
         if strength is Strength.STRONG and self.e._types[st.type].shareable and over in self.e._anchor_types:
@@ -291,6 +320,16 @@ class _BatchRun(WeakEvidence):
         return target
 
 
+def _smaller_anonymous(
+    engine: StitchingEngine, a: PersonState, b: PersonState, members: dict[str, set[str]]
+) -> bool:
+    """Whether `a` is the side a declared link joins to `b`: the anonymous one, or of two
+    anonymous persons the smaller."""
+    if engine.anchored(a.counts) or engine.anchored(b.counts):
+        return not engine.anchored(a.counts)
+    return len(members.get(a.id, ())) <= len(members.get(b.id, ()))
+
+
 def _confirm(*states: IdentifierState) -> None:
     """Strong evidence or corroboration: no longer joined by weak evidence alone."""
     for st in states:
@@ -304,17 +343,18 @@ def _confirm_link(a: IdentifierState, b: IdentifierState) -> None:
             x.weak_since = x.weak_via = None
 
 
-def _strength_to(anchor_i: int, links: tuple[LinkEvidence, ...]) -> dict[int, Strength]:
-    """Strongest evidence joining each identifier to the anchor, directly or through others."""
-    best: dict[int, Strength] = {anchor_i: Strength.STRONG}
+def _evidence_to(anchor_i: int, links: tuple[LinkEvidence, ...]) -> dict[int, EvidenceClass]:
+    """The strongest evidence joining each identifier to the anchor, directly or through others
+    (a path is as strong as its weakest link)."""
+    best: dict[int, EvidenceClass] = {anchor_i: EvidenceClass.AUTHENTICATED}
     changed = True
     while changed:
         changed = False
         for link in links:
             for x, y in ((link.a, link.b), (link.b, link.a)):
                 if x in best:
-                    s = min(best[x], link.strength)
-                    if best.get(y, 0) < s:
+                    s = EvidenceClass.weakest(best[x], link.proves)
+                    if y not in best or best[y].rank < s.rank:
                         best[y] = s
                         changed = True
     del best[anchor_i]

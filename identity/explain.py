@@ -70,7 +70,7 @@ def between(
     assert isinstance(ga, PersonGraph) and isinstance(gb, PersonGraph)
     if ga.person_id == gb.person_id:
         path = _path(ga, keys[0], keys[1])
-        rules = ", ".join(f"{e.rule} ({e.strength.name.lower()})" for e in path) or "the same identifier"
+        rules = ", ".join(f"{e.rule} ({e.proves.label})" for e in path) or "the same identifier"
         return Explanation(True, ga.person_id, gb.person_id, tuple(path), explanation=f"linked by {rules}")
     both_anchored = _anchored(ga, types) and _anchored(gb, types)
     needed = corroborating

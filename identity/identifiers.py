@@ -17,10 +17,64 @@ Normalizer = Literal["plain", "lower", "email", "phone"]
 
 
 class Strength(IntEnum):
-    """How much a link proves. Ordered, so the strongest of several is `max`."""
+    """Whether a link applies as proof (STRONG) or as a claim the engine weighs (WEAK). Ordered,
+    so the strongest of several is `max`."""
 
     WEAK = 1
     STRONG = 2
+
+
+class EvidenceClass(IntEnum):
+    """What an event proves about a pair of its identifiers; each class has its own policy in the
+    engine (docs/stitching.md, "Evidence classes").
+
+    The values are what stores keep in an edge's `strength`: 1 and 2 are what older stores wrote
+    for weak and strong links, so those read as the classes they were (a weak link was treated as
+    a click). Values are not ranks: compare with `rank`."""
+
+    CLICK_THROUGH = 1
+    """A link clicked in an email or SMS: it lands on whatever browser opened it, perhaps a
+    friend's. A fresh browser is attached at once; one with history waits for corroboration."""
+    AUTHENTICATED = 2
+    """A login, a loyalty swipe, a verified call: proof."""
+    SAME_DEVICE = 3
+    """Identifiers of one device reported together (an app's device id and its web-view cookie):
+    proof that they are one device, applied at once; shared devices and junk rules still apply."""
+    DECLARED = 4
+    """An address the shopper typed to be reached or to buy (checkout, sign-up, a phone given at
+    the till): applied at once onto an anonymous side, withdrawn if evidence contradicts it."""
+
+    @property
+    def rank(self) -> int:
+        return _RANK[self]
+
+    @property
+    def strength(self) -> Strength:
+        applied = self in (EvidenceClass.AUTHENTICATED, EvidenceClass.SAME_DEVICE)
+        return Strength.STRONG if applied else Strength.WEAK
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+    @classmethod
+    def weakest(cls, a: EvidenceClass, b: EvidenceClass) -> EvidenceClass:
+        return a if a.rank <= b.rank else b
+
+    @classmethod
+    def strongest(cls, a: EvidenceClass, b: EvidenceClass) -> EvidenceClass:
+        return a if a.rank >= b.rank else b
+
+
+_RANK = {
+    EvidenceClass.CLICK_THROUGH: 1,
+    EvidenceClass.DECLARED: 2,
+    EvidenceClass.SAME_DEVICE: 3,
+    EvidenceClass.AUTHENTICATED: 4,
+}
+WEAK_CLASSES = tuple(int(c) for c in EvidenceClass if c.strength is Strength.WEAK)
+"""The stored values of links the engine weighs rather than applies (stores select unapplied
+links by them)."""
 
 
 class IdentifierType(BaseModel):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-from identity.identifiers import IgnoredIdentifier, NormalizedIdentifier, Strength
+from identity.identifiers import EvidenceClass, IgnoredIdentifier, NormalizedIdentifier, Strength
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,8 +31,12 @@ class LinkEvidence:
 
     a: int
     b: int
-    strength: Strength
+    proves: EvidenceClass
     rule: str
+
+    @property
+    def strength(self) -> Strength:
+        return self.proves.strength
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,8 +79,13 @@ class EdgeState:
     last_seen: int
     channel: str
     rule: str
-    strength: Strength
+    proves: EvidenceClass
+    """The strongest class of evidence any event showed for this link."""
     event_count: int
+
+    @property
+    def strength(self) -> Strength:
+        return self.proves.strength
 
 
 @dataclass(slots=True)

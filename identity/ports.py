@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection
 from typing import Protocol, TypeVar
 
-from identity.identifiers import Strength
+from identity.identifiers import EvidenceClass
 from identity.model import (
     ChangeSet,
     ChannelEvent,
@@ -119,7 +119,7 @@ class ChannelResolver(Protocol):
 
     def evidence(self, event: ChannelEvent) -> Evidence: ...
 
-    def judge(self, event: ChannelEvent | None, types: set[str]) -> tuple[Strength, str] | None:
-        """The strength and rule of the links of an event with these identifier types (None:
-        it proves no link); `event` is None when asked about the types alone."""
+    def graded(self, event_type: str, types: set[str]) -> tuple[EvidenceClass, str] | None:
+        """The evidence class and rule of the links of an event of this type with these
+        identifier types (None: it proves no link)."""
         ...

@@ -3,21 +3,24 @@ device that are shared from the start."""
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from identity.identifiers import BUILTIN_TYPES, IdentifierType
 from identity.normalize import Blocklist
 
+EvidenceClassName = Literal["authenticated", "same_device", "declared", "click_through"]
 MAX_NAME_BYTES = 64
 """Identifier type names (and channel names) are at most this long: requests carry them, and the
 API bounds them by accepting only configured ones."""
 
 
 class WeakLinks(BaseModel):
-    """When weak evidence (an email click, a form, a receipt) joins two identifiers: it is
+    """When evidence that is not proof joins two identifiers (identity.identifiers.EvidenceClass:
+    declared addresses and click-throughs). A link the policy below does not apply at once is
     *pending* until corroborated by this many events showing the same link, spread over at least
-    this many days (or by a strong link). Measured by bench.accuracy: waiting even for new
-    identifiers gave precision 1.0000 against 0.9934 when they attach at once (README)."""
+    this many days (or by a strong link). Measured by bench.accuracy (docs/stitching.md)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -25,8 +28,17 @@ class WeakLinks(BaseModel):
     """1 applies every weak link at once (the behaviour before pending links)."""
     corroborating_days: float = Field(1.0, ge=0)
     attach_new: bool = False
-    """True: a weak link onto an identifier first seen in the event (a new browser clicking an
-    email) applies at once and is withdrawn if contradicted; more recall, less precision."""
+    """True: a click-through onto an identifier first seen in the event (a new browser clicking
+    an email) applies at once, and is withdrawn if contradicted. Off by default: which of an
+    email's clicks came first can then decide its person (docs/stitching.md, the frontier)."""
+    declared_at_once: bool = True
+    """A declared link (an address typed at checkout or sign-up, a phone given at the till) applies
+    at once when one side is anonymous (holds no customer id or loyalty number), and is withdrawn
+    if contradicted. False: declared links wait like click-throughs."""
+    clicks_like_declared: bool = False
+    """True: a click-through is applied as a declared link is (at once onto an anonymous side,
+    withdrawn if contradicted). More recall; a click forwarded to a friend who never logs in on
+    that browser then joins the friend's browser to the sender (the frontier in docs/stitching.md)."""
 
 
 class StitchingRules(BaseModel):
@@ -40,6 +52,10 @@ class StitchingRules(BaseModel):
     default_phone_region: str = "US"
     """Region assumed for phone numbers written without a country code."""
     weak_links: WeakLinks = Field(default_factory=WeakLinks)
+    evidence: dict[str, dict[str, EvidenceClassName]] = Field(default_factory=dict)
+    """Per channel, per event type (or "*" for every type), the evidence class of its links when
+    the event carries no login, replacing the resolver's own — e.g. `{web: {newsletter_click:
+    click_through}}` for clicks a channel reports as web events."""
 
     @model_validator(mode="after")
     def _short_names(self) -> StitchingRules:

@@ -28,7 +28,7 @@ from identity import explain
 from identity.batch_state import edge_key
 from identity.bounded_cache import BoundedCache
 from identity.engine import StitchingEngine
-from identity.identifiers import IdentifierType, IgnoredIdentifier, NormalizedIdentifier
+from identity.identifiers import EvidenceClass, IdentifierType, IgnoredIdentifier, NormalizedIdentifier
 from identity.model import (
     ChangeSet,
     ChannelEvent,
@@ -166,11 +166,12 @@ class IdentityService:
     def types(self) -> Mapping[str, IdentifierType]:
         return self._normalizer.types
 
-    def link_rule(self, channel: str, types: set[str]) -> str | None:
-        """The rule a channel's resolver names for the links of an event with these identifier
-        types (None: the event proves no link)."""
-        verdict = self._resolvers[channel].judge(None, types)
-        return None if verdict is None else verdict[1]
+    def link_evidence(
+        self, channel: str, event_type: str, types: set[str]
+    ) -> tuple[EvidenceClass, str] | None:
+        """The class and rule a channel's resolver gives the links of an event of this type with
+        these identifier types (None: the event proves no link)."""
+        return self._resolvers[channel].graded(event_type, types)
 
     # -- ingest ------------------------------------------------------------------------------
 

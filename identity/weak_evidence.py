@@ -10,6 +10,9 @@ from collections import Counter
 from identity.batch_state import BatchState, edge_key
 from identity.model import ChannelEvent, IdentifierState, PersonState
 
+DECLARED_MARK = 0
+"""`weak_since` of an identifier joined by a declared link: earlier than any sighting."""
+
 
 class WeakEvidence(BatchState):
     def _fresh(self, st: IdentifierState, person: PersonState, ev: ChannelEvent) -> bool:
@@ -34,9 +37,11 @@ class WeakEvidence(BatchState):
             and max(edge.last_seen, at) - min(edge.first_seen, at) >= self.e.corroborating_us
         )
 
-    def _flag(self, st: IdentifierState, ev: ChannelEvent, via: IdentifierState) -> None:
-        """Marks `st` as joined to its person by this event's weak link to `via`."""
-        st.weak_since, st.weak_via = ev.occurred_at, via.key
+    def _flag(self, st: IdentifierState, ev: ChannelEvent, via: IdentifierState, *, declared: bool) -> None:
+        """Marks `st` as joined to its person by this event's weak link to `via`. A declared
+        link's mark carries no time (DECLARED_MARK): it held whatever history either side had, so
+        a late sighting never re-judges it — only contradicting evidence withdraws it."""
+        st.weak_since, st.weak_via = (DECLARED_MARK if declared else ev.occurred_at), via.key
         self.joined_via[via.key].add(st.key)
         self.changes.identifiers[st.key] = st
 

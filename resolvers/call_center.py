@@ -1,17 +1,16 @@
-"""Call centre: an agent who verified the caller's account links what the caller gives strongly;
-an unverified caller's details are weak."""
+"""Call centre: an agent who verified the caller's account proves what the caller gives; an
+unverified caller's details are only declared."""
 
 from __future__ import annotations
 
-from identity.identifiers import Strength
-from identity.model import ChannelEvent
+from identity.identifiers import EvidenceClass
 from resolvers.base import Resolver
 
 
 class CallCenterResolver(Resolver):
     channel = "call_center"
 
-    def judge(self, event: ChannelEvent | None, types: set[str]) -> tuple[Strength, str] | None:
+    def judge(self, event_type: str, types: set[str]) -> tuple[EvidenceClass, str] | None:
         if "customer_id" in types or "loyalty_number" in types:
-            return Strength.STRONG, "call_center.verified"
-        return Strength.WEAK, "call_center.unverified"
+            return EvidenceClass.AUTHENTICATED, "call_center.verified"
+        return EvidenceClass.DECLARED, "call_center.unverified"

@@ -1,15 +1,14 @@
 """Email: a click lands on whatever browser opened the mail, which may belong to someone the
-mail was forwarded to, so a click links the address to the device only weakly."""
+mail was forwarded to: click-through evidence, the weakest class."""
 
 from __future__ import annotations
 
-from identity.identifiers import Strength
-from identity.model import ChannelEvent
+from identity.identifiers import EvidenceClass
 from resolvers.base import Resolver
 
 
 class EmailResolver(Resolver):
     channel = "email"
 
-    def judge(self, event: ChannelEvent | None, types: set[str]) -> tuple[Strength, str] | None:
-        return Strength.WEAK, "email.click"
+    def judge(self, event_type: str, types: set[str]) -> tuple[EvidenceClass, str] | None:
+        return EvidenceClass.CLICK_THROUGH, "email.click"

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
+from identity.identifiers import EvidenceClass
 from resolvers.app import AppResolver
 from resolvers.base import Resolver
 from resolvers.call_center import CallCenterResolver
@@ -20,6 +21,18 @@ BUILTIN: tuple[type[Resolver], ...] = (
 )
 
 
-def build_resolvers(*, priorities: dict[str, int], shared_device_types: Iterable[str]) -> dict[str, Resolver]:
+def build_resolvers(
+    *,
+    priorities: dict[str, int],
+    shared_device_types: Iterable[str],
+    classes: Mapping[str, Mapping[str, EvidenceClass]] | None = None,
+) -> dict[str, Resolver]:
+    """`classes`: per channel, per event type (or "*"), the evidence class that replaces the
+    resolver's own for events without a login (`stitching.evidence`)."""
     shared = list(shared_device_types)
-    return {cls.channel: cls(priorities=priorities, shared_device_types=shared) for cls in BUILTIN}
+    return {
+        cls.channel: cls(
+            priorities=priorities, shared_device_types=shared, classes=(classes or {}).get(cls.channel)
+        )
+        for cls in BUILTIN
+    }

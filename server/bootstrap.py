@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, TypeVar
 from changes.ports import ChangeFeed
 from common.observability import Instrumented
 from identity.engine import StitchingEngine
+from identity.identifiers import EvidenceClass
 from identity.normalize import Normalizer
 from identity.ports import IdentityGraph
 from identity.service import IdentityService
@@ -145,6 +146,10 @@ def build_identity_service(
         resolvers=build_resolvers(
             priorities={name: t.priority for name, t in types.items()},
             shared_device_types=rules.shared_device_types,
+            classes={
+                channel: {t: EvidenceClass[name.upper()] for t, name in by_type.items()}
+                for channel, by_type in rules.evidence.items()
+            },
         ),
         privacy=privacy,
     )

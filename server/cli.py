@@ -350,8 +350,9 @@ def _why(stub: pb_grpc.IdentityServiceStub, args: argparse.Namespace) -> int:
 
 def _edge_line(e: pb.GraphEdge) -> str:
     strength = pb.Strength.Name(e.strength).removeprefix("STRENGTH_").lower()
+    proves = pb.EvidenceClass.Name(e.evidence_class).removeprefix("EVIDENCE_CLASS_").lower()
     return (
-        f"    {e.from_node_id} -- {e.to_node_id}  [{strength}, {e.rule}, {e.channel}, "
+        f"    {e.from_node_id} -- {e.to_node_id}  [{strength}, {proves}, {e.rule}, {e.channel}, "
         f"{e.event_count} events, {_day(e.first_seen)} .. {_day(e.last_seen)}]"
     )
 

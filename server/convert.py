@@ -7,13 +7,19 @@ import time
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from common.errors import InvalidArgument
-from identity.identifiers import Strength, node_id
+from identity.identifiers import EvidenceClass, Strength, node_id
 from identity.model import EdgeState, PersonGraph, PersonNode, StitchResult, UnappliedLink
 from identity.service import RawEvent, Resolution
 from idstitch.v1 import event_pb2 as ev_pb
 from idstitch.v1 import identity_service_pb2 as pb
 
 STRENGTHS = {Strength.WEAK: pb.STRENGTH_WEAK, Strength.STRONG: pb.STRENGTH_STRONG}
+CLASSES = {
+    EvidenceClass.AUTHENTICATED: pb.EVIDENCE_CLASS_AUTHENTICATED,
+    EvidenceClass.SAME_DEVICE: pb.EVIDENCE_CLASS_SAME_DEVICE,
+    EvidenceClass.DECLARED: pb.EVIDENCE_CLASS_DECLARED,
+    EvidenceClass.CLICK_THROUGH: pb.EVIDENCE_CLASS_CLICK_THROUGH,
+}
 OUTCOMES = {
     "created": pb.OUTCOME_CREATED,
     "attached": pb.OUTCOME_ATTACHED,
@@ -81,7 +87,10 @@ def resolve_response(res: Resolution) -> pb.ResolveResponse:
             identifiers=[_node(n) for n in g.nodes],
             links=[
                 pb.LinkStrength(
-                    from_node_id=node_id(e.a), to_node_id=node_id(e.b), strength=STRENGTHS[e.strength]
+                    from_node_id=node_id(e.a),
+                    to_node_id=node_id(e.b),
+                    strength=STRENGTHS[e.strength],
+                    evidence_class=CLASSES[e.proves],
                 )
                 for e in g.edges
             ],
@@ -104,6 +113,7 @@ def unapplied(u: UnappliedLink) -> pb.UnappliedLink:
     return pb.UnappliedLink(
         from_node_id=node_id(u.key), other_person_id=u.other_person_id, rule=e.rule, channel=e.channel,
         first_seen=timestamp(e.first_seen), last_seen=timestamp(e.last_seen), event_count=e.event_count,
+        evidence_class=CLASSES[e.proves],
     )  # fmt: skip
 
 
@@ -128,4 +138,5 @@ def edge(e: EdgeState) -> pb.GraphEdge:
         event_count=e.event_count,
         rule=e.rule,
         strength=STRENGTHS[e.strength],
+        evidence_class=CLASSES[e.proves],
     )

@@ -39,9 +39,9 @@ def dot(g: pb.GetIdentityGraphResponse) -> str:
             f"  {_quote(n.node_id)} [label={_quote(label)}, shape={shape}, color={_quote(colour)}{extra}];"
         )
     for e in g.edges:
-        strength = pb.Strength.Name(e.strength).removeprefix("STRENGTH_").lower()
+        proves = pb.EvidenceClass.Name(e.evidence_class).removeprefix("EVIDENCE_CLASS_").lower()
         style = "dotted" if e.strength == pb.STRENGTH_WEAK else "solid"
-        label = f"{e.rule} ({strength}, {e.event_count})"
+        label = f"{e.rule} ({proves}, {e.event_count})"
         lines.append(
             f"  {_quote(e.from_node_id)} -- {_quote(e.to_node_id)} [label={_quote(label)}, style={style}];"
         )

@@ -97,6 +97,7 @@ def export_document(x: Export) -> Iterator[str]:
                 "to": node_id(e.b),
                 "rule": e.rule,
                 "strength": e.strength.name.lower(),
+                "evidence_class": e.proves.label,
                 "channel": e.channel,
                 "event_count": e.event_count,
                 "first_seen_us": e.first_seen,

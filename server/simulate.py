@@ -42,6 +42,8 @@ class Simulation:
     directory: Path
     events: list[TrueEvent] = field(default_factory=list)
     merges_by_rule: Counter[str] = field(default_factory=Counter)
+    withdrawn: Counter[str] = field(default_factory=Counter)
+    """Links withdrawn when later evidence contradicted them, by evidence class."""
     seconds: float = 0.0
     _keys: dict[tuple[str, str], str | None] = field(default_factory=dict)
 
@@ -143,8 +145,13 @@ def run(events: Iterable[ev_pb.Event], settings: Settings | None = None, *, batc
             sim.events.append(TrueEvent(raw.event_id, keys, revenue))
             if result.merged_person_ids:
                 types = {t for (t, _), k in zip(raw.identifiers, keys, strict=False) if k}
-                rule = system.identity.link_rule(raw.channel, types) or "unknown"
-                sim.merges_by_rule[rule] += len(result.merged_person_ids)
+                verdict = system.identity.link_evidence(raw.channel, raw.type, types)
+                sim.merges_by_rule[verdict[1] if verdict else "unknown"] += len(result.merged_person_ids)
+            for refused in result.refused:
+                if refused.action == "withdrawn":
+                    types = {t for t, _ in raw.identifiers}
+                    verdict = system.identity.link_evidence(raw.channel, raw.type, types)
+                    sim.withdrawn[verdict[0].label if verdict else "unknown"] += 1
     sim.seconds = time.perf_counter() - started
     return sim
 

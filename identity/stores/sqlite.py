@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from common.sqlite_db import CHUNK, SqliteDatabase, chunked, translates_errors
-from identity.identifiers import Strength, display_of, type_of
+from identity.identifiers import WEAK_CLASSES, EvidenceClass, display_of, type_of
 from identity.model import (
     ChangeSet,
     EdgeState,
@@ -142,7 +142,7 @@ class SqliteIdentityGraph:
                 [k for pair in part for k in pair],
             )
             for a, b, fs, ls, ch, rule, st, n in found:
-                edges[(a, b)] = EdgeState(a, b, fs, ls, ch, rule, Strength(st), n)
+                edges[(a, b)] = EdgeState(a, b, fs, ls, ch, rule, EvidenceClass(st), n)
         known: dict[str, str | None] = {}
         sql = (
             "SELECT e.event_id, coalesce(a.person_id, e.person_id) FROM events e "
@@ -194,7 +194,7 @@ class SqliteIdentityGraph:
             "last_seen = excluded.last_seen, strength = excluded.strength, "
             "event_count = excluded.event_count",
             (
-                (e.a, e.b, e.first_seen, e.last_seen, e.channel, e.rule, int(e.strength), e.event_count)
+                (e.a, e.b, e.first_seen, e.last_seen, e.channel, e.rule, int(e.proves), e.event_count)
                 for e in ch.edges.values()
             ),
         )
@@ -349,7 +349,7 @@ class SqliteIdentityGraph:
         ]
         keys = {n.key for n in nodes}
         edges = [
-            EdgeState(a, b, fs, ls, ch, rule, Strength(st), n)
+            EdgeState(a, b, fs, ls, ch, rule, EvidenceClass(st), n)
             for batch in chunked(
                 db,
                 "SELECT a, b, first_seen, last_seen, channel, rule, strength, "
@@ -365,14 +365,14 @@ class SqliteIdentityGraph:
         own = [n.key for n in nodes if not n.shared]
         unapplied = sorted(
             (
-                UnappliedLink(mine, other_pid, EdgeState(a, b, fs, ls, ch, rule, Strength(st), n))
+                UnappliedLink(mine, other_pid, EdgeState(a, b, fs, ls, ch, rule, EvidenceClass(st), n))
                 for mine_col, other_col in (("a", "b"), ("b", "a"))
                 for rows in chunked(
                     db,
                     "SELECT e.a, e.b, e.first_seen, e.last_seen, e.channel, e.rule, e.strength, "
                     f"e.event_count, e.{mine_col}, i.person_id FROM edges e "
                     f"JOIN identifiers i ON i.key = e.{other_col} "
-                    f"WHERE e.{mine_col} IN ({{}}) AND e.strength = {int(Strength.WEAK)} "
+                    f"WHERE e.{mine_col} IN ({{}}) AND e.strength IN {WEAK_CLASSES} "
                     "AND i.person_id IS NOT NULL",
                     own,
                 )

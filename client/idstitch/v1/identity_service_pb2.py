@@ -26,19 +26,21 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from idstitch.v1 import event_pb2 as idstitch_dot_v1_dot_event__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"idstitch/v1/identity_service.proto\x12\x0bidstitch.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17idstitch/v1/event.proto\"3\n\rIngestRequest\x12\"\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x12.idstitch.v1.Event\"Q\n\x0bRefusedLink\x12\x12\n\nfrom_index\x18\x01 \x01(\x05\x12\x10\n\x08to_index\x18\x02 \x01(\x05\x12\x0c\n\x04rule\x18\x03 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x04 \x01(\t\"@\n\x11IgnoredIdentifier\x12\r\n\x05index\x18\x01 \x01(\x05\x12\x0c\n\x04type\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\"\xe2\x01\n\x0b\x45ventResult\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x11\n\tperson_id\x18\x02 \x01(\t\x12%\n\x07outcome\x18\x03 \x01(\x0e\x32\x14.idstitch.v1.Outcome\x12/\n\rrefused_links\x18\x04 \x03(\x0b\x32\x18.idstitch.v1.RefusedLink\x12;\n\x13ignored_identifiers\x18\x05 \x03(\x0b\x32\x1e.idstitch.v1.IgnoredIdentifier\x12\x19\n\x11merged_person_ids\x18\x06 \x03(\t\";\n\x0eIngestResponse\x12)\n\x07results\x18\x01 \x03(\x0b\x32\x18.idstitch.v1.EventResult\"9\n\x13IngestStreamRequest\x12\"\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x12.idstitch.v1.Event\"\xe6\x01\n\x14IngestStreamResponse\x12\x17\n\x0f\x65vents_received\x18\x01 \x01(\x03\x12\x18\n\x10\x65vents_duplicate\x18\x02 \x01(\x03\x12\x17\n\x0fpersons_created\x18\x03 \x01(\x03\x12\x16\n\x0epersons_merged\x18\x04 \x01(\x03\x12\x15\n\rlinks_refused\x18\x05 \x01(\x03\x12\x1b\n\x13identifiers_ignored\x18\x06 \x01(\x03\x12\x1b\n\x13\x65vents_unattributed\x18\x07 \x01(\x03\x12\x19\n\x11\x65vents_suppressed\x18\x08 \x01(\x03\"=\n\x0eResolveRequest\x12+\n\nidentifier\x18\x01 \x01(\x0b\x32\x17.idstitch.v1.Identifier\"a\n\x0cLinkStrength\x12\x14\n\x0c\x66rom_node_id\x18\x01 \x01(\t\x12\x12\n\nto_node_id\x18\x02 \x01(\t\x12\'\n\x08strength\x18\x03 \x01(\x0e\x32\x15.idstitch.v1.Strength\"z\n\x0eResolvedPerson\x12\x11\n\tperson_id\x18\x01 \x01(\t\x12+\n\x0bidentifiers\x18\x02 \x03(\x0b\x32\x16.idstitch.v1.GraphNode\x12(\n\x05links\x18\x03 \x03(\x0b\x32\x19.idstitch.v1.LinkStrength\"a\n\x0fResolveResponse\x12+\n\x06person\x18\x01 \x01(\x0b\x32\x1b.idstitch.v1.ResolvedPerson\x12\x0e\n\x06shared\x18\x02 \x01(\x08\x12\x11\n\tshared_by\x18\x03 \x03(\t\"C\n\x13\x42\x61tchResolveRequest\x12,\n\x0bidentifiers\x18\x01 \x03(\x0b\x32\x17.idstitch.v1.Identifier\"|\n\x12\x42\x61tchResolveResult\x12\r\n\x05index\x18\x01 \x01(\x05\x12\r\n\x05\x66ound\x18\x02 \x01(\x08\x12\x30\n\nresolution\x18\x03 \x01(\x0b\x32\x1c.idstitch.v1.ResolveResponse\x12\x16\n\x0eignored_reason\x18\x04 \x01(\t\"H\n\x14\x42\x61tchResolveResponse\x12\x30\n\x07results\x18\x01 \x03(\x0b\x32\x1f.idstitch.v1.BatchResolveResult\"h\n\x17GetIdentityGraphRequest\x12\x13\n\tperson_id\x18\x01 \x01(\tH\x00\x12-\n\nidentifier\x18\x02 \x01(\x0b\x32\x17.idstitch.v1.IdentifierH\x00\x42\t\n\x07subject\"\xb0\x01\n\tGraphNode\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\x12\x15\n\rdisplay_value\x18\x03 \x01(\t\x12\x0e\n\x06shared\x18\x04 \x01(\x08\x12.\n\nfirst_seen\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\tlast_seen\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xf1\x01\n\tGraphEdge\x12\x14\n\x0c\x66rom_node_id\x18\x01 \x01(\t\x12\x12\n\nto_node_id\x18\x02 \x01(\t\x12.\n\nfirst_seen\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\tlast_seen\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07\x63hannel\x18\x05 \x01(\t\x12\x13\n\x0b\x65vent_count\x18\x06 \x01(\x03\x12\x0c\n\x04rule\x18\x07 \x01(\t\x12\'\n\x08strength\x18\x08 \x01(\x0e\x32\x15.idstitch.v1.Strength\"\xd1\x01\n\rUnappliedLink\x12\x14\n\x0c\x66rom_node_id\x18\x01 \x01(\t\x12\x17\n\x0fother_person_id\x18\x02 \x01(\t\x12\x0c\n\x04rule\x18\x03 \x01(\t\x12\x0f\n\x07\x63hannel\x18\x04 \x01(\t\x12.\n\nfirst_seen\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\tlast_seen\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0b\x65vent_count\x18\x07 \x01(\x03\"\xc1\x01\n\x18GetIdentityGraphResponse\x12\x11\n\tperson_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61liases\x18\x02 \x03(\t\x12%\n\x05nodes\x18\x03 \x03(\x0b\x32\x16.idstitch.v1.GraphNode\x12%\n\x05\x65\x64ges\x18\x04 \x03(\x0b\x32\x16.idstitch.v1.GraphEdge\x12\x33\n\x0funapplied_links\x18\x05 \x03(\x0b\x32\x1a.idstitch.v1.UnappliedLink\"m\n\x17\x44\x65tachIdentifierRequest\x12+\n\nidentifier\x18\x01 \x01(\x0b\x32\x17.idstitch.v1.Identifier\x12%\n\x04mode\x18\x02 \x01(\x0e\x32\x17.idstitch.v1.DetachMode\"v\n\x18\x44\x65tachIdentifierResponse\x12\x11\n\tperson_id\x18\x01 \x01(\t\x12\x15\n\rnew_person_id\x18\x02 \x01(\t\x12\x15\n\rperson_events\x18\x03 \x01(\x03\x12\x19\n\x11new_person_events\x18\x04 \x01(\x03\"\\\n\x12\x45xplainLinkRequest\x12\"\n\x01\x61\x18\x01 \x01(\x0b\x32\x17.idstitch.v1.Identifier\x12\"\n\x01\x62\x18\x02 \x01(\x0b\x32\x17.idstitch.v1.Identifier\"\xae\x01\n\x13\x45xplainLinkResponse\x12\x13\n\x0bsame_person\x18\x01 \x01(\x08\x12\x10\n\x08person_a\x18\x02 \x01(\t\x12\x10\n\x08person_b\x18\x03 \x01(\t\x12$\n\x04path\x18\x04 \x03(\x0b\x32\x16.idstitch.v1.GraphEdge\x12#\n\x04held\x18\x05 \x03(\x0b\x32\x15.idstitch.v1.HeldLink\x12\x13\n\x0b\x65xplanation\x18\x06 \x01(\t\"E\n\x08HeldLink\x12(\n\x04link\x18\x01 \x01(\x0b\x32\x1a.idstitch.v1.UnappliedLink\x12\x0f\n\x07held_by\x18\x02 \x01(\t*\xaa\x01\n\x07Outcome\x12\x17\n\x13OUTCOME_UNSPECIFIED\x10\x00\x12\x13\n\x0fOUTCOME_CREATED\x10\x01\x12\x14\n\x10OUTCOME_ATTACHED\x10\x02\x12\x12\n\x0eOUTCOME_MERGED\x10\x03\x12\x15\n\x11OUTCOME_DUPLICATE\x10\x04\x12\x18\n\x14OUTCOME_UNATTRIBUTED\x10\x05\x12\x16\n\x12OUTCOME_SUPPRESSED\x10\x06*L\n\x08Strength\x12\x18\n\x14STRENGTH_UNSPECIFIED\x10\x00\x12\x11\n\rSTRENGTH_WEAK\x10\x01\x12\x13\n\x0fSTRENGTH_STRONG\x10\x02*]\n\nDetachMode\x12\x1b\n\x17\x44\x45TACH_MODE_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x44\x45TACH_MODE_NEW_PERSON\x10\x01\x12\x16\n\x12\x44\x45TACH_MODE_SHARED\x10\x02\x32\xda\x04\n\x0fIdentityService\x12\x41\n\x06Ingest\x12\x1a.idstitch.v1.IngestRequest\x1a\x1b.idstitch.v1.IngestResponse\x12U\n\x0cIngestStream\x12 .idstitch.v1.IngestStreamRequest\x1a!.idstitch.v1.IngestStreamResponse(\x01\x12\x44\n\x07Resolve\x12\x1b.idstitch.v1.ResolveRequest\x1a\x1c.idstitch.v1.ResolveResponse\x12S\n\x0c\x42\x61tchResolve\x12 .idstitch.v1.BatchResolveRequest\x1a!.idstitch.v1.BatchResolveResponse\x12_\n\x10GetIdentityGraph\x12$.idstitch.v1.GetIdentityGraphRequest\x1a%.idstitch.v1.GetIdentityGraphResponse\x12_\n\x10\x44\x65tachIdentifier\x12$.idstitch.v1.DetachIdentifierRequest\x1a%.idstitch.v1.DetachIdentifierResponse\x12P\n\x0b\x45xplainLink\x12\x1f.idstitch.v1.ExplainLinkRequest\x1a .idstitch.v1.ExplainLinkResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"idstitch/v1/identity_service.proto\x12\x0bidstitch.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17idstitch/v1/event.proto\"3\n\rIngestRequest\x12\"\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x12.idstitch.v1.Event\"Q\n\x0bRefusedLink\x12\x12\n\nfrom_index\x18\x01 \x01(\x05\x12\x10\n\x08to_index\x18\x02 \x01(\x05\x12\x0c\n\x04rule\x18\x03 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x04 \x01(\t\"@\n\x11IgnoredIdentifier\x12\r\n\x05index\x18\x01 \x01(\x05\x12\x0c\n\x04type\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\"\xe2\x01\n\x0b\x45ventResult\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x11\n\tperson_id\x18\x02 \x01(\t\x12%\n\x07outcome\x18\x03 \x01(\x0e\x32\x14.idstitch.v1.Outcome\x12/\n\rrefused_links\x18\x04 \x03(\x0b\x32\x18.idstitch.v1.RefusedLink\x12;\n\x13ignored_identifiers\x18\x05 \x03(\x0b\x32\x1e.idstitch.v1.IgnoredIdentifier\x12\x19\n\x11merged_person_ids\x18\x06 \x03(\t\";\n\x0eIngestResponse\x12)\n\x07results\x18\x01 \x03(\x0b\x32\x18.idstitch.v1.EventResult\"9\n\x13IngestStreamRequest\x12\"\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x12.idstitch.v1.Event\"\xe6\x01\n\x14IngestStreamResponse\x12\x17\n\x0f\x65vents_received\x18\x01 \x01(\x03\x12\x18\n\x10\x65vents_duplicate\x18\x02 \x01(\x03\x12\x17\n\x0fpersons_created\x18\x03 \x01(\x03\x12\x16\n\x0epersons_merged\x18\x04 \x01(\x03\x12\x15\n\rlinks_refused\x18\x05 \x01(\x03\x12\x1b\n\x13identifiers_ignored\x18\x06 \x01(\x03\x12\x1b\n\x13\x65vents_unattributed\x18\x07 \x01(\x03\x12\x19\n\x11\x65vents_suppressed\x18\x08 \x01(\x03\"=\n\x0eResolveRequest\x12+\n\nidentifier\x18\x01 \x01(\x0b\x32\x17.idstitch.v1.Identifier\"\x95\x01\n\x0cLinkStrength\x12\x14\n\x0c\x66rom_node_id\x18\x01 \x01(\t\x12\x12\n\nto_node_id\x18\x02 \x01(\t\x12\'\n\x08strength\x18\x03 \x01(\x0e\x32\x15.idstitch.v1.Strength\x12\x32\n\x0e\x65vidence_class\x18\x04 \x01(\x0e\x32\x1a.idstitch.v1.EvidenceClass\"z\n\x0eResolvedPerson\x12\x11\n\tperson_id\x18\x01 \x01(\t\x12+\n\x0bidentifiers\x18\x02 \x03(\x0b\x32\x16.idstitch.v1.GraphNode\x12(\n\x05links\x18\x03 \x03(\x0b\x32\x19.idstitch.v1.LinkStrength\"a\n\x0fResolveResponse\x12+\n\x06person\x18\x01 \x01(\x0b\x32\x1b.idstitch.v1.ResolvedPerson\x12\x0e\n\x06shared\x18\x02 \x01(\x08\x12\x11\n\tshared_by\x18\x03 \x03(\t\"C\n\x13\x42\x61tchResolveRequest\x12,\n\x0bidentifiers\x18\x01 \x03(\x0b\x32\x17.idstitch.v1.Identifier\"|\n\x12\x42\x61tchResolveResult\x12\r\n\x05index\x18\x01 \x01(\x05\x12\r\n\x05\x66ound\x18\x02 \x01(\x08\x12\x30\n\nresolution\x18\x03 \x01(\x0b\x32\x1c.idstitch.v1.ResolveResponse\x12\x16\n\x0eignored_reason\x18\x04 \x01(\t\"H\n\x14\x42\x61tchResolveResponse\x12\x30\n\x07results\x18\x01 \x03(\x0b\x32\x1f.idstitch.v1.BatchResolveResult\"h\n\x17GetIdentityGraphRequest\x12\x13\n\tperson_id\x18\x01 \x01(\tH\x00\x12-\n\nidentifier\x18\x02 \x01(\x0b\x32\x17.idstitch.v1.IdentifierH\x00\x42\t\n\x07subject\"\xb0\x01\n\tGraphNode\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\x12\x15\n\rdisplay_value\x18\x03 \x01(\t\x12\x0e\n\x06shared\x18\x04 \x01(\x08\x12.\n\nfirst_seen\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\tlast_seen\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xa5\x02\n\tGraphEdge\x12\x14\n\x0c\x66rom_node_id\x18\x01 \x01(\t\x12\x12\n\nto_node_id\x18\x02 \x01(\t\x12.\n\nfirst_seen\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\tlast_seen\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07\x63hannel\x18\x05 \x01(\t\x12\x13\n\x0b\x65vent_count\x18\x06 \x01(\x03\x12\x0c\n\x04rule\x18\x07 \x01(\t\x12\'\n\x08strength\x18\x08 \x01(\x0e\x32\x15.idstitch.v1.Strength\x12\x32\n\x0e\x65vidence_class\x18\t \x01(\x0e\x32\x1a.idstitch.v1.EvidenceClass\"\x85\x02\n\rUnappliedLink\x12\x14\n\x0c\x66rom_node_id\x18\x01 \x01(\t\x12\x17\n\x0fother_person_id\x18\x02 \x01(\t\x12\x0c\n\x04rule\x18\x03 \x01(\t\x12\x0f\n\x07\x63hannel\x18\x04 \x01(\t\x12.\n\nfirst_seen\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\tlast_seen\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0b\x65vent_count\x18\x07 \x01(\x03\x12\x32\n\x0e\x65vidence_class\x18\x08 \x01(\x0e\x32\x1a.idstitch.v1.EvidenceClass\"\xc1\x01\n\x18GetIdentityGraphResponse\x12\x11\n\tperson_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61liases\x18\x02 \x03(\t\x12%\n\x05nodes\x18\x03 \x03(\x0b\x32\x16.idstitch.v1.GraphNode\x12%\n\x05\x65\x64ges\x18\x04 \x03(\x0b\x32\x16.idstitch.v1.GraphEdge\x12\x33\n\x0funapplied_links\x18\x05 \x03(\x0b\x32\x1a.idstitch.v1.UnappliedLink\"m\n\x17\x44\x65tachIdentifierRequest\x12+\n\nidentifier\x18\x01 \x01(\x0b\x32\x17.idstitch.v1.Identifier\x12%\n\x04mode\x18\x02 \x01(\x0e\x32\x17.idstitch.v1.DetachMode\"v\n\x18\x44\x65tachIdentifierResponse\x12\x11\n\tperson_id\x18\x01 \x01(\t\x12\x15\n\rnew_person_id\x18\x02 \x01(\t\x12\x15\n\rperson_events\x18\x03 \x01(\x03\x12\x19\n\x11new_person_events\x18\x04 \x01(\x03\"\\\n\x12\x45xplainLinkRequest\x12\"\n\x01\x61\x18\x01 \x01(\x0b\x32\x17.idstitch.v1.Identifier\x12\"\n\x01\x62\x18\x02 \x01(\x0b\x32\x17.idstitch.v1.Identifier\"\xae\x01\n\x13\x45xplainLinkResponse\x12\x13\n\x0bsame_person\x18\x01 \x01(\x08\x12\x10\n\x08person_a\x18\x02 \x01(\t\x12\x10\n\x08person_b\x18\x03 \x01(\t\x12$\n\x04path\x18\x04 \x03(\x0b\x32\x16.idstitch.v1.GraphEdge\x12#\n\x04held\x18\x05 \x03(\x0b\x32\x15.idstitch.v1.HeldLink\x12\x13\n\x0b\x65xplanation\x18\x06 \x01(\t\"E\n\x08HeldLink\x12(\n\x04link\x18\x01 \x01(\x0b\x32\x1a.idstitch.v1.UnappliedLink\x12\x0f\n\x07held_by\x18\x02 \x01(\t*\xaa\x01\n\x07Outcome\x12\x17\n\x13OUTCOME_UNSPECIFIED\x10\x00\x12\x13\n\x0fOUTCOME_CREATED\x10\x01\x12\x14\n\x10OUTCOME_ATTACHED\x10\x02\x12\x12\n\x0eOUTCOME_MERGED\x10\x03\x12\x15\n\x11OUTCOME_DUPLICATE\x10\x04\x12\x18\n\x14OUTCOME_UNATTRIBUTED\x10\x05\x12\x16\n\x12OUTCOME_SUPPRESSED\x10\x06*L\n\x08Strength\x12\x18\n\x14STRENGTH_UNSPECIFIED\x10\x00\x12\x11\n\rSTRENGTH_WEAK\x10\x01\x12\x13\n\x0fSTRENGTH_STRONG\x10\x02*\xb0\x01\n\rEvidenceClass\x12\x1e\n\x1a\x45VIDENCE_CLASS_UNSPECIFIED\x10\x00\x12 \n\x1c\x45VIDENCE_CLASS_AUTHENTICATED\x10\x01\x12\x1e\n\x1a\x45VIDENCE_CLASS_SAME_DEVICE\x10\x02\x12\x1b\n\x17\x45VIDENCE_CLASS_DECLARED\x10\x03\x12 \n\x1c\x45VIDENCE_CLASS_CLICK_THROUGH\x10\x04*]\n\nDetachMode\x12\x1b\n\x17\x44\x45TACH_MODE_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x44\x45TACH_MODE_NEW_PERSON\x10\x01\x12\x16\n\x12\x44\x45TACH_MODE_SHARED\x10\x02\x32\xda\x04\n\x0fIdentityService\x12\x41\n\x06Ingest\x12\x1a.idstitch.v1.IngestRequest\x1a\x1b.idstitch.v1.IngestResponse\x12U\n\x0cIngestStream\x12 .idstitch.v1.IngestStreamRequest\x1a!.idstitch.v1.IngestStreamResponse(\x01\x12\x44\n\x07Resolve\x12\x1b.idstitch.v1.ResolveRequest\x1a\x1c.idstitch.v1.ResolveResponse\x12S\n\x0c\x42\x61tchResolve\x12 .idstitch.v1.BatchResolveRequest\x1a!.idstitch.v1.BatchResolveResponse\x12_\n\x10GetIdentityGraph\x12$.idstitch.v1.GetIdentityGraphRequest\x1a%.idstitch.v1.GetIdentityGraphResponse\x12_\n\x10\x44\x65tachIdentifier\x12$.idstitch.v1.DetachIdentifierRequest\x1a%.idstitch.v1.DetachIdentifierResponse\x12P\n\x0b\x45xplainLink\x12\x1f.idstitch.v1.ExplainLinkRequest\x1a .idstitch.v1.ExplainLinkResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'idstitch.v1.identity_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_OUTCOME']._serialized_start=3058
-  _globals['_OUTCOME']._serialized_end=3228
-  _globals['_STRENGTH']._serialized_start=3230
-  _globals['_STRENGTH']._serialized_end=3306
-  _globals['_DETACHMODE']._serialized_start=3308
-  _globals['_DETACHMODE']._serialized_end=3401
+  _globals['_OUTCOME']._serialized_start=3215
+  _globals['_OUTCOME']._serialized_end=3385
+  _globals['_STRENGTH']._serialized_start=3387
+  _globals['_STRENGTH']._serialized_end=3463
+  _globals['_EVIDENCECLASS']._serialized_start=3466
+  _globals['_EVIDENCECLASS']._serialized_end=3642
+  _globals['_DETACHMODE']._serialized_start=3644
+  _globals['_DETACHMODE']._serialized_end=3737
   _globals['_INGESTREQUEST']._serialized_start=109
   _globals['_INGESTREQUEST']._serialized_end=160
   _globals['_REFUSEDLINK']._serialized_start=162
@@ -55,38 +57,38 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_INGESTSTREAMRESPONSE']._serialized_end=891
   _globals['_RESOLVEREQUEST']._serialized_start=893
   _globals['_RESOLVEREQUEST']._serialized_end=954
-  _globals['_LINKSTRENGTH']._serialized_start=956
-  _globals['_LINKSTRENGTH']._serialized_end=1053
-  _globals['_RESOLVEDPERSON']._serialized_start=1055
-  _globals['_RESOLVEDPERSON']._serialized_end=1177
-  _globals['_RESOLVERESPONSE']._serialized_start=1179
-  _globals['_RESOLVERESPONSE']._serialized_end=1276
-  _globals['_BATCHRESOLVEREQUEST']._serialized_start=1278
-  _globals['_BATCHRESOLVEREQUEST']._serialized_end=1345
-  _globals['_BATCHRESOLVERESULT']._serialized_start=1347
-  _globals['_BATCHRESOLVERESULT']._serialized_end=1471
-  _globals['_BATCHRESOLVERESPONSE']._serialized_start=1473
-  _globals['_BATCHRESOLVERESPONSE']._serialized_end=1545
-  _globals['_GETIDENTITYGRAPHREQUEST']._serialized_start=1547
-  _globals['_GETIDENTITYGRAPHREQUEST']._serialized_end=1651
-  _globals['_GRAPHNODE']._serialized_start=1654
-  _globals['_GRAPHNODE']._serialized_end=1830
-  _globals['_GRAPHEDGE']._serialized_start=1833
-  _globals['_GRAPHEDGE']._serialized_end=2074
-  _globals['_UNAPPLIEDLINK']._serialized_start=2077
-  _globals['_UNAPPLIEDLINK']._serialized_end=2286
-  _globals['_GETIDENTITYGRAPHRESPONSE']._serialized_start=2289
-  _globals['_GETIDENTITYGRAPHRESPONSE']._serialized_end=2482
-  _globals['_DETACHIDENTIFIERREQUEST']._serialized_start=2484
-  _globals['_DETACHIDENTIFIERREQUEST']._serialized_end=2593
-  _globals['_DETACHIDENTIFIERRESPONSE']._serialized_start=2595
-  _globals['_DETACHIDENTIFIERRESPONSE']._serialized_end=2713
-  _globals['_EXPLAINLINKREQUEST']._serialized_start=2715
-  _globals['_EXPLAINLINKREQUEST']._serialized_end=2807
-  _globals['_EXPLAINLINKRESPONSE']._serialized_start=2810
-  _globals['_EXPLAINLINKRESPONSE']._serialized_end=2984
-  _globals['_HELDLINK']._serialized_start=2986
-  _globals['_HELDLINK']._serialized_end=3055
-  _globals['_IDENTITYSERVICE']._serialized_start=3404
-  _globals['_IDENTITYSERVICE']._serialized_end=4006
+  _globals['_LINKSTRENGTH']._serialized_start=957
+  _globals['_LINKSTRENGTH']._serialized_end=1106
+  _globals['_RESOLVEDPERSON']._serialized_start=1108
+  _globals['_RESOLVEDPERSON']._serialized_end=1230
+  _globals['_RESOLVERESPONSE']._serialized_start=1232
+  _globals['_RESOLVERESPONSE']._serialized_end=1329
+  _globals['_BATCHRESOLVEREQUEST']._serialized_start=1331
+  _globals['_BATCHRESOLVEREQUEST']._serialized_end=1398
+  _globals['_BATCHRESOLVERESULT']._serialized_start=1400
+  _globals['_BATCHRESOLVERESULT']._serialized_end=1524
+  _globals['_BATCHRESOLVERESPONSE']._serialized_start=1526
+  _globals['_BATCHRESOLVERESPONSE']._serialized_end=1598
+  _globals['_GETIDENTITYGRAPHREQUEST']._serialized_start=1600
+  _globals['_GETIDENTITYGRAPHREQUEST']._serialized_end=1704
+  _globals['_GRAPHNODE']._serialized_start=1707
+  _globals['_GRAPHNODE']._serialized_end=1883
+  _globals['_GRAPHEDGE']._serialized_start=1886
+  _globals['_GRAPHEDGE']._serialized_end=2179
+  _globals['_UNAPPLIEDLINK']._serialized_start=2182
+  _globals['_UNAPPLIEDLINK']._serialized_end=2443
+  _globals['_GETIDENTITYGRAPHRESPONSE']._serialized_start=2446
+  _globals['_GETIDENTITYGRAPHRESPONSE']._serialized_end=2639
+  _globals['_DETACHIDENTIFIERREQUEST']._serialized_start=2641
+  _globals['_DETACHIDENTIFIERREQUEST']._serialized_end=2750
+  _globals['_DETACHIDENTIFIERRESPONSE']._serialized_start=2752
+  _globals['_DETACHIDENTIFIERRESPONSE']._serialized_end=2870
+  _globals['_EXPLAINLINKREQUEST']._serialized_start=2872
+  _globals['_EXPLAINLINKREQUEST']._serialized_end=2964
+  _globals['_EXPLAINLINKRESPONSE']._serialized_start=2967
+  _globals['_EXPLAINLINKRESPONSE']._serialized_end=3141
+  _globals['_HELDLINK']._serialized_start=3143
+  _globals['_HELDLINK']._serialized_end=3212
+  _globals['_IDENTITYSERVICE']._serialized_start=3740
+  _globals['_IDENTITYSERVICE']._serialized_end=4342
 # @@protoc_insertion_point(module_scope)

@@ -27,6 +27,14 @@ class Strength(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     STRENGTH_WEAK: _ClassVar[Strength]
     STRENGTH_STRONG: _ClassVar[Strength]
 
+class EvidenceClass(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    EVIDENCE_CLASS_UNSPECIFIED: _ClassVar[EvidenceClass]
+    EVIDENCE_CLASS_AUTHENTICATED: _ClassVar[EvidenceClass]
+    EVIDENCE_CLASS_SAME_DEVICE: _ClassVar[EvidenceClass]
+    EVIDENCE_CLASS_DECLARED: _ClassVar[EvidenceClass]
+    EVIDENCE_CLASS_CLICK_THROUGH: _ClassVar[EvidenceClass]
+
 class DetachMode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     DETACH_MODE_UNSPECIFIED: _ClassVar[DetachMode]
@@ -42,6 +50,11 @@ OUTCOME_SUPPRESSED: Outcome
 STRENGTH_UNSPECIFIED: Strength
 STRENGTH_WEAK: Strength
 STRENGTH_STRONG: Strength
+EVIDENCE_CLASS_UNSPECIFIED: EvidenceClass
+EVIDENCE_CLASS_AUTHENTICATED: EvidenceClass
+EVIDENCE_CLASS_SAME_DEVICE: EvidenceClass
+EVIDENCE_CLASS_DECLARED: EvidenceClass
+EVIDENCE_CLASS_CLICK_THROUGH: EvidenceClass
 DETACH_MODE_UNSPECIFIED: DetachMode
 DETACH_MODE_NEW_PERSON: DetachMode
 DETACH_MODE_SHARED: DetachMode
@@ -129,14 +142,16 @@ class ResolveRequest(_message.Message):
     def __init__(self, identifier: _Optional[_Union[_event_pb2.Identifier, _Mapping]] = ...) -> None: ...
 
 class LinkStrength(_message.Message):
-    __slots__ = ("from_node_id", "to_node_id", "strength")
+    __slots__ = ("from_node_id", "to_node_id", "strength", "evidence_class")
     FROM_NODE_ID_FIELD_NUMBER: _ClassVar[int]
     TO_NODE_ID_FIELD_NUMBER: _ClassVar[int]
     STRENGTH_FIELD_NUMBER: _ClassVar[int]
+    EVIDENCE_CLASS_FIELD_NUMBER: _ClassVar[int]
     from_node_id: str
     to_node_id: str
     strength: Strength
-    def __init__(self, from_node_id: _Optional[str] = ..., to_node_id: _Optional[str] = ..., strength: _Optional[_Union[Strength, str]] = ...) -> None: ...
+    evidence_class: EvidenceClass
+    def __init__(self, from_node_id: _Optional[str] = ..., to_node_id: _Optional[str] = ..., strength: _Optional[_Union[Strength, str]] = ..., evidence_class: _Optional[_Union[EvidenceClass, str]] = ...) -> None: ...
 
 class ResolvedPerson(_message.Message):
     __slots__ = ("person_id", "identifiers", "links")
@@ -207,7 +222,7 @@ class GraphNode(_message.Message):
     def __init__(self, node_id: _Optional[str] = ..., type: _Optional[str] = ..., display_value: _Optional[str] = ..., shared: _Optional[bool] = ..., first_seen: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_seen: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class GraphEdge(_message.Message):
-    __slots__ = ("from_node_id", "to_node_id", "first_seen", "last_seen", "channel", "event_count", "rule", "strength")
+    __slots__ = ("from_node_id", "to_node_id", "first_seen", "last_seen", "channel", "event_count", "rule", "strength", "evidence_class")
     FROM_NODE_ID_FIELD_NUMBER: _ClassVar[int]
     TO_NODE_ID_FIELD_NUMBER: _ClassVar[int]
     FIRST_SEEN_FIELD_NUMBER: _ClassVar[int]
@@ -216,6 +231,7 @@ class GraphEdge(_message.Message):
     EVENT_COUNT_FIELD_NUMBER: _ClassVar[int]
     RULE_FIELD_NUMBER: _ClassVar[int]
     STRENGTH_FIELD_NUMBER: _ClassVar[int]
+    EVIDENCE_CLASS_FIELD_NUMBER: _ClassVar[int]
     from_node_id: str
     to_node_id: str
     first_seen: _timestamp_pb2.Timestamp
@@ -224,10 +240,11 @@ class GraphEdge(_message.Message):
     event_count: int
     rule: str
     strength: Strength
-    def __init__(self, from_node_id: _Optional[str] = ..., to_node_id: _Optional[str] = ..., first_seen: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_seen: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., channel: _Optional[str] = ..., event_count: _Optional[int] = ..., rule: _Optional[str] = ..., strength: _Optional[_Union[Strength, str]] = ...) -> None: ...
+    evidence_class: EvidenceClass
+    def __init__(self, from_node_id: _Optional[str] = ..., to_node_id: _Optional[str] = ..., first_seen: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_seen: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., channel: _Optional[str] = ..., event_count: _Optional[int] = ..., rule: _Optional[str] = ..., strength: _Optional[_Union[Strength, str]] = ..., evidence_class: _Optional[_Union[EvidenceClass, str]] = ...) -> None: ...
 
 class UnappliedLink(_message.Message):
-    __slots__ = ("from_node_id", "other_person_id", "rule", "channel", "first_seen", "last_seen", "event_count")
+    __slots__ = ("from_node_id", "other_person_id", "rule", "channel", "first_seen", "last_seen", "event_count", "evidence_class")
     FROM_NODE_ID_FIELD_NUMBER: _ClassVar[int]
     OTHER_PERSON_ID_FIELD_NUMBER: _ClassVar[int]
     RULE_FIELD_NUMBER: _ClassVar[int]
@@ -235,6 +252,7 @@ class UnappliedLink(_message.Message):
     FIRST_SEEN_FIELD_NUMBER: _ClassVar[int]
     LAST_SEEN_FIELD_NUMBER: _ClassVar[int]
     EVENT_COUNT_FIELD_NUMBER: _ClassVar[int]
+    EVIDENCE_CLASS_FIELD_NUMBER: _ClassVar[int]
     from_node_id: str
     other_person_id: str
     rule: str
@@ -242,7 +260,8 @@ class UnappliedLink(_message.Message):
     first_seen: _timestamp_pb2.Timestamp
     last_seen: _timestamp_pb2.Timestamp
     event_count: int
-    def __init__(self, from_node_id: _Optional[str] = ..., other_person_id: _Optional[str] = ..., rule: _Optional[str] = ..., channel: _Optional[str] = ..., first_seen: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_seen: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., event_count: _Optional[int] = ...) -> None: ...
+    evidence_class: EvidenceClass
+    def __init__(self, from_node_id: _Optional[str] = ..., other_person_id: _Optional[str] = ..., rule: _Optional[str] = ..., channel: _Optional[str] = ..., first_seen: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_seen: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., event_count: _Optional[int] = ..., evidence_class: _Optional[_Union[EvidenceClass, str]] = ...) -> None: ...
 
 class GetIdentityGraphResponse(_message.Message):
     __slots__ = ("person_id", "aliases", "nodes", "edges", "unapplied_links")

@@ -3,6 +3,8 @@ namespaced labels (Neo4jSession.q); `{{`/`}}` are literal braces."""
 
 from __future__ import annotations
 
+from identity.identifiers import WEAK_CLASSES
+
 IDENTIFIER = (
     # A sighted identifier and, when it is shared, the persons who used it.
     "MATCH (i:{Identifier} {{key: $k}}) WHERE i.type IS NOT NULL "
@@ -47,7 +49,8 @@ PERSON_GRAPH = (
     # Weak links to another person's identifiers: pending, or kept apart.
     "CALL (pid, members) {{ "
     "  UNWIND [m IN members | m.key] AS k MATCH (a:{Identifier} {{key: k}})-[l:LINK]-(b:{Identifier}) "
-    "  WHERE l.strength = 1 AND b.person_id IS NOT NULL AND b.person_id <> pid "
+    f"  WHERE l.strength IN {list(WEAK_CLASSES)} AND "
+    "b.person_id IS NOT NULL AND b.person_id <> pid "
     "  RETURN collect(l {{mine: k, other: b.person_id, a: startNode(l).key, b: endNode(l).key, "
     "    .first_seen, .last_seen, .channel, .rule, .strength, .event_count}}) AS unapplied }} "
     "RETURN pid, members, shared, aliases, links, unapplied"

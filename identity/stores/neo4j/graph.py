@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection
 from typing import Any, TypeVar
 
-from identity.identifiers import Strength, display_of, type_of
+from identity.identifiers import EvidenceClass, display_of, type_of
 from identity.model import (
     ChangeSet,
     EdgeState,
@@ -184,8 +184,8 @@ class Neo4jIdentityGraph:
 
 def _edge(e: Any) -> EdgeState:
     return EdgeState(
-        e["a"], e["b"], e["first_seen"], e["last_seen"], e["channel"], e["rule"], Strength(e["strength"]),
-        e["event_count"],
+        e["a"], e["b"], e["first_seen"], e["last_seen"], e["channel"], e["rule"],
+        EvidenceClass(e["strength"]), e["event_count"],
     )  # fmt: skip
 
 

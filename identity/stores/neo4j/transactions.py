@@ -10,7 +10,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from identity.identifiers import Strength
+from identity.identifiers import EvidenceClass
 from identity.model import (
     ChangeSet,
     EdgeState,
@@ -108,7 +108,7 @@ class GraphTransactions:
             persons[r["id"]].counts[r["type"]] = r["n"]
         edges = {
             (r["a"], r["b"]): EdgeState(
-                r["a"], r["b"], r["fs"], r["ls"], r["ch"], r["rule"], Strength(r["st"]), r["n"]
+                r["a"], r["b"], r["fs"], r["ls"], r["ch"], r["rule"], EvidenceClass(r["st"]), r["n"]
             )
             for r in tx.run(
                 self._q(
@@ -221,7 +221,7 @@ class GraphTransactions:
                     "ls": e.last_seen,
                     "ch": e.channel,
                     "rule": e.rule,
-                    "st": int(e.strength),
+                    "st": int(e.proves),
                     "n": e.event_count,
                 }
                 for e in ch.edges.values()
