@@ -180,6 +180,12 @@ class _BatchRun(WeakEvidence):
         self._assign(st, person)
         return person
 
+    def _device_with_owner(self, st: IdentifierState, person: PersonState) -> bool:
+        """Whether `st` is a browser, device or card whose person holds more than devices."""
+        types = self.e._types
+        owned = any(n and not types[t].shareable for t, n in person.counts.items())
+        return types[st.type].shareable and owned
+
     def _declared_side(
         self, anchor: IdentifierState, target: PersonState, st: IdentifierState, other: PersonState
     ) -> list[tuple[str, str]]:
@@ -229,7 +235,9 @@ class _BatchRun(WeakEvidence):
                 self._assign(st, target)
                 if strength is Strength.WEAK:
                     self._flag(st, ev, anchor, declared=declared)
-                    if both_new:  # each joined the other
+                    if both_new and not declared:  # each joined the other
+                        # (A declared address is the shopper's whatever the browser or card it
+                        # was typed on turns out to be: it never follows that one away.)
                         self._flag(anchor, ev, st, declared=declared)
             else:
                 refuse(RefusedLink(*positions, self._cap_rule(over), "separate_person"))
@@ -253,15 +261,12 @@ class _BatchRun(WeakEvidence):
                 return target
             if self._corroborated(ev, anchor, st):
                 _confirm_link(anchor, st)
-            elif declared and not (
-                self.e.anchored(other.counts)
-                and not self.e.anchored(target.counts)
-                and self.e._types[st.type].shareable
-            ):
+            elif declared and not self._device_with_owner(st, other):
+                # (An address typed on a browser or card whose person already holds an account or
+                # another address waits for corroboration: a household's laptop or a spouse's
+                # card would bridge two people.)
                 # Typed by the shopper, onto a side that no login names: applied at once; the
                 # anonymous side is marked as joined by this link, to be withdrawn if contradicted.
-                # Not an address into the person of the browser or card it was typed on: a
-                # household's laptop or a spouse's card would carry it to the wrong person.
                 fresh = self._declared_side(anchor, target, st, other)
             elif self.e._attach_new and (self._fresh(anchor, target, ev) or self._fresh(st, other, ev)):
                 # Onto an identifier first seen here: applied, and that side is marked as joined by
