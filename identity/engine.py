@@ -181,10 +181,8 @@ class _BatchRun(WeakEvidence):
         return person
 
     def _device_with_owner(self, st: IdentifierState, person: PersonState) -> bool:
-        """Whether `st` is a browser, device or card whose person holds more than devices."""
-        types = self.e._types
-        owned = any(n and not types[t].shareable for t, n in person.counts.items())
-        return types[st.type].shareable and owned
+        """Whether `st` is a browser, device or card whose person a login names."""
+        return self.e._types[st.type].shareable and self.e.anchored(person.counts)
 
     def _declared_side(
         self, anchor: IdentifierState, target: PersonState, st: IdentifierState, other: PersonState
@@ -262,9 +260,9 @@ class _BatchRun(WeakEvidence):
             if self._corroborated(ev, anchor, st):
                 _confirm_link(anchor, st)
             elif declared and not self._device_with_owner(st, other):
-                # (An address typed on a browser or card whose person already holds an account or
-                # another address waits for corroboration: a household's laptop or a spouse's
-                # card would bridge two people.)
+                # (An address typed on a browser or card whose person a login names waits for
+                # corroboration: a household's laptop or a spouse's card would carry it to the
+                # wrong person.)
                 # Typed by the shopper, onto a side that no login names: applied at once; the
                 # anonymous side is marked as joined by this link, to be withdrawn if contradicted.
                 fresh = self._declared_side(anchor, target, st, other)
@@ -291,11 +289,13 @@ class _BatchRun(WeakEvidence):
             and self.e.cap_violation(target.counts, Counter({st.type: 1})) is None
         ):
             movers = 1 + len(self._followers(st))
-            if over is not None or movers < sum(other.counts.values()):
+            if over is not None or (movers < sum(other.counts.values()) and self.e.anchored(other.counts)):
                 # Strong evidence puts in another person (another login, say) an identifier that
-                # only weak evidence put in its person: the identifier comes over, with what was
-                # joined through it and the events they name; the rest of its person stays (it is
-                # not pulled in through a weak link). Against a second login, that is a withdrawal.
+                # only weak evidence put in a person that a login names: the identifier comes over,
+                # with what was joined through it and the events they name; the rest of its person
+                # stays (it is not pulled in through a weak link). Against a second login, that is
+                # a withdrawal. A person no login names has nothing to contradict the weak link:
+                # it is merged, as it would be had the strong evidence come first.
                 self._withdraw(st, target, ev)
                 if over is not None:
                     refuse(RefusedLink(*positions, "weak_link", "withdrawn"))

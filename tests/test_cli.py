@@ -86,7 +86,11 @@ def test_serve_ingest_resolve_graph_profile_and_graceful_stop(tmp_path: Path):
         resolved = run("resolve", "email", "ann@example.com")
         assert "customer_id     C-1" in resolved and "ann@" not in resolved
         graph = run("graph", "cookie", "ck1")
-        assert "aliases:" in graph and "cookie:ck2 -- email#" in graph and "weak, email.click" in graph
+        assert (
+            "aliases:" in graph
+            and "cookie:ck2 -- email#" in graph
+            and "weak, click_through, email.click" in graph
+        )
         profile = json.loads(
             run("profile", "email", "ANN@example.com", "--fields", "affinities,history.email")
         )
@@ -224,7 +228,7 @@ def _drawn(server, settings, tmp_path: Path, fmt: str) -> str:
 def test_a_person_as_a_graphviz_picture(server, settings, tmp_path: Path):
     picture = _drawn(server, settings, tmp_path, "dot")
     assert picture.startswith('graph "p_') and picture.rstrip().endswith("}")
-    assert '"customer_id:C-1"' in picture and "web.login (strong, 1)" in picture
+    assert '"customer_id:C-1"' in picture and "web.login (authenticated, 1)" in picture
     assert "shape=box" in picture  # identifiers are drawn by type
     assert 'label="customer_id\\nC-1"' in picture  # type over value: DOT's line break, not a backslash
     assert "ann@example.com" not in picture.lower()  # only display-safe values
@@ -239,4 +243,4 @@ def test_a_person_rendered_as_svg(server, settings, tmp_path: Path):
         pytest.skip("Graphviz's dot is not installed")
     svg = _drawn(server, settings, tmp_path, "svg")
     assert "<svg" in svg and "</svg>" in svg.rstrip()[-10:]
-    assert "web.login (strong, 1)" in svg and "ann@example.com" not in svg.lower()
+    assert "web.login (authenticated, 1)" in svg and "ann@example.com" not in svg.lower()

@@ -174,7 +174,7 @@ def test_explain_gives_the_path_between_two_identifiers_of_a_person(svc):
         ("web.login", "STRONG"),
         ("pos.loyalty_swipe", "STRONG"),
     ]
-    assert "web.login (strong), pos.loyalty_swipe (strong)" in x.explanation
+    assert "web.login (authenticated), pos.loyalty_swipe (authenticated)" in x.explanation
 
 
 def test_explain_says_why_not_a_pending_or_kept_apart_link(svc):
