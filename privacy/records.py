@@ -81,4 +81,10 @@ class PrivacyRecords(Protocol):
 
     def revoke_key(self, key_id: str, at: int) -> bool: ...
 
+    def agreed(self, setting: str, fingerprint: str) -> str:
+        """Records `fingerprint` as what every server sharing these records must have for
+        `setting`, unless one is recorded already; returns the recorded one. The first server to
+        start decides; a concurrent first start by two servers records one of them."""
+        ...
+
     def close(self) -> None: ...

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 from changes.ports import ChangeFeed
+from common.errors import StoreMisconfigured
 from common.observability import Instrumented
 from identity.engine import StitchingEngine
 from identity.identifiers import EvidenceClass
@@ -34,6 +35,7 @@ from profiles.segments import compile_segments
 from profiles.service import ProfileService
 from resolvers.registry import build_resolvers
 from server import telemetry
+from server.agreement import check_agreement
 from server.config import CassandraProfiles, Settings
 from server.secrets import hmac_secret
 
@@ -223,6 +225,12 @@ def build_system(
     graph = graph or build_graph(settings)
     store = store or build_profile_store(settings)
     records = records or build_privacy_records(settings)
+    try:
+        check_agreement(settings, hmac_secret(settings), records)
+    except StoreMisconfigured:
+        for built in (graph, store, records):
+            built.close()
+        raise
     feed = build_change_feed(settings) if settings.changes.enabled else None
     cache, tail, propagation = _read_cache(settings, feed)
     uncached = store  # the feed compares with what is stored, never with a cached copy

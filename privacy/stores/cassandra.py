@@ -14,6 +14,8 @@ Tables (`ns` a namespace, as for the profile store):
   0-999 — ordered by time across servers without a counter anyone must coordinate (a bigint until
   the year 2262); `audit_months` lists the months written, so a read from the start scans only those.
 - `api_keys` (ns, key_id) and `api_key_hashes` (ns, hash) → key_id.
+- `agreements` (ns, setting) → fingerprint: what every server sharing the stores must agree on
+  (the HMAC secret, how identifiers become keys), written once with `IF NOT EXISTS`.
 """
 
 from __future__ import annotations
@@ -41,6 +43,8 @@ TABLES = (
     "created_at bigint, revoked_at bigint, PRIMARY KEY ((ns), key_id))",
     "CREATE TABLE IF NOT EXISTS {ks}.api_key_hashes (ns text, hash text, key_id text, "
     "PRIMARY KEY ((ns, hash)))",
+    "CREATE TABLE IF NOT EXISTS {ks}.agreements (ns text, setting text, fingerprint text, "
+    "PRIMARY KEY ((ns), setting))",
 )
 MONTH_US = 30 * 86_400 * 1_000_000
 SEQ_SPREAD = 1000
@@ -75,6 +79,9 @@ class CassandraPrivacyRecords:
         )
         self._set_flag = q(f"UPDATE {ks}.privacy_flags SET value = true WHERE ns = ? AND name = ?")
         self._flag = q(f"SELECT value FROM {ks}.privacy_flags WHERE ns = ? AND name = ?")
+        self._agree_q = q(
+            f"INSERT INTO {ks}.agreements (ns, setting, fingerprint) VALUES (?, ?, ?) IF NOT EXISTS"
+        )
         self._claim_request = q(
             f"INSERT INTO {ks}.erasure_requests (ns, request_id, erasure_id) VALUES (?, ?, ?) IF NOT EXISTS"
         )
@@ -249,6 +256,13 @@ class CassandraPrivacyRecords:
         if self._conn.session.execute(self._key_q, (self._ns, key_id)).one() is None:
             return False
         return bool(self._conn.session.execute(self._revoke_q, (at, self._ns, key_id)).was_applied)
+
+    @unavailable_on_driver_errors
+    def agreed(self, setting: str, fingerprint: str) -> str:
+        rs = self._conn.session.execute(self._agree_q, (self._ns, setting, fingerprint))
+        if rs.was_applied:
+            return fingerprint
+        return str(rs.one()[rs.column_names.index("fingerprint")])
 
     @unavailable_on_driver_errors
     def ping(self) -> None:

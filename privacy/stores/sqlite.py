@@ -25,6 +25,7 @@ CREATE TABLE IF NOT EXISTS audit(
 CREATE TABLE IF NOT EXISTS api_keys(
     key_id TEXT PRIMARY KEY, hash TEXT NOT NULL UNIQUE, role TEXT NOT NULL, created_at INTEGER NOT NULL,
     revoked_at INTEGER);
+CREATE TABLE IF NOT EXISTS agreements(setting TEXT PRIMARY KEY, fingerprint TEXT NOT NULL) WITHOUT ROWID;
 """
 
 
@@ -119,6 +120,16 @@ class SqlitePrivacyRecords:
             db.execute(
                 "INSERT INTO api_keys(key_id, hash, role, created_at) VALUES (?, ?, ?, ?)",
                 (key_id, key_hash, role, created_at),
+            )
+
+    def agreed(self, setting: str, fingerprint: str) -> str:
+        with self._db.write() as db:
+            db.execute(
+                "INSERT INTO agreements(setting, fingerprint) VALUES (?, ?) ON CONFLICT(setting) DO NOTHING",
+                (setting, fingerprint),
+            )
+            return str(
+                db.execute("SELECT fingerprint FROM agreements WHERE setting = ?", (setting,)).fetchone()[0]
             )
 
     def key_by_hash(self, key_hash: str) -> ApiKey | None:

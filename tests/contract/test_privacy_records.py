@@ -128,3 +128,10 @@ def _sqlite_type() -> type:
     from privacy.stores.sqlite import SqlitePrivacyRecords
 
     return SqlitePrivacyRecords
+
+
+def test_the_first_fingerprint_of_a_setting_is_the_one_every_later_reader_gets(records: PrivacyRecords):
+    assert records.agreed("hmac_secret", "f-1") == "f-1"
+    assert records.agreed("hmac_secret", "f-2") == "f-1"
+    assert records.agreed("other", "g-2") == "g-2"
+    assert records.agreed("hmac_secret", "f-1") == "f-1"
