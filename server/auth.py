@@ -136,7 +136,8 @@ class AuthInterceptor(grpc.ServerInterceptor):
             return interception.wrap(handler, _unavailable, deserializer=lambda _: _unread)
         if key is None or not (key.role == "admin" or key.role in ALLOWED.get(method, frozenset())):
             # Decided from the metadata alone: the body of a refused call is never parsed.
-            return interception.wrap(handler, _refused(key), deserializer=lambda _: _unread)
+            needed = sorted(ALLOWED.get(method, frozenset()) | {"admin"})
+            return interception.wrap(handler, _refused(key, needed), deserializer=lambda _: _unread)
         return interception.wrap(handler, _as_caller(key))
 
 
@@ -147,14 +148,17 @@ def _unread(data: bytes) -> object:
 _UNREAD = object()
 
 
-def _refused(key: ApiKey | None) -> interception.Around:
+def _refused(key: ApiKey | None, needed: list[str]) -> interception.Around:
     @contextmanager
     def refused(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
         if key is None:
             context.abort(
                 grpc.StatusCode.UNAUTHENTICATED, "a valid API key is required (authorization: Bearer …)"
             )
-        context.abort(grpc.StatusCode.PERMISSION_DENIED, "this key's role may not call this method")
+        context.abort(
+            grpc.StatusCode.PERMISSION_DENIED,
+            f"this key's role ({key.role}) may not call this method; it needs the role {' or '.join(needed)}",
+        )
         yield request  # never reached: abort raises
 
     return refused

@@ -1,8 +1,9 @@
 """`idstitch`: serve, and talk to a running server (ingest, resolve, graph, profile, detach, why,
-erase, erasure, export, consent, traits, keys, audit, watch). The caller key comes from --key-file,
-IDSTITCH_API_KEY, IDSTITCH_KEY_FILE or the admin key the server's first start wrote to
-./idstitch-data/admin.key. Options go before or after the command. TLS: --ca (and, for mutual
-TLS, --cert and --key), or IDSTITCH_TLS_CA / _CERT / _KEY.
+erase, erasure, export, consent, traits, keys, audit, watch). The caller key comes from, in this
+order: --key-file (alias --api-key-file), IDSTITCH_API_KEY, IDSTITCH_KEY_FILE, then the admin key
+the server's first start wrote to ./idstitch-data/admin.key; a key file that is named but cannot be
+read is an error, never a fall back to another key. Options go before or after the command.
+TLS: --tls-ca (and, for mutual TLS, --tls-cert and --tls-key), or IDSTITCH_TLS_CA / _CERT / _KEY.
 
 Exit codes: 0 done; 1 the server said no (an error status); 2 a usage or input error; 3 the server
 could not be reached (UNAVAILABLE or a deadline)."""
@@ -10,6 +11,7 @@ could not be reached (UNAVAILABLE or a deadline)."""
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import json
 import os
 import sys
@@ -20,7 +22,7 @@ import grpc
 from google.protobuf import json_format
 
 from common.errors import StoreMisconfigured, StoreUnavailable
-from idstitch.channels import find_key, open_channel, with_key
+from idstitch.channels import KEY_SOURCES, KeyNotFound, locate_key, open_channel, with_key
 from idstitch.v1 import admin_service_pb2_grpc as admin_pb_grpc
 from idstitch.v1 import event_pb2 as ev_pb
 from idstitch.v1 import identity_service_pb2 as pb
@@ -29,6 +31,7 @@ from idstitch.v1 import profile_service_pb2 as profile_pb
 from idstitch.v1 import profile_service_pb2_grpc as profile_pb_grpc
 from server import cli_admin, cli_privacy, cli_watch
 from server.cli_admin import day as _day
+from server.cli_json import message_json
 
 DEFAULT_TARGET = "127.0.0.1:50051"
 
@@ -41,18 +44,46 @@ def _connection_options(p: argparse.ArgumentParser, *, defaults: bool) -> None:
         return value if defaults else argparse.SUPPRESS
 
     p.add_argument("--target", default=d(os.environ.get("IDSTITCH_TARGET", DEFAULT_TARGET)), help="host:port")
-    p.add_argument("--key-file", type=Path, default=d(None), help="file holding the caller key")
     p.add_argument(
-        "--ca", type=Path, default=d(None), help="TLS: the CA that signed the server's certificate"
+        "--key-file",
+        "--api-key-file",
+        dest="key_file",
+        type=Path,
+        default=d(None),
+        help="file holding the API key (before IDSTITCH_API_KEY, IDSTITCH_KEY_FILE, the default file)",
     )
-    p.add_argument("--cert", type=Path, default=d(None), help="mutual TLS: this client's certificate")
-    p.add_argument("--key", type=Path, default=d(None), help="mutual TLS: this client's private key")
+    # The TLS options are named for TLS; --ca, --cert and --key still work, unlisted: --key was
+    # taken for the API key too often.
+    for name, old, help_ in (
+        ("--tls-ca", "--ca", "TLS: the CA that signed the server's certificate"),
+        ("--tls-cert", "--cert", "mutual TLS: this client's certificate"),
+        ("--tls-key", "--key", "mutual TLS: this client's TLS private key (not the API key)"),
+    ):
+        p.add_argument(name, dest=name.removeprefix("--tls-"), type=Path, default=d(None), help=help_)
+        p.add_argument(old, dest=name.removeprefix("--tls-"), type=Path, default=argparse.SUPPRESS,
+                       help=argparse.SUPPRESS)  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
+    """`_main`, and quiet when its reader goes away (`idstitch audit | head`): no traceback."""
+    try:
+        code = _main(argv)
+        sys.stdout.flush()
+        return code
+    except BrokenPipeError:
+        # The reader closed the pipe; the interpreter's own flush at exit must not fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def _main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="idstitch", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    parser.add_argument("--version", action="version", version=f"idstitch {_version()}")
     _connection_options(parser, defaults=True)
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -145,8 +176,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     try:
+        found = locate_key(args.key_file)
+    except KeyNotFound as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    try:
         with raw as raw_channel:
-            channel = with_key(raw_channel, find_key(args.key_file))
+            channel = with_key(raw_channel, found.key)
             if args.command in cli_privacy.COMMANDS:
                 return cli_privacy.run(channel, args)
             if args.command == "watch":
@@ -167,7 +203,19 @@ def main(argv: list[str] | None = None) -> int:
             return handler(stub, args)
     except grpc.RpcError as e:
         print(f"error: {e.code().name}: {e.details()}", file=sys.stderr)
+        if e.code() == grpc.StatusCode.UNAUTHENTICATED:
+            where = (
+                f"the key from {found.source}" if found.key else f"no key was found; looked in {KEY_SOURCES}"
+            )
+            print(f"  (sent {where})" if found.key else f"  ({where})", file=sys.stderr)
         return 3 if e.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED) else 1
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("idstitch")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown (not installed)"
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -264,7 +312,7 @@ def _ingest(stub: pb_grpc.IdentityServiceStub, args: argparse.Namespace) -> int:
             print(f"error: {problems[0]}", file=sys.stderr)
             print(f"(nothing from that line on was sent; {sent} events before it were)", file=sys.stderr)
             return 2
-    print(json.dumps(json_format.MessageToDict(summary, always_print_fields_with_no_presence=True), indent=2))
+    print(json.dumps(message_json(summary), indent=2))
     return 0
 
 
@@ -328,7 +376,7 @@ def _profile(stub: profile_pb_grpc.ProfileServiceStub, args: argparse.Namespace)
     if args.fields:
         req.read_mask.paths.extend(p.strip() for p in args.fields.split(",") if p.strip())
     profile = stub.GetProfile(req).profile
-    print(json_format.MessageToJson(profile, indent=2, always_print_fields_with_no_presence=True))
+    print(json.dumps(message_json(profile), indent=2))
     return 0
 
 

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import grpc
-from google.protobuf import json_format
 from google.protobuf.message import Message
 
 from idstitch.v1 import event_pb2 as ev_pb
@@ -19,6 +18,7 @@ from idstitch.v1 import privacy_service_pb2 as priv_pb
 from idstitch.v1 import privacy_service_pb2_grpc as priv_grpc
 from idstitch.v1 import profile_service_pb2 as profile_pb
 from idstitch.v1 import profile_service_pb2_grpc as profile_grpc
+from server.cli_json import message_json
 
 COMMANDS = {
     "erase": "privacy: erase a person everywhere (GDPR Art. 17) and print the receipt",
@@ -115,7 +115,7 @@ def _trait_value(raw: str) -> profile_pb.TraitValue:
 
 
 def _print(message: Message) -> int:
-    print(json.dumps(json_format.MessageToDict(message, always_print_fields_with_no_presence=True), indent=2))
+    print(json.dumps(message_json(message), indent=2))
     return 0
 
 

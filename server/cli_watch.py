@@ -9,11 +9,11 @@ import json
 import sys
 
 import grpc
-from google.protobuf import json_format
 from google.protobuf.field_mask_pb2 import FieldMask
 
 from idstitch.v1 import change_service_pb2 as pb
 from idstitch.v1 import change_service_pb2_grpc as pb_grpc
+from server.cli_json import message_json
 
 HELP = "subscriber: print the change feed as JSON lines, from a cursor or from now"
 KIND_OF: dict[str, pb.ChangeKind] = {
@@ -51,7 +51,7 @@ def run(channel: grpc.Channel, args: argparse.Namespace) -> int:
     try:
         for response in stream:
             for change in response.changes:
-                out = json_format.MessageToDict(change, always_print_fields_with_no_presence=True)
+                out = message_json(change)
                 print(json.dumps(out, sort_keys=True), flush=True)
                 cursor, seen = change.cursor, seen + 1
                 if args.limit and seen >= args.limit:

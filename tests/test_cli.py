@@ -82,7 +82,7 @@ def test_serve_ingest_resolve_graph_profile_and_graceful_stop(tmp_path: Path):
             return out.stdout
 
         summary = json.loads(run("ingest", str(events)))
-        assert (summary["eventsReceived"], summary["personsMerged"]) == ("3", "1")
+        assert (summary["eventsReceived"], summary["personsMerged"]) == (3, 1)  # numbers, not strings
         resolved = run("resolve", "email", "ann@example.com")
         assert "customer_id     C-1" in resolved and "ann@" not in resolved
         graph = run("graph", "cookie", "ck1")
@@ -95,7 +95,7 @@ def test_serve_ingest_resolve_graph_profile_and_graceful_stop(tmp_path: Path):
             run("profile", "email", "ANN@example.com", "--fields", "affinities,history.email")
         )
         assert profile["affinities"]["categories"][0]["name"] == "grills"
-        assert profile["history"]["email"]["clicks"] == "1" and "context" not in profile
+        assert profile["history"]["email"]["clicks"] == 1 and "context" not in profile
         assert "ann@" not in json.dumps(profile).lower()
         missing = subprocess.run(
             [*idstitch(), "resolve", "cookie", "nope", "--target", target],

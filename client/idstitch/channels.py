@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from collections import namedtuple
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -59,16 +60,53 @@ def with_key(channel: grpc.Channel, key: str | None) -> grpc.Channel:
     return grpc.intercept_channel(channel, BearerKey(key)) if key else channel
 
 
-def find_key(key_file: Path | None = None) -> str | None:
-    """The caller key: IDSTITCH_API_KEY, else the first of `key_file`, IDSTITCH_KEY_FILE and
-    ./idstitch-data/admin.key that exists (the key the first start wrote)."""
-    if os.environ.get("IDSTITCH_API_KEY"):
-        return os.environ["IDSTITCH_API_KEY"].strip()
+class KeyNotFound(ValueError):
+    """An explicit key source that cannot be read: never a reason to fall back to another key."""
+
+
+@dataclass(frozen=True)
+class FoundKey:
+    key: str | None
+    source: str
+    """Where it came from, or where it was looked for: for messages, never the key itself."""
+
+
+KEY_SOURCES = (
+    "--key-file (or --api-key-file), then IDSTITCH_API_KEY, then IDSTITCH_KEY_FILE, "
+    f"then ./{DEFAULT_KEY_FILE} (written by a server's first start)"
+)
+
+
+def locate_key(key_file: Path | None = None, *, flag: str = "--key-file") -> FoundKey:
+    """The caller key, explicit before environment before default: `key_file` (named `flag` in
+    messages), IDSTITCH_API_KEY, IDSTITCH_KEY_FILE, ./idstitch-data/admin.key. A source that is
+    given but cannot be read raises KeyNotFound naming it: falling back to the default file would
+    act as admin for a caller who asked for a lesser key."""
+    if key_file is not None:
+        return FoundKey(_read_key(key_file, flag), flag)
+    if os.environ.get("IDSTITCH_API_KEY", "").strip():
+        return FoundKey(os.environ["IDSTITCH_API_KEY"].strip(), "IDSTITCH_API_KEY")
     env_file = os.environ.get("IDSTITCH_KEY_FILE")
-    for path in (key_file, Path(env_file) if env_file else None, DEFAULT_KEY_FILE):
-        if path is not None and path.is_file():
-            return path.read_text().strip()
-    return None
+    if env_file:
+        return FoundKey(_read_key(Path(env_file), "IDSTITCH_KEY_FILE"), "IDSTITCH_KEY_FILE")
+    if DEFAULT_KEY_FILE.is_file():
+        return FoundKey(_read_key(DEFAULT_KEY_FILE, f"./{DEFAULT_KEY_FILE}"), f"./{DEFAULT_KEY_FILE}")
+    return FoundKey(None, f"nowhere: no key in {KEY_SOURCES}")
+
+
+def _read_key(path: Path, source: str) -> str:
+    try:
+        key = path.read_text().strip()
+    except (OSError, UnicodeDecodeError) as e:
+        raise KeyNotFound(f"{source}: the key file cannot be read ({e.__class__.__name__})") from None
+    if not key:
+        raise KeyNotFound(f"{source}: the key file is empty")
+    return key
+
+
+def find_key(key_file: Path | None = None) -> str | None:
+    """The caller key (locate_key), or None when no source holds one."""
+    return locate_key(key_file).key
 
 
 def open_channel(
