@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 
 import grpc
@@ -15,6 +16,10 @@ from server.caller import caller
 from server.convert import timestamp
 
 MAX_AUDIT = 1000
+
+
+KEY_ID = re.compile(r"k_[0-9a-f]{8,32}")
+"""The form of the key ids create_key makes; anything else is refused before a store sees it."""
 
 
 class AdminServicer(pb_grpc.AdminServiceServicer):
@@ -41,11 +46,17 @@ class AdminServicer(pb_grpc.AdminServiceServicer):
     def RevokeKey(self, request: pb.RevokeKeyRequest, context: grpc.ServicerContext) -> pb.RevokeKeyResponse:
         if not request.key_id:
             raise InvalidArgument("key_id", "required")
+        if not KEY_ID.fullmatch(request.key_id):
+            raise InvalidArgument(
+                "key_id", "not a key id (k_ and hex digits, as CreateKey and ListKeys show)"
+            )
         now = time.time_ns() // 1000
         revoked = self._records.revoke_key(request.key_id, now)
         if self._auth is not None:
             self._auth.forget()
-        self._records.audit(now, caller(), "revoke_key", {"key_id": request.key_id, "revoked": int(revoked)})
+        # An id that names no key is the caller's string, not ours: the audit log does not keep it.
+        named = request.key_id if revoked else "unknown"
+        self._records.audit(now, caller(), "revoke_key", {"key_id": named, "revoked": int(revoked)})
         return pb.RevokeKeyResponse(revoked=revoked)
 
     def ListAudit(self, request: pb.ListAuditRequest, context: grpc.ServicerContext) -> pb.ListAuditResponse:

@@ -31,7 +31,7 @@ from idstitch.v1 import profile_service_pb2 as profile_pb
 from idstitch.v1 import profile_service_pb2_grpc as profile_pb_grpc
 from server import cli_admin, cli_privacy, cli_watch
 from server.cli_admin import day as _day
-from server.cli_json import message_json
+from server.cli_json import message_json, selected
 
 DEFAULT_TARGET = "127.0.0.1:50051"
 
@@ -204,10 +204,10 @@ def _main(argv: list[str] | None = None) -> int:
     except grpc.RpcError as e:
         print(f"error: {e.code().name}: {e.details()}", file=sys.stderr)
         if e.code() == grpc.StatusCode.UNAUTHENTICATED:
-            where = (
-                f"the key from {found.source}" if found.key else f"no key was found; looked in {KEY_SOURCES}"
+            hint = (
+                f"sent the key from {found.source}" if found.key else f"no key found; looked in {KEY_SOURCES}"
             )
-            print(f"  (sent {where})" if found.key else f"  ({where})", file=sys.stderr)
+            print(f"  ({hint})", file=sys.stderr)
         return 3 if e.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED) else 1
 
 
@@ -230,7 +230,11 @@ def _serve(args: argparse.Namespace) -> int:
         overrides["port"] = args.port
     if args.data_dir is not None:
         overrides["data_dir"] = args.data_dir
-    settings = load_settings(args.config, **overrides)
+    try:
+        settings = load_settings(args.config, **overrides)
+    except ValueError as e:  # pydantic's ValidationError is one: a config that cannot be served
+        print(f"idstitch: cannot start: the settings are not valid:\n{e}", file=sys.stderr)
+        return 2
     configure_logging(settings.log_level)
     try:
         serve(settings)
@@ -376,7 +380,10 @@ def _profile(stub: profile_pb_grpc.ProfileServiceStub, args: argparse.Namespace)
     if args.fields:
         req.read_mask.paths.extend(p.strip() for p in args.fields.split(",") if p.strip())
     profile = stub.GetProfile(req).profile
-    print(json.dumps(message_json(profile), indent=2))
+    shown = message_json(profile)
+    if req.read_mask.paths:  # only what was asked: the other fields of a message are not zeros
+        shown = selected(shown, ["person_id", "computed_at", "restricted", "consent", *req.read_mask.paths])
+    print(json.dumps(shown, indent=2))
     return 0
 
 

@@ -49,3 +49,25 @@ def _one(f: FieldDescriptor, value: Any) -> Any:
     if nested is not None and isinstance(value, dict) and not nested.full_name.startswith("google.protobuf."):
         _numbers(nested, value)
     return value
+
+
+def selected(d: dict[str, Any], paths: list[str]) -> dict[str, Any]:
+    """The parts of a message's JSON that field mask `paths` (snake_case, dotted) name."""
+    out: dict[str, Any] = {}
+    for path in paths:
+        names = [_camel(p) for p in path.split(".")]
+        source, target = d, out
+        for name in names[:-1]:
+            if not isinstance(source.get(name), dict):
+                break
+            source = source[name]
+            target = target.setdefault(name, {})
+        else:
+            if names[-1] in source:
+                target[names[-1]] = source[names[-1]]
+    return out
+
+
+def _camel(name: str) -> str:
+    first, *rest = name.split("_")
+    return first + "".join(p[:1].upper() + p[1:] for p in rest)

@@ -4,6 +4,7 @@ IDSTITCH_CONFIG), and IDSTITCH_* environment variables, which win over the file
 
 from __future__ import annotations
 
+import os
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Annotated, Literal
@@ -193,6 +194,12 @@ class TlsSettings(BaseModel):
             raise ValueError("tls.cert_file and tls.key_file go together")
         if self.client_ca_file is not None and self.cert_file is None:
             raise ValueError("tls.client_ca_file needs tls.cert_file and tls.key_file")
+        # Checked here, so that `serve --check-config` finds them and a start writes nothing (no
+        # admin key, no store) before failing on a file that is not there.
+        for name in ("cert_file", "key_file", "client_ca_file"):
+            path = getattr(self, name)
+            if path is not None and not (path.is_file() and os.access(path, os.R_OK)):
+                raise ValueError(f"tls.{name}: no readable file there")
         return self
 
 

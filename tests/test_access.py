@@ -228,3 +228,15 @@ def test_tls_and_mutual_tls_are_configuration_away(tmp_path: Path, mutual: bool)
                 assert _health(ch) == health_pb2.HealthCheckResponse.SERVING
     finally:
         running.stop(0)
+
+
+def test_revoke_refuses_what_is_not_a_key_id_and_never_records_an_unknown_one(raw, keys, server):
+    admin = admin_grpc.AdminServiceStub(with_key(raw, keys["admin"]))
+    with pytest.raises(grpc.RpcError) as refused:
+        admin.RevokeKey(admin_pb.RevokeKeyRequest(key_id="ann@example.com"))
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "key_id" in refused.value.details()
+    assert "ann@" not in refused.value.details()
+    assert not admin.RevokeKey(admin_pb.RevokeKeyRequest(key_id="k_0123456789ab")).revoked
+    audit = admin.ListAudit(admin_pb.ListAuditRequest()).records
+    assert "ann@" not in str(audit) and "k_0123456789ab" not in str(audit)
+    assert audit[-1].operation == "revoke_key" and audit[-1].detail["key_id"] == "unknown"

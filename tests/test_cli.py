@@ -96,6 +96,8 @@ def test_serve_ingest_resolve_graph_profile_and_graceful_stop(tmp_path: Path):
         )
         assert profile["affinities"]["categories"][0]["name"] == "grills"
         assert profile["history"]["email"]["clicks"] == 1 and "context" not in profile
+        narrow = json.loads(run("profile", "email", "ann@example.com", "--fields", "history.email.clicks"))
+        assert narrow["history"] == {"email": {"clicks": 1}}  # a sub-field selects; nothing else as zeros
         assert "ann@" not in json.dumps(profile).lower()
         missing = subprocess.run(
             [*idstitch(), "resolve", "cookie", "nope", "--target", target],

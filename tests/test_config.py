@@ -40,3 +40,20 @@ def test_unknown_settings_are_refused(tmp_path: Path):
 def test_a_missing_config_file_is_an_error(tmp_path: Path):
     with pytest.raises(FileNotFoundError):
         load_settings(tmp_path / "nope.yaml")
+
+
+def test_tls_files_that_are_not_there_fail_the_check_and_the_start_writes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    from server.cli import main
+
+    data = tmp_path / "data"
+    config = tmp_path / "idstitch.yaml"
+    config.write_text(
+        f"data_dir: {data}\ntls: {{cert_file: {tmp_path / 'no.pem'}, key_file: {tmp_path / 'no.key'}}}\n"
+    )
+    assert main(["serve", "--check-config", str(config)]) != 0
+    assert "tls.cert_file" in capsys.readouterr().err
+    assert main(["serve", "--config", str(config), "--port", "0"]) == 2
+    assert "tls.cert_file" in capsys.readouterr().err
+    assert not data.exists()  # no admin key, no store was written before the refusal
