@@ -58,12 +58,26 @@ def providers(env: Mapping[str, str] = os.environ) -> tuple[TracerProvider | Non
         span_exporter = ConsoleSpanExporter() if traces == "console" else otlp_spans(protocol)
         tracer_provider.add_span_processor(BatchSpanProcessor(span_exporter))
     meter_provider = None
-    if metrics_kind != "none":
+    if metrics_kind == "prometheus":
+        meter_provider = MeterProvider(resource=found, metric_readers=[prometheus_reader(env)])
+    elif metrics_kind != "none":
         metric_exporter = ConsoleMetricExporter() if metrics_kind == "console" else otlp_metrics(protocol)
         meter_provider = MeterProvider(
             resource=found, metric_readers=[PeriodicExportingMetricReader(metric_exporter)]
         )
     return tracer_provider, meter_provider
+
+
+def prometheus_reader(env: Mapping[str, str]) -> Any:
+    """OTEL_METRICS_EXPORTER=prometheus: the metrics served for scraping at
+    http://OTEL_EXPORTER_PROMETHEUS_HOST:OTEL_EXPORTER_PROMETHEUS_PORT/metrics (127.0.0.1:9464 by
+    default: loopback, like the server itself)."""
+    from opentelemetry.exporter.prometheus import PrometheusMetricReader
+    from prometheus_client import start_http_server
+
+    host = env.get("OTEL_EXPORTER_PROMETHEUS_HOST", "127.0.0.1")
+    start_http_server(port=int(env.get("OTEL_EXPORTER_PROMETHEUS_PORT", "9464")), addr=host)
+    return PrometheusMetricReader()
 
 
 def otlp_spans(protocol: str) -> Any:
