@@ -15,11 +15,9 @@ import importlib.metadata
 import json
 import os
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
-from google.protobuf import json_format
 
 from common.errors import StoreMisconfigured, StoreUnavailable
 from idstitch.channels import KEY_SOURCES, KeyNotFound, locate_key, open_channel, with_key
@@ -29,7 +27,7 @@ from idstitch.v1 import identity_service_pb2 as pb
 from idstitch.v1 import identity_service_pb2_grpc as pb_grpc
 from idstitch.v1 import profile_service_pb2 as profile_pb
 from idstitch.v1 import profile_service_pb2_grpc as profile_pb_grpc
-from server import cli_admin, cli_privacy, cli_watch
+from server import cli_admin, cli_ingest, cli_privacy, cli_watch
 from server.cli_admin import day as _day
 from server.cli_json import message_json, selected
 
@@ -127,8 +125,7 @@ def _main(argv: list[str] | None = None) -> int:
             p.add_argument("--after", type=int, default=0, help="entries after this sequence number")
             continue
         if name == "ingest":
-            p.add_argument("file", type=Path, help="one idstitch.v1.Event per line, in JSON ('-' for stdin)")
-            p.add_argument("--batch", type=int, default=500, help="events per stream message (max 1000)")
+            cli_ingest.add_arguments(p)
         elif name in ("graph", "profile"):
             p.add_argument("type", nargs="?")
             p.add_argument("value", nargs="?")
@@ -267,57 +264,8 @@ def _check_config(path: Path) -> int:
     return 0
 
 
-def _read_events(path: Path, batch: int, bar: object) -> Iterator[pb.IngestStreamRequest]:
-    chunk = pb.IngestStreamRequest()
-    with sys.stdin if str(path) == "-" else path.open() as f:
-        for line_no, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                json_format.Parse(line, chunk.events.add())
-            except json_format.ParseError as e:
-                raise BadInput(f"{path}:{line_no}: not an idstitch.v1.Event: {e}") from e
-            if len(chunk.events) >= batch:
-                yield chunk
-                bar.update(len(chunk.events))  # type: ignore[attr-defined]
-                chunk = pb.IngestStreamRequest()
-    if chunk.events:
-        yield chunk
-        bar.update(len(chunk.events))  # type: ignore[attr-defined]
-
-
-class BadInput(Exception):
-    """A line of the events file that is not an event. Raised inside gRPC's request thread, which
-    then cancels the call (a SystemExit there would hang it), and reported by the main thread."""
-
-
 def _ingest(stub: pb_grpc.IdentityServiceStub, args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
-    if str(args.file) != "-" and not args.file.is_file():
-        print(f"error: {args.file}: no such file", file=sys.stderr)
-        return 2
-    problems: list[str] = []
-
-    def requests(bar: tqdm) -> Iterator[pb.IngestStreamRequest]:
-        try:
-            yield from _read_events(args.file, min(max(args.batch, 1), 1000), bar)
-        except (BadInput, OSError, UnicodeDecodeError) as e:
-            problems.append(str(e) if isinstance(e, BadInput) else f"{args.file}: {type(e).__name__}")
-            raise BadInput() from e
-
-    with tqdm(unit="ev", desc="ingest", file=sys.stderr) as bar:
-        try:
-            summary = stub.IngestStream(requests(bar))
-        except grpc.RpcError:
-            if not problems:
-                raise
-            sent = bar.n
-            print(f"error: {problems[0]}", file=sys.stderr)
-            print(f"(nothing from that line on was sent; {sent} events before it were)", file=sys.stderr)
-            return 2
-    print(json.dumps(message_json(summary), indent=2))
-    return 0
+    return cli_ingest.run(stub, args)
 
 
 def _resolve(stub: pb_grpc.IdentityServiceStub, args: argparse.Namespace) -> int:

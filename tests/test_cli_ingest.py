@@ -1,0 +1,122 @@
+"""`idstitch ingest` of a large file behaves as an operator expects: a refusal names the file and
+line, the summary says what was committed, refused and not sent and where to resume, refused
+lines can be set aside, and Ctrl-C ends with the summary instead of a traceback."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import grpc
+import pytest
+
+from idstitch.channels import with_key
+from idstitch.v1 import event_pb2 as ev_pb
+from idstitch.v1 import identity_service_pb2 as pb
+from idstitch.v1 import identity_service_pb2_grpc as pb_grpc
+from server.app import RunningServer
+from server.config import Settings
+
+ROOT = Path(__file__).parents[1]
+pytestmark = pytest.mark.e2e
+
+
+def write_events(path: Path, count: int, bad: dict[int, str] | None = None) -> Path:
+    """`count` lines, line n an event of cookie ck-n; `bad` replaces line n by its text."""
+    with path.open("w") as f:
+        for n in range(1, count + 1):
+            line = json.dumps({"eventId": f"e-{n}", "channel": "web", "type": "page_view",
+                               "identifiers": [{"type": "cookie", "value": f"ck-{n}"}]})  # fmt: skip
+            f.write((bad or {}).get(n, line) + "\n")
+    return path
+
+
+def ingest(server: RunningServer, settings: Settings, *args: str) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "IDSTITCH_KEY_FILE": str(settings.data_dir / "admin.key")}
+    return subprocess.Popen(
+        [sys.executable, "-m", "server.cli", "ingest", *args, "--target", f"127.0.0.1:{server.port}"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+
+
+def known(server: RunningServer, settings: Settings, cookie: str) -> bool:
+    with grpc.insecure_channel(f"127.0.0.1:{server.port}") as ch:
+        stub = pb_grpc.IdentityServiceStub(
+            with_key(ch, (settings.data_dir / "admin.key").read_text().strip())
+        )
+        try:
+            stub.Resolve(pb.ResolveRequest(identifier=ev_pb.Identifier(type="cookie", value=cookie)))
+        except grpc.RpcError as e:
+            assert e.code() == grpc.StatusCode.NOT_FOUND
+            return False
+        return True
+
+
+BAD_TYPE = json.dumps({"eventId": "e-bad", "channel": "web", "type": "page_view",
+                       "identifiers": [{"type": "shoe_size", "value": "44"}]})  # fmt: skip
+
+
+def test_a_refused_line_is_named_by_file_and_line_and_the_summary_says_where_to_resume(
+    server, settings, tmp_path: Path
+) -> None:
+    events = write_events(tmp_path / "events.jsonl", 250, {201: BAD_TYPE})
+    proc = ingest(server, settings, str(events), "--batch", "50")
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2
+    assert f"{events}:201: identifiers[0].type:" in err and "requests[" not in err and "events[" not in err
+    summary = json.loads(out)
+    assert (summary["eventsCommitted"], summary["linesRefused"], summary["linesNotSent"]) == (200, 1, 49)
+    assert summary["resumeFromLine"] == 201 and "--from-line 201" in err
+    assert known(server, settings, "ck-200") and not known(server, settings, "ck-202")
+    # Resent from the resume line after the fix: the rest goes in.
+    write_events(events, 250)
+    proc = ingest(server, settings, str(events), "--from-line", "201")
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0 and json.loads(out)["eventsCommitted"] == 50
+    assert known(server, settings, "ck-250")
+
+
+def test_skip_invalid_sets_refused_lines_aside_verbatim_and_loads_the_rest(
+    server, settings, tmp_path: Path
+) -> None:
+    events = write_events(tmp_path / "events.jsonl", 120, {7: BAD_TYPE, 60: "{not json", 61: BAD_TYPE})
+    rejects = tmp_path / "rejects.jsonl"
+    proc = ingest(server, settings, str(events), "--batch", "25", "--skip-invalid", "--rejects", str(rejects))
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    summary = json.loads(out)
+    assert (summary["eventsCommitted"], summary["linesRefused"]) == (
+        117,
+        3,
+    ) and "resumeFromLine" not in summary
+    assert f"{events}:60: not an idstitch.v1.Event" in err and f"{events}:61:" in err
+    assert rejects.read_text().splitlines() == [BAD_TYPE, "{not json", BAD_TYPE]
+    assert known(server, settings, "ck-120") and known(server, settings, "ck-8")
+    # The whole file again: every line a duplicate, nothing new.
+    proc = ingest(server, settings, str(events), "--skip-invalid")
+    summary = json.loads(proc.communicate(timeout=120)[0])
+    assert (summary["eventsCommitted"], summary["eventsDuplicate"]) == (0, 117)
+
+
+def test_ctrl_c_ends_with_the_summary_and_every_line_before_the_resume_line_is_in(
+    server, settings, tmp_path: Path
+) -> None:
+    events = write_events(tmp_path / "events.jsonl", 30_000)
+    proc = ingest(server, settings, str(events), "--batch", "100")
+    time.sleep(3)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "Traceback" not in err
+    summary = json.loads(out)
+    resume = summary["resumeFromLine"]
+    assert 1 < resume <= 30_000 and summary["eventsCommitted"] == resume - 1
+    assert summary["linesNotSent"] == 30_000 - resume + 1
+    assert known(server, settings, f"ck-{resume - 1}")
