@@ -72,7 +72,14 @@ class IdentityGraph(Protocol):
     def erase_person(self, person_id: str, event_ids: Collection[str]) -> GraphErasure | None:
         """Removes a person (by id or alias) atomically: its identifiers and every link touching
         them, its use of shared identifiers, its aliases, its node, and the records of these
-        events. None when the person is unknown. Leaves no trace of them in the store's files."""
+        events; another identifier joined through one of its identifiers forgets which
+        (`weak_via`). None when the person is unknown. Leaves no trace of them in the store's
+        files."""
+        ...
+
+    def persons_linked_to(self, keys: Collection[str]) -> set[str]:
+        """The persons holding an identifier that shares a link (of any strength, applied or
+        not) with one of `keys`: whose events may name these keys too."""
         ...
 
     def resolve(self, key: str) -> str | SharedResolution | None:

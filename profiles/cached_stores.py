@@ -75,6 +75,9 @@ class CachedGraph:
         finally:
             self._cache.invalidate([person_id])
 
+    def persons_linked_to(self, keys: Collection[str]) -> set[str]:
+        return self.inner.persons_linked_to(keys)
+
     def outbox(self, before: int, limit: int) -> list[OutboxEntry]:
         return self.inner.outbox(before, limit)
 
@@ -177,6 +180,12 @@ class CachedProfiles:
             return self.inner.erase(person_id)
         finally:
             self._cache.invalidate([person_id])
+
+    def scrub_keys(self, person_ids: Collection[str], keys: Collection[str]) -> int:
+        try:
+            return self.inner.scrub_keys(person_ids, keys)
+        finally:
+            self._cache.invalidate(list(person_ids))
 
     # -- reads -------------------------------------------------------------------------------
 

@@ -95,6 +95,13 @@ class ProfileStore(Protocol):
         them in the store's files. Returns (events deleted, whether a profile was)."""
         ...
 
+    def scrub_keys(self, person_ids: Collection[str], keys: Collection[str]) -> int:
+        """Takes `keys` (an erased person's identifiers) out of the stored events of these other
+        persons (by id or alias), which carry them when an event's identifiers ended in
+        different persons; leaves no trace of them in the store's files. Returns the events
+        rewritten."""
+        ...
+
     def ping(self) -> None: ...
 
     def close(self) -> None: ...

@@ -39,7 +39,10 @@ class Export:
 
 EVER = 2**63 - 1
 """The erasure time of a suppressed event id: a replay of it is dropped whenever it occurred."""
-GRAPH_COUNTS = ("identifiers", "links", "aliases", "shared_identifier_uses", "suppressed_identifiers")
+GRAPH_COUNTS = (
+    "identifiers", "links", "aliases", "shared_identifier_uses", "suppressed_identifiers",
+    "other_persons_events_scrubbed", "held_back_links",
+)  # fmt: skip
 
 
 class PrivacyService:
@@ -88,8 +91,20 @@ class PrivacyService:
                 self.records.suppress(
                     {identity.event_suppression_hash(e.facts.event_id) for e in events}, EVER
                 )
-            erased = self._graph.erase_person(pid, [e.facts.event_id for e in events])
             counts = {name: 0 for name in GRAPH_COUNTS} | dict(record.counts)  # a first attempt's part
+            if own_keys:
+                # Before the graph forgets who shares links with them: other persons' events that
+                # name these identifiers (a link held back split an event) lose them. A retry after
+                # a crash finds the graph as it was and scrubs again.
+                ours = {pid, *(graph.aliases if graph else ())}
+                others = self._graph.persons_linked_to(own_keys) - ours
+                scrubbed = store.scrub_keys(others, own_keys) if others else 0
+                if scrubbed:  # what their profiles folded from those events (a device seen) goes too
+                    self.profiles.refold_after_split(sorted(others))
+                counts["other_persons_events_scrubbed"] += scrubbed
+            if graph is not None:
+                counts["held_back_links"] = len(graph.unapplied)
+            erased = self._graph.erase_person(pid, [e.facts.event_id for e in events])
             if erased is not None:
                 counts |= {
                     "identifiers": len(erased.keys),

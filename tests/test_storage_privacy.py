@@ -53,7 +53,15 @@ def test_an_erased_person_leaves_no_byte_of_their_identifiers_in_any_file(tmp_pa
     system = build_system(settings)
     identity, profiles, privacy = system.identity, system.profiles, system.privacy
     grill = Item(sku="SKU-GRILL-77", category="grills-category-qq")
-    keep = [shop("web", ("customer_id", "STAYS-1"), ("cookie", "kc-1"), type="login")]
+    keep = [
+        shop(
+            "web",
+            ("customer_id", "STAYS-1"),
+            ("cookie", "kc-1"),
+            ("email", "stays@example.org"),
+            type="login",
+        )
+    ]
     erase = [
         shop("web", ("customer_id", "ERASE-CUSTOMER-9"), ("cookie", "erase-cookie-9"),
              ("email", "erase.me@example.org"), type="login"),
@@ -64,12 +72,24 @@ def test_an_erased_person_leaves_no_byte_of_their_identifiers_in_any_file(tmp_pa
     for _ in range(3):  # enough pages and log frames to spread the person around
         system.ingest(keep + erase)
         keep = [shop("web", ("cookie", f"keep-{i}"), type="page_view") for i in range(300)]
+    # An event split by a held-back link: the other person's email clicked on the erased person's
+    # browser. Both hold a login, so the link is kept apart — and the event, the other person's,
+    # names the erased person's cookie.
+    click = shop("email", ("email", "stays@example.org"), ("cookie", "erase-cookie-9"), type="email_click")
+    [held] = system.ingest([click])
+    assert [(x.rule, x.action) for x in held.refused] == [("weak_link", "kept_apart")]
     graph = identity.person(profiles.person_of(ProfileKey(identifier=("customer_id", "ERASE-CUSTOMER-9"))))
     stored_keys = [n.key for n in graph.nodes]
     person_ids = [graph.person_id, *graph.aliases]
     assert any("#" in k for k in stored_keys)  # email and phone are stored as keyed hashes
 
-    privacy.erase(ProfileKey(identifier=("customer_id", "ERASE-CUSTOMER-9")), "req-1", caller="test")
+    receipt = privacy.erase(
+        ProfileKey(identifier=("customer_id", "ERASE-CUSTOMER-9")), "req-1", caller="test"
+    )
+    assert receipt.counts["other_persons_events_scrubbed"] == 1 and receipt.counts["held_back_links"] == 1
+    stays = profiles.person_of(ProfileKey(identifier=("customer_id", "STAYS-1")))
+    [kept] = [e for e in system.store.events_of(stays) if e.facts.event_id == click[0].event_id]
+    assert len(kept.keys) == 1  # the click stays the other person's, without the erased cookie
 
     needles = [
         "ERASE-CUSTOMER-9", "erase-cookie-9", "erase-device-9", "ERASE-LOYAL-9", "erase.me@example.org",

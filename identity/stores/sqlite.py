@@ -265,6 +265,12 @@ class SqliteIdentityGraph:
                     marks = ",".join("?" * len(part))
                     links += db.execute(f"DELETE FROM edges WHERE {column} IN ({marks})", part).rowcount
             db.execute("DELETE FROM identifiers WHERE person_id = ?", (pid,))
+            for start in range(0, len(keys), CHUNK):  # the raw value of a cookie, say, goes too
+                part = keys[start : start + CHUNK]
+                db.execute(
+                    f"UPDATE identifiers SET weak_via = NULL WHERE weak_via IN ({','.join('?' * len(part))})",
+                    part,
+                )
             shared = db.execute("DELETE FROM shared_uses WHERE person_id = ?", (pid,)).rowcount
             db.execute("DELETE FROM aliases WHERE person_id = ?", (pid,))
             db.execute("DELETE FROM persons WHERE id = ?", (pid,))
@@ -279,6 +285,17 @@ class SqliteIdentityGraph:
         return GraphErasure(tuple(keys), links, len(aliases), shared, events)
 
     # -- reads -------------------------------------------------------------------------------
+
+    def persons_linked_to(self, keys: Collection[str]) -> set[str]:
+        found: set[str] = set()
+        with self._db.read() as db:
+            for a, b in (("a", "b"), ("b", "a")):
+                sql = (
+                    f"SELECT DISTINCT i.person_id FROM edges e JOIN identifiers i ON i.key = e.{b} "
+                    f"WHERE e.{a} IN ({{}}) AND i.person_id IS NOT NULL"
+                )
+                found.update(pid for rows in chunked(db, sql, keys) for (pid,) in rows)
+        return found
 
     def resolve(self, key: str) -> str | SharedResolution | None:
         with self._db.connection() as db:

@@ -15,6 +15,7 @@ from pathlib import Path
 from common.sqlite_db import SqliteDatabase, chunked, translates_errors
 from profiles.events import decode_facts, encode_facts
 from profiles.ports import Folding, LoggedEvent, Prefold
+from profiles.scrub import scrubbed
 from profiles.state import ProfileState, decode_state, encode_state
 
 SCHEMA = """
@@ -112,6 +113,23 @@ class SqliteProfileStore:
             db.execute("DELETE FROM profile_aliases WHERE person_id = ?1 OR alias = ?1", (pid,))
         self._db.purge_wal()
         return events, profile
+
+    def scrub_keys(self, person_ids: Collection[str], keys: Collection[str]) -> int:
+        gone = set(keys)
+        with self._db.write() as db:
+            alias = _aliases(db, person_ids)
+            persons = {alias.get(p, p) for p in person_ids}
+            sql = "SELECT event_id, keys, facts FROM profile_events WHERE person_id IN ({})"
+            rewritten = []
+            for rows in chunked(db, sql, persons):
+                for event_id, held, blob in rows:
+                    found = scrubbed(held.split("\n") if held else [], decode_facts(blob), gone)
+                    if found is not None:
+                        rewritten.append(("\n".join(found[0]), encode_facts(found[1]), event_id))
+            db.executemany("UPDATE profile_events SET keys = ?, facts = ? WHERE event_id = ?", rewritten)
+        if rewritten:
+            self._db.purge_wal()
+        return len(rewritten)
 
     # -- reads -------------------------------------------------------------------------------
 

@@ -359,3 +359,16 @@ def test_a_detach_writes_its_outbox_entry_in_its_own_transaction(svc):
     assert left is not None
     assert svc.graph.detach("cookie:k1", new_person_id="p-again", outbox=entry) is None  # alone now
     assert [(e.id, e.body) for e in svc.graph.outbox(before=2, limit=10)] == [(f"d-{left}", b"refold")]
+
+
+def test_persons_linked_to_keys_are_found_through_links_of_any_strength(svc) -> None:
+    ann = svc.ingest([login("ANN", ("cookie", "ann-laptop"), at=1)])[0].person_id
+    bob = svc.ingest([login("BOB", ("email", "bob@example.com"), at=2)])[0].person_id
+    svc.ingest(
+        [ev("email", ("email", "bob@example.com"), ("cookie", "ann-laptop"), type="email_click", at=3)]
+    )
+    svc.ingest([ev("web", ("cookie", "alone"), at=4)])
+    [laptop] = [n.key for n in svc.person(ann).nodes if n.type == "cookie"]
+    assert svc.graph.persons_linked_to([laptop]) == {ann, bob}  # its own person, and one held back
+    [alone] = [n.key for n in svc.person(svc.resolve("cookie", "alone").person.person_id).nodes]
+    assert svc.graph.persons_linked_to([alone]) == set()

@@ -226,3 +226,22 @@ def test_every_profile_is_the_fold_of_its_events_after_any_history(
     # Each event is in exactly one person's log (an alias answers with its survivor's log).
     logs = {frozenset(e.facts.event_id for e in store.events_of(pid)) for pid in PERSONS}
     assert sum(len(log) for log in logs) == len(recorded)
+
+
+def test_scrubbing_an_erased_persons_keys_rewrites_only_the_events_that_name_them(
+    store: ProfileStore,
+) -> None:
+    import msgspec
+
+    named = msgspec.structs.replace(view(1), device="cookie:gone-1")
+    other_device = msgspec.structs.replace(view(2), device="cookie:mine")
+    store.append(events=[LoggedEvent("p1", ("email#aa", "cookie:gone-1"), named),
+                         LoggedEvent("p1", ("email#aa", "cookie:mine"), other_device)],
+                 merges={}, folding=folder)  # fmt: skip
+    store.append(events=[], merges={"p1": "p2"}, folding=folder)  # p1 is an alias of p2 now
+    assert store.scrub_keys(["p1"], ["cookie:gone-1", "device_id:gone-2"]) == 1
+    assert store.scrub_keys(["p1"], ["cookie:gone-1"]) == 0  # once
+    by_id = {e.facts.event_id: e for e in store.events_of("p2")}
+    assert by_id["e1"].keys == ("email#aa",) and by_id["e1"].facts.device == ""
+    assert by_id["e2"].keys == ("email#aa", "cookie:mine") and by_id["e2"].facts.device == "cookie:mine"
+    assert store.scrub_keys(["nobody"], ["cookie:gone-1"]) == 0

@@ -26,35 +26,35 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from idstitch.v1 import profile_service_pb2 as idstitch_dot_v1_dot_profile__service__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!idstitch/v1/privacy_service.proto\x12\x0bidstitch.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a!idstitch/v1/profile_service.proto\"L\n\x0c\x45raseRequest\x12(\n\x07subject\x18\x01 \x01(\x0b\x32\x17.idstitch.v1.ProfileKey\x12\x12\n\nrequest_id\x18\x02 \x01(\t\"\xbf\x01\n\rErasureCounts\x12\x13\n\x0bidentifiers\x18\x01 \x01(\x03\x12\r\n\x05links\x18\x02 \x01(\x03\x12\x0f\n\x07\x61liases\x18\x03 \x01(\x03\x12\x1e\n\x16shared_identifier_uses\x18\x04 \x01(\x03\x12\x0e\n\x06\x65vents\x18\x05 \x01(\x03\x12\x10\n\x08profiles\x18\x06 \x01(\x03\x12\x17\n\x0f\x63onsent_records\x18\x07 \x01(\x03\x12\x1e\n\x16suppressed_identifiers\x18\x08 \x01(\x03\"\xc6\x01\n\x0e\x45rasureReceipt\x12\x12\n\nerasure_id\x18\x01 \x01(\t\x12\x12\n\nrequest_id\x18\x02 \x01(\t\x12.\n\nstarted_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0c\x63ompleted_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12*\n\x06\x63ounts\x18\x05 \x01(\x0b\x32\x1a.idstitch.v1.ErasureCounts\"=\n\rEraseResponse\x12,\n\x07receipt\x18\x01 \x01(\x0b\x32\x1b.idstitch.v1.ErasureReceipt\"\'\n\x11GetErasureRequest\x12\x12\n\nerasure_id\x18\x01 \x01(\t\"B\n\x12GetErasureResponse\x12,\n\x07receipt\x18\x01 \x01(\x0b\x32\x1b.idstitch.v1.ErasureReceipt\"9\n\rExportRequest\x12(\n\x07subject\x18\x01 \x01(\x0b\x32\x17.idstitch.v1.ProfileKey\"\x1e\n\x0e\x45xportResponse\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\"\xd2\x01\n\x11SetConsentRequest\x12(\n\x07subject\x18\x01 \x01(\x0b\x32\x17.idstitch.v1.ProfileKey\x12\x12\n\nrequest_id\x18\x02 \x01(\t\x12\x0f\n\x07purpose\x18\x03 \x01(\t\x12.\n\x08\x64\x65\x63ision\x18\x04 \x01(\x0e\x32\x1c.idstitch.v1.ConsentDecision\x12\x0e\n\x06source\x18\x05 \x01(\t\x12.\n\ndecided_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"8\n\x12SetConsentResponse\x12\x11\n\tperson_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61pplied\x18\x02 \x01(\x08*n\n\x0f\x43onsentDecision\x12 \n\x1c\x43ONSENT_DECISION_UNSPECIFIED\x10\x00\x12\x1c\n\x18\x43ONSENT_DECISION_GRANTED\x10\x01\x12\x1b\n\x17\x43ONSENT_DECISION_DENIED\x10\x02\x32\xb3\x02\n\x0ePrivacyService\x12>\n\x05\x45rase\x12\x19.idstitch.v1.EraseRequest\x1a\x1a.idstitch.v1.EraseResponse\x12M\n\nGetErasure\x12\x1e.idstitch.v1.GetErasureRequest\x1a\x1f.idstitch.v1.GetErasureResponse\x12\x43\n\x06\x45xport\x12\x1a.idstitch.v1.ExportRequest\x1a\x1b.idstitch.v1.ExportResponse0\x01\x12M\n\nSetConsent\x12\x1e.idstitch.v1.SetConsentRequest\x1a\x1f.idstitch.v1.SetConsentResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!idstitch/v1/privacy_service.proto\x12\x0bidstitch.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a!idstitch/v1/profile_service.proto\"L\n\x0c\x45raseRequest\x12(\n\x07subject\x18\x01 \x01(\x0b\x32\x17.idstitch.v1.ProfileKey\x12\x12\n\nrequest_id\x18\x02 \x01(\t\"\xff\x01\n\rErasureCounts\x12\x13\n\x0bidentifiers\x18\x01 \x01(\x03\x12\r\n\x05links\x18\x02 \x01(\x03\x12\x0f\n\x07\x61liases\x18\x03 \x01(\x03\x12\x1e\n\x16shared_identifier_uses\x18\x04 \x01(\x03\x12\x0e\n\x06\x65vents\x18\x05 \x01(\x03\x12\x10\n\x08profiles\x18\x06 \x01(\x03\x12\x17\n\x0f\x63onsent_records\x18\x07 \x01(\x03\x12\x1e\n\x16suppressed_identifiers\x18\x08 \x01(\x03\x12%\n\x1dother_persons_events_scrubbed\x18\t \x01(\x03\x12\x17\n\x0fheld_back_links\x18\n \x01(\x03\"\xc6\x01\n\x0e\x45rasureReceipt\x12\x12\n\nerasure_id\x18\x01 \x01(\t\x12\x12\n\nrequest_id\x18\x02 \x01(\t\x12.\n\nstarted_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0c\x63ompleted_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12*\n\x06\x63ounts\x18\x05 \x01(\x0b\x32\x1a.idstitch.v1.ErasureCounts\"=\n\rEraseResponse\x12,\n\x07receipt\x18\x01 \x01(\x0b\x32\x1b.idstitch.v1.ErasureReceipt\"\'\n\x11GetErasureRequest\x12\x12\n\nerasure_id\x18\x01 \x01(\t\"B\n\x12GetErasureResponse\x12,\n\x07receipt\x18\x01 \x01(\x0b\x32\x1b.idstitch.v1.ErasureReceipt\"9\n\rExportRequest\x12(\n\x07subject\x18\x01 \x01(\x0b\x32\x17.idstitch.v1.ProfileKey\"\x1e\n\x0e\x45xportResponse\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\"\xd2\x01\n\x11SetConsentRequest\x12(\n\x07subject\x18\x01 \x01(\x0b\x32\x17.idstitch.v1.ProfileKey\x12\x12\n\nrequest_id\x18\x02 \x01(\t\x12\x0f\n\x07purpose\x18\x03 \x01(\t\x12.\n\x08\x64\x65\x63ision\x18\x04 \x01(\x0e\x32\x1c.idstitch.v1.ConsentDecision\x12\x0e\n\x06source\x18\x05 \x01(\t\x12.\n\ndecided_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"8\n\x12SetConsentResponse\x12\x11\n\tperson_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61pplied\x18\x02 \x01(\x08*n\n\x0f\x43onsentDecision\x12 \n\x1c\x43ONSENT_DECISION_UNSPECIFIED\x10\x00\x12\x1c\n\x18\x43ONSENT_DECISION_GRANTED\x10\x01\x12\x1b\n\x17\x43ONSENT_DECISION_DENIED\x10\x02\x32\xb3\x02\n\x0ePrivacyService\x12>\n\x05\x45rase\x12\x19.idstitch.v1.EraseRequest\x1a\x1a.idstitch.v1.EraseResponse\x12M\n\nGetErasure\x12\x1e.idstitch.v1.GetErasureRequest\x1a\x1f.idstitch.v1.GetErasureResponse\x12\x43\n\x06\x45xport\x12\x1a.idstitch.v1.ExportRequest\x1a\x1b.idstitch.v1.ExportResponse0\x01\x12M\n\nSetConsent\x12\x1e.idstitch.v1.SetConsentRequest\x1a\x1f.idstitch.v1.SetConsentResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'idstitch.v1.privacy_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_CONSENTDECISION']._serialized_start=1125
-  _globals['_CONSENTDECISION']._serialized_end=1235
+  _globals['_CONSENTDECISION']._serialized_start=1189
+  _globals['_CONSENTDECISION']._serialized_end=1299
   _globals['_ERASEREQUEST']._serialized_start=118
   _globals['_ERASEREQUEST']._serialized_end=194
   _globals['_ERASURECOUNTS']._serialized_start=197
-  _globals['_ERASURECOUNTS']._serialized_end=388
-  _globals['_ERASURERECEIPT']._serialized_start=391
-  _globals['_ERASURERECEIPT']._serialized_end=589
-  _globals['_ERASERESPONSE']._serialized_start=591
-  _globals['_ERASERESPONSE']._serialized_end=652
-  _globals['_GETERASUREREQUEST']._serialized_start=654
-  _globals['_GETERASUREREQUEST']._serialized_end=693
-  _globals['_GETERASURERESPONSE']._serialized_start=695
-  _globals['_GETERASURERESPONSE']._serialized_end=761
-  _globals['_EXPORTREQUEST']._serialized_start=763
-  _globals['_EXPORTREQUEST']._serialized_end=820
-  _globals['_EXPORTRESPONSE']._serialized_start=822
-  _globals['_EXPORTRESPONSE']._serialized_end=852
-  _globals['_SETCONSENTREQUEST']._serialized_start=855
-  _globals['_SETCONSENTREQUEST']._serialized_end=1065
-  _globals['_SETCONSENTRESPONSE']._serialized_start=1067
-  _globals['_SETCONSENTRESPONSE']._serialized_end=1123
-  _globals['_PRIVACYSERVICE']._serialized_start=1238
-  _globals['_PRIVACYSERVICE']._serialized_end=1545
+  _globals['_ERASURECOUNTS']._serialized_end=452
+  _globals['_ERASURERECEIPT']._serialized_start=455
+  _globals['_ERASURERECEIPT']._serialized_end=653
+  _globals['_ERASERESPONSE']._serialized_start=655
+  _globals['_ERASERESPONSE']._serialized_end=716
+  _globals['_GETERASUREREQUEST']._serialized_start=718
+  _globals['_GETERASUREREQUEST']._serialized_end=757
+  _globals['_GETERASURERESPONSE']._serialized_start=759
+  _globals['_GETERASURERESPONSE']._serialized_end=825
+  _globals['_EXPORTREQUEST']._serialized_start=827
+  _globals['_EXPORTREQUEST']._serialized_end=884
+  _globals['_EXPORTRESPONSE']._serialized_start=886
+  _globals['_EXPORTRESPONSE']._serialized_end=916
+  _globals['_SETCONSENTREQUEST']._serialized_start=919
+  _globals['_SETCONSENTREQUEST']._serialized_end=1129
+  _globals['_SETCONSENTRESPONSE']._serialized_start=1131
+  _globals['_SETCONSENTRESPONSE']._serialized_end=1187
+  _globals['_PRIVACYSERVICE']._serialized_start=1302
+  _globals['_PRIVACYSERVICE']._serialized_end=1609
 # @@protoc_insertion_point(module_scope)

@@ -28,7 +28,7 @@ class EraseRequest(_message.Message):
     def __init__(self, subject: _Optional[_Union[_profile_service_pb2.ProfileKey, _Mapping]] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class ErasureCounts(_message.Message):
-    __slots__ = ("identifiers", "links", "aliases", "shared_identifier_uses", "events", "profiles", "consent_records", "suppressed_identifiers")
+    __slots__ = ("identifiers", "links", "aliases", "shared_identifier_uses", "events", "profiles", "consent_records", "suppressed_identifiers", "other_persons_events_scrubbed", "held_back_links")
     IDENTIFIERS_FIELD_NUMBER: _ClassVar[int]
     LINKS_FIELD_NUMBER: _ClassVar[int]
     ALIASES_FIELD_NUMBER: _ClassVar[int]
@@ -37,6 +37,8 @@ class ErasureCounts(_message.Message):
     PROFILES_FIELD_NUMBER: _ClassVar[int]
     CONSENT_RECORDS_FIELD_NUMBER: _ClassVar[int]
     SUPPRESSED_IDENTIFIERS_FIELD_NUMBER: _ClassVar[int]
+    OTHER_PERSONS_EVENTS_SCRUBBED_FIELD_NUMBER: _ClassVar[int]
+    HELD_BACK_LINKS_FIELD_NUMBER: _ClassVar[int]
     identifiers: int
     links: int
     aliases: int
@@ -45,7 +47,9 @@ class ErasureCounts(_message.Message):
     profiles: int
     consent_records: int
     suppressed_identifiers: int
-    def __init__(self, identifiers: _Optional[int] = ..., links: _Optional[int] = ..., aliases: _Optional[int] = ..., shared_identifier_uses: _Optional[int] = ..., events: _Optional[int] = ..., profiles: _Optional[int] = ..., consent_records: _Optional[int] = ..., suppressed_identifiers: _Optional[int] = ...) -> None: ...
+    other_persons_events_scrubbed: int
+    held_back_links: int
+    def __init__(self, identifiers: _Optional[int] = ..., links: _Optional[int] = ..., aliases: _Optional[int] = ..., shared_identifier_uses: _Optional[int] = ..., events: _Optional[int] = ..., profiles: _Optional[int] = ..., consent_records: _Optional[int] = ..., suppressed_identifiers: _Optional[int] = ..., other_persons_events_scrubbed: _Optional[int] = ..., held_back_links: _Optional[int] = ...) -> None: ...
 
 class ErasureReceipt(_message.Message):
     __slots__ = ("erasure_id", "request_id", "started_at", "completed_at", "counts")

@@ -101,6 +101,14 @@ class Neo4jIdentityGraph:
             return _shared(key, rec)
         return rec["pid"]
 
+    def persons_linked_to(self, keys: Collection[str]) -> set[str]:
+        recs = self._session.read_all(
+            "UNWIND $ks AS k MATCH (:{Identifier} {{key: k}})-[:LINK]-(b:{Identifier}) "
+            "WHERE b.person_id IS NOT NULL RETURN DISTINCT b.person_id AS pid",
+            ks=list(dict.fromkeys(keys)),
+        )
+        return {rec["pid"] for rec in recs}
+
     def live_person(self, person_id: str) -> str | None:
         rec = self._session.read(LIVE_PERSON, id=person_id)
         return None if rec is None else rec["pid"]

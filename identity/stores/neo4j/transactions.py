@@ -305,6 +305,11 @@ class GraphTransactions:
             keys=keys,
         )["n"]
         one("MATCH (i:{Identifier} {{person_id: $p}}) DETACH DELETE i RETURN count(*) AS n", p=pid)
+        one(  # the raw value of a cookie, say, goes from the identifiers joined through it too
+            "UNWIND $keys AS k MATCH (i:{Identifier}) WHERE i.weak_via = k SET i.weak_via = null "
+            "RETURN count(*) AS n",
+            keys=keys,
+        )
         one(
             "UNWIND $keys AS k MATCH (l:{IdentifierLock} {{key: k}}) DELETE l RETURN count(*) AS n", keys=keys
         )

@@ -42,6 +42,8 @@ class Statements:
     reclaim: Any
     move_claim: Any
     drop_claim: Any
+    keys_of_rows: Any
+    scrub_keys: Any
     ping: Any
 
 
@@ -82,5 +84,11 @@ def prepare(conn: CassandraConnection, keyspace: str) -> Statements:
         reclaim=q(f"UPDATE {claims} SET person_id = ? WHERE ns = ? AND event_id = ? IF person_id = ?"),
         move_claim=q(f"UPDATE {claims} USING TTL ? SET person_id = ? WHERE ns = ? AND event_id = ?"),
         drop_claim=q(f"DELETE FROM {claims} WHERE ns = ? AND event_id = ?"),
+        keys_of_rows=q(
+            f"SELECT person_id, event_id, keys, facts, TTL(facts) FROM {log} WHERE ns = ? AND person_id IN ?"
+        ),
+        # IF EXISTS: a row a split just moved is not brought back as keys alone; the TTL is the
+        # row's own, so the keys do not outlive the facts.
+        scrub_keys=q(f"UPDATE {log} USING TTL ? SET keys = ?, facts = ? {where} AND event_id = ? IF EXISTS"),
         ping=q("SELECT release_version FROM system.local"),
     )

@@ -16,7 +16,9 @@ from drivers.cassandra import (
     column,
     unavailable_on_driver_errors,
 )
+from profiles.events import decode_facts, encode_facts
 from profiles.ports import Folding, LoggedEvent, Prefold
+from profiles.scrub import scrubbed
 from profiles.state import ProfileState, encode_state
 from profiles.stores.cassandra import schema
 from profiles.stores.cassandra.merges import MAX_ROUNDS, Merges, final
@@ -180,6 +182,25 @@ class CassandraProfileStore:
         self._p.conn.run_all([(self._p.st.drop_claim, (self._p.ns, eid)) for eid in event_ids])
         self._p.conn.run_all([(self._p.st.delete_partition, (self._p.ns, p)) for p in parts])
         return len(event_ids), head.state is not None
+
+    @unavailable_on_driver_errors
+    def scrub_keys(self, person_ids: Collection[str], keys: Collection[str]) -> int:
+        gone = set(keys)
+        p = self._p
+        parts = {part for pid in person_ids for part in p.live(pid).scope}
+        if not parts or not gone:
+            return 0
+        rows = p.conn.session.execute(p.st.keys_of_rows, (p.ns, sorted(parts)))
+        updates = []
+        for part, event_id, row_keys, blob, ttl in rows:
+            if event_id is None:
+                continue
+            found = scrubbed(row_keys or [], decode_facts(blob), gone)
+            if found is not None:
+                params = (ttl or 0, list(found[0]), encode_facts(found[1]), p.ns, part, event_id)
+                updates.append((p.st.scrub_keys, params))
+        p.conn.run_all(updates)
+        return len(updates)
 
     def _live_erasable(self, person_id: str) -> Head:
         """Erasure has no folding at hand; a merge left pending is finished by state-only rules:
