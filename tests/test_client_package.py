@@ -3,6 +3,7 @@ and that it stands alone (grpcio and protobuf, nothing of the server's)."""
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import sys
@@ -148,3 +149,48 @@ def test_watch_yields_changes_and_resumes_across_a_restart_without_a_gap(tmp_pat
             assert list(idle) == []  # nothing more: it ends
     finally:
         server.stop(0)
+
+
+def test_the_typed_client_covers_the_api_with_typed_errors(server, settings) -> None:
+    from idstitch.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
+
+    with client_for(server.port, settings) as c:
+        ann = [("customer_id", "C-7"), ("cookie", "k-7"), ("email", "g@x.example")]
+        c.ingest(
+            [event("t1", "web", "login", ann), event("t2", "app", "login", [ann[0], ("device_id", "d-7")])]
+        )
+        graph = c.graph(identifier=("customer_id", "C-7"))
+        assert {n.type for n in graph.nodes} == {"customer_id", "cookie", "email", "device_id"}
+        assert c.graph(person_id=graph.person_id).person_id == graph.person_id
+        why = c.explain(("cookie", "k-7"), ("device_id", "d-7"))
+        assert why.same_person and len(why.path) == 2
+        applied = c.update_traits(
+            "r-1", {"loyalty_tier": "gold"}, identifier=("customer_id", "C-7"), source="crm"
+        )
+        again = c.update_traits("r-1", {"loyalty_tier": "gold"}, person_id=graph.person_id, source="crm")
+        assert applied.applied and not again.applied
+        assert c.set_consent("c-1", "marketing_email", False, identifier=ann[0], source="web").person_id
+        document = json.loads(c.export(identifier=("customer_id", "C-7")))
+        assert document["format"] == "idstitch.export.v1"
+        detached = c.detach(("device_id", "d-7"))
+        assert detached.new_person_id and detached.person_id == graph.person_id
+        with pytest.raises(FailedPrecondition):  # not retried: nothing is left to detach
+            c.detach(("device_id", "d-7"))
+        made = c.create_key("profile_reader")
+        assert made.key_id in {k.key_id for k in c.list_keys()}
+        receipt = c.erase("dsr-7", identifier=("customer_id", "C-7"))
+        assert receipt.counts.identifiers == 3 and c.erasure(receipt.erasure_id).request_id == "dsr-7"
+        assert c.erase("dsr-7", identifier=("customer_id", "C-7")).erasure_id == receipt.erasure_id
+        with pytest.raises(NotFound) as missing:
+            c.resolve("customer_id", "C-7")
+        assert missing.value.code() == grpc.StatusCode.NOT_FOUND  # still a grpc.RpcError
+        with pytest.raises(InvalidArgument, match="key_id"):
+            c.revoke_key("not a key id")
+        assert c.revoke_key(made.key_id) and not c.revoke_key(made.key_id)
+        assert [r.operation for r in c.audit()][-1] == "revoke_key"
+        reader_key = c.create_key("profile_reader")
+    with (
+        Client(f"127.0.0.1:{server.port}", key=reader_key.key) as r,
+        pytest.raises(PermissionDenied, match="privacy"),
+    ):
+        r.erase("dsr-8", identifier=("customer_id", "C-1"))  # the error names the role it needs

@@ -1,8 +1,10 @@
 """A small typed client of the idstitch API for the systems that call it (web, app, POS,
 personalization engines). Answers are the API's own messages (typed by the stubs' .pyi files);
 what the client adds is what every caller would otherwise write again: the key on every call,
-TLS, a deadline on every call, and ingest in batches with retries that are safe because a resent
-event id is a no-op on the server."""
+TLS, a deadline on every call, ingest in batches with retries that are safe because a resent
+event id is a no-op on the server, retries of every call that is safe to repeat (reads, and
+writes idempotent by request id), and errors as typed exceptions (idstitch.errors: still
+grpc.RpcError, with code() and details())."""
 
 from __future__ import annotations
 
@@ -19,9 +21,19 @@ import grpc
 from google.protobuf.field_mask_pb2 import FieldMask
 
 from idstitch.channels import find_key, open_channel, with_key
-from idstitch.v1 import change_service_pb2, event_pb2, identity_service_pb2, profile_service_pb2
+from idstitch.errors import ApiError, typed
+from idstitch.v1 import (
+    admin_service_pb2,
+    change_service_pb2,
+    event_pb2,
+    identity_service_pb2,
+    privacy_service_pb2,
+    profile_service_pb2,
+)
+from idstitch.v1.admin_service_pb2_grpc import AdminServiceStub
 from idstitch.v1.change_service_pb2_grpc import ChangeServiceStub
 from idstitch.v1.identity_service_pb2_grpc import IdentityServiceStub
+from idstitch.v1.privacy_service_pb2_grpc import PrivacyServiceStub
 from idstitch.v1.profile_service_pb2_grpc import ProfileServiceStub
 
 Event = event_pb2.Event
@@ -89,6 +101,8 @@ class Client:
         )
         self._identity = IdentityServiceStub(self._channel)
         self._profiles = ProfileServiceStub(self._channel)
+        self._privacy = PrivacyServiceStub(self._channel)
+        self._admin = AdminServiceStub(self._channel)
         self.timeout = timeout
         self.retries = retries
         self.backoff = backoff
@@ -132,6 +146,33 @@ class Client:
     def _ingest(self, batch: list[event_pb2.Event]) -> Sequence[identity_service_pb2.EventResult]:
         return self._call(self._identity.Ingest, identity_service_pb2.IngestRequest(events=batch)).results
 
+    def graph(
+        self, *, identifier: IdentifierPair | None = None, person_id: str | None = None
+    ) -> identity_service_pb2.GetIdentityGraphResponse:
+        """A person's identity graph: nodes, links with their rule and evidence class, aliases,
+        and the weak links to other persons that are held back."""
+        _one_of(identifier, person_id)
+        req = identity_service_pb2.GetIdentityGraphRequest(
+            person_id=person_id or "", identifier=_identifier(identifier) if identifier else None
+        )
+        return self._call(self._identity.GetIdentityGraph, req)
+
+    def explain(self, a: IdentifierPair, b: IdentifierPair) -> identity_service_pb2.ExplainLinkResponse:
+        """Why two identifiers are one person (the path of links), or why not (what holds them apart)."""
+        req = identity_service_pb2.ExplainLinkRequest(a=_identifier(a), b=_identifier(b))
+        return self._call(self._identity.ExplainLink, req)
+
+    def detach(
+        self, identifier: IdentifierPair, *, shared: bool = False
+    ) -> identity_service_pb2.DetachIdentifierResponse:
+        """Takes an identifier from its person, to a person of its own (or marks it shared). Not
+        retried: a detach that went through leaves nothing to detach, and its retry would fail."""
+        mode = (
+            identity_service_pb2.DETACH_MODE_SHARED if shared else identity_service_pb2.DETACH_MODE_NEW_PERSON
+        )
+        req = identity_service_pb2.DetachIdentifierRequest(identifier=_identifier(identifier), mode=mode)
+        return self._call(self._identity.DetachIdentifier, req, retry=False)
+
     # -- profiles ----------------------------------------------------------------------------
 
     def get_profile(
@@ -163,6 +204,86 @@ class Client:
             )
             out.extend(self._call(self._profiles.BatchGetProfiles, req).results)
         return out
+
+    def update_traits(
+        self,
+        request_id: str,
+        traits: dict[str, str | int | float | bool],
+        *,
+        identifier: IdentifierPair | None = None,
+        person_id: str | None = None,
+        source: str,
+    ) -> profile_service_pb2.UpdateTraitsResponse:
+        """Sets configured traits; idempotent by `request_id`, so retried like a read."""
+        updates = [
+            profile_service_pb2.TraitUpdate(name=n, value=_trait(v), source=source) for n, v in traits.items()
+        ]
+        req = profile_service_pb2.UpdateTraitsRequest(
+            key=_key(identifier, person_id), request_id=request_id, traits=updates
+        )
+        return self._call(self._profiles.UpdateTraits, req)
+
+    # -- privacy -----------------------------------------------------------------------------
+
+    def erase(
+        self, request_id: str, *, identifier: IdentifierPair | None = None, person_id: str | None = None
+    ) -> privacy_service_pb2.ErasureReceipt:
+        """Erases a person from every store; the receipt. Idempotent by `request_id`: a retry
+        returns the first receipt (and finishes an erasure a failure interrupted)."""
+        req = privacy_service_pb2.EraseRequest(subject=_key(identifier, person_id), request_id=request_id)
+        return self._call(self._privacy.Erase, req).receipt
+
+    def erasure(self, erasure_id: str) -> privacy_service_pb2.ErasureReceipt:
+        req = privacy_service_pb2.GetErasureRequest(erasure_id=erasure_id)
+        return self._call(self._privacy.GetErasure, req).receipt
+
+    def export(self, *, identifier: IdentifierPair | None = None, person_id: str | None = None) -> bytes:
+        """Everything held about a person: one JSON document (its streamed chunks joined)."""
+        req = privacy_service_pb2.ExportRequest(subject=_key(identifier, person_id))
+
+        def whole(request: privacy_service_pb2.ExportRequest, timeout: float) -> bytes:
+            return b"".join(chunk.data for chunk in self._privacy.Export(request, timeout=timeout))
+
+        return self._call(whole, req)
+
+    def set_consent(
+        self,
+        request_id: str,
+        purpose: str,
+        granted: bool,
+        *,
+        identifier: IdentifierPair | None = None,
+        person_id: str | None = None,
+        source: str,
+    ) -> privacy_service_pb2.SetConsentResponse:
+        """Records a consent decision; idempotent by `request_id`."""
+        decision = (
+            privacy_service_pb2.CONSENT_DECISION_GRANTED
+            if granted
+            else privacy_service_pb2.CONSENT_DECISION_DENIED
+        )
+        req = privacy_service_pb2.SetConsentRequest(
+            subject=_key(identifier, person_id), request_id=request_id, purpose=purpose, decision=decision,
+            source=source,
+        )  # fmt: skip
+        return self._call(self._privacy.SetConsent, req)
+
+    # -- admin -------------------------------------------------------------------------------
+
+    def create_key(self, role: str) -> admin_service_pb2.CreateKeyResponse:
+        """A new caller key (its secret is in the answer, once). Not retried: a retry makes a second."""
+        return self._call(self._admin.CreateKey, admin_service_pb2.CreateKeyRequest(role=role), retry=False)
+
+    def list_keys(self) -> list[admin_service_pb2.ApiKeyInfo]:
+        return list(self._call(self._admin.ListKeys, admin_service_pb2.ListKeysRequest()).keys)
+
+    def revoke_key(self, key_id: str) -> bool:
+        """Whether this call revoked it (False: unknown, or revoked before). Safe to retry."""
+        return self._call(self._admin.RevokeKey, admin_service_pb2.RevokeKeyRequest(key_id=key_id)).revoked
+
+    def audit(self, *, after_seq: int = 0, limit: int = 1000) -> list[admin_service_pb2.AuditRecord]:
+        req = admin_service_pb2.ListAuditRequest(after_seq=after_seq, limit=limit)
+        return list(self._call(self._admin.ListAudit, req).records)
 
     # -- the change feed ---------------------------------------------------------------------
 
@@ -216,14 +337,17 @@ class Client:
 
     # -- plumbing ----------------------------------------------------------------------------
 
-    def _call(self, method: Callable[..., T], request: object) -> T:
-        for attempt in range(self.retries + 1):
+    def _call(self, method: Callable[..., T], request: object, *, retry: bool = True) -> T:
+        attempts = self.retries + 1 if retry else 1
+        for attempt in range(attempts):
             try:
                 return method(request, timeout=self.timeout)
+            except ApiError:
+                raise
             except grpc.RpcError as e:
                 code = e.code() if isinstance(e, grpc.Call) else None
-                if code not in RETRIED or attempt == self.retries:
-                    raise
+                if code not in RETRIED or attempt == attempts - 1:
+                    raise typed(e) from None
                 time.sleep(self.backoff * 2**attempt * random.uniform(0.5, 1.0))
         raise AssertionError("unreachable")
 
@@ -261,6 +385,25 @@ class _IdleWatchdog:
 
     def stop(self) -> None:
         self._stop.set()
+
+
+def _identifier(pair: IdentifierPair) -> event_pb2.Identifier:
+    return event_pb2.Identifier(type=pair[0], value=pair[1])
+
+
+def _one_of(identifier: IdentifierPair | None, person_id: str | None) -> None:
+    if (identifier is None) == (person_id is None):
+        raise ValueError("give one of identifier or person_id")
+
+
+def _trait(value: str | int | float | bool) -> profile_service_pb2.TraitValue:
+    if isinstance(value, bool):
+        return profile_service_pb2.TraitValue(flag=value)
+    if isinstance(value, int):
+        return profile_service_pb2.TraitValue(integer=value)
+    if isinstance(value, float):
+        return profile_service_pb2.TraitValue(number=value)
+    return profile_service_pb2.TraitValue(text=value)
 
 
 def _key(identifier: IdentifierPair | None, person_id: str | None) -> profile_service_pb2.ProfileKey:
