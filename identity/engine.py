@@ -180,10 +180,6 @@ class _BatchRun(WeakEvidence):
         self._assign(st, person)
         return person
 
-    def _device_with_owner(self, st: IdentifierState, person: PersonState) -> bool:
-        """Whether `st` is a browser, device or card whose person a login names."""
-        return self.e._types[st.type].shareable and self.e.anchored(person.counts)
-
     def _declared_side(
         self, anchor: IdentifierState, target: PersonState, st: IdentifierState, other: PersonState
     ) -> list[tuple[str, str]]:
@@ -259,10 +255,7 @@ class _BatchRun(WeakEvidence):
                 return target
             if self._corroborated(ev, anchor, st):
                 _confirm_link(anchor, st)
-            elif declared and not self._device_with_owner(st, other):
-                # (An address typed on a browser or card whose person a login names waits for
-                # corroboration: a household's laptop or a spouse's card would carry it to the
-                # wrong person.)
+            elif declared:
                 # Typed by the shopper, onto a side that no login names: applied at once; the
                 # anonymous side is marked as joined by this link, to be withdrawn if contradicted.
                 fresh = self._declared_side(anchor, target, st, other)

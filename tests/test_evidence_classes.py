@@ -125,16 +125,19 @@ def test_a_guest_checkouts_order_is_in_the_email_owners_history_while_its_link_w
     assert svc.get(ProfileKey(person_id=bob)).state.orders == 0
 
 
-def test_a_phone_given_at_the_till_with_a_card_does_not_join_the_cards_holder(svc) -> None:
-    """A spouse pays with the other's card and gives their own phone: the address does not go
-    into the card holder's person (a card can be a household's)."""
+def test_a_phone_given_at_the_till_with_a_spouses_card_is_withdrawn_when_its_owner_proves_it(svc) -> None:
+    """A spouse pays with Ann's card and gives their own phone, which no login names yet: the
+    declared phone joins Ann's person at once — until a verified call puts the phone with its
+    owner, which withdraws it (and only it) from Ann."""
     ann = svc.ingest([ev("pos", ("loyalty_number", "L-ANN"), ("card_token", "tok-ann"), type="purchase",
                          at=T)])[0].person_id  # fmt: skip
-    svc.ingest([ev("call_center", ("phone", "+14155550100"), at=T + 1)])
     [r] = svc.ingest([ev("pos", ("card_token", "tok-ann"), ("phone", "+14155550100"), type="purchase",
-                         at=T + 2)])  # fmt: skip
-    assert [(x.rule, x.action) for x in r.refused] == [("weak_link", "pending")]
-    assert person_of(svc, "phone", "+14155550100") != ann
+                         at=T + 1)])  # fmt: skip
+    assert not r.refused and person_of(svc, "phone", "+14155550100") == ann
+    [r] = svc.ingest([login("BOB", ("phone", "+14155550100"), channel="call_center", at=T + 2)])
+    bob = person_of(svc, "customer_id", "BOB")
+    assert person_of(svc, "phone", "+14155550100") == bob != ann
+    assert person_of(svc, "card_token", "tok-ann") == person_of(svc, "loyalty_number", "L-ANN") == ann
 
 
 def test_configured_classes_replace_a_channels_own_for_events_without_a_login(make_service) -> None:
