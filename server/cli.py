@@ -20,18 +20,17 @@ from pathlib import Path
 import grpc
 
 from common.errors import StoreMisconfigured, StoreUnavailable
-from idstitch.channels import KEY_SOURCES, KeyNotFound, locate_key, open_channel, with_key
-from idstitch.v1 import admin_service_pb2_grpc as admin_pb_grpc
-from idstitch.v1 import event_pb2 as ev_pb
+from idstitch.channels import KEY_SOURCES, locate_key
+from idstitch.client import Client
 from idstitch.v1 import identity_service_pb2 as pb
 from idstitch.v1 import identity_service_pb2_grpc as pb_grpc
-from idstitch.v1 import profile_service_pb2 as profile_pb
-from idstitch.v1 import profile_service_pb2_grpc as profile_pb_grpc
 from server import cli_admin, cli_ingest, cli_privacy, cli_watch
 from server.cli_admin import day as _day
 from server.cli_json import message_json, selected
 
 DEFAULT_TARGET = "127.0.0.1:50051"
+CALL_DEADLINE_SECONDS = 300.0
+"""Each call's deadline: an erasure or export of a large person takes a while, a hung one not forever."""
 
 
 def _connection_options(p: argparse.ArgumentParser, *, defaults: bool) -> None:
@@ -168,36 +167,35 @@ def _main(argv: list[str] | None = None) -> int:
             print(f"error: {e}", file=sys.stderr)
             return 2
     try:
-        raw = open_channel(args.target, ca=args.ca, cert=args.cert, key=args.key)
-    except (OSError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    try:
         found = locate_key(args.key_file)
-    except KeyNotFound as e:
+        # The typed client: its deadline on every call, its retries where a repeat is safe.
+        client = Client(
+            args.target, key=found.key or "", ca=args.ca, cert=args.cert, client_key=args.key,
+            timeout=CALL_DEADLINE_SECONDS, retries=2,
+        )  # fmt: skip
+    except (OSError, ValueError) as e:  # KeyNotFound is one: a named key source that cannot be read
         print(f"error: {e}", file=sys.stderr)
         return 2
     try:
-        with raw as raw_channel:
-            channel = with_key(raw_channel, found.key)
+        with client:
             if args.command in cli_privacy.COMMANDS:
-                return cli_privacy.run(channel, args)
-            if args.command == "watch":
-                return cli_watch.run(channel, args)
+                return cli_privacy.run(client, args)
+            if args.command == "watch":  # a stream the command drives itself
+                return cli_watch.run(client.channel, args)
+            if args.command == "ingest":  # one Ingest per batch, each mapped back to its lines
+                return cli_ingest.run(pb_grpc.IdentityServiceStub(client.channel), args)
             if args.command in ("keys", "audit"):
-                admin = admin_pb_grpc.AdminServiceStub(channel)
-                return cli_admin.keys(admin, args) if args.command == "keys" else cli_admin.audit(admin, args)
-            if args.command == "profile":
-                return _profile(profile_pb_grpc.ProfileServiceStub(channel), args)
-            stub = pb_grpc.IdentityServiceStub(channel)
+                return (
+                    cli_admin.keys(client, args) if args.command == "keys" else cli_admin.audit(client, args)
+                )
             handler = {
-                "ingest": _ingest,
+                "profile": _profile,
                 "resolve": _resolve,
                 "graph": _graph,
                 "detach": _detach,
                 "why": _why,
             }[args.command]
-            return handler(stub, args)
+            return handler(client, args)
     except grpc.RpcError as e:
         print(f"error: {e.code().name}: {e.details()}", file=sys.stderr)
         if e.code() == grpc.StatusCode.UNAUTHENTICATED:
@@ -264,12 +262,8 @@ def _check_config(path: Path) -> int:
     return 0
 
 
-def _ingest(stub: pb_grpc.IdentityServiceStub, args: argparse.Namespace) -> int:
-    return cli_ingest.run(stub, args)
-
-
-def _resolve(stub: pb_grpc.IdentityServiceStub, args: argparse.Namespace) -> int:
-    res = stub.Resolve(pb.ResolveRequest(identifier=ev_pb.Identifier(type=args.type, value=args.value)))
+def _resolve(client: Client, args: argparse.Namespace) -> int:
+    res = client.resolve(args.type, args.value)
     if res.shared:
         print(f"{args.type} is shared by {len(res.shared_by)} persons: {', '.join(res.shared_by)}")
         return 0
@@ -280,15 +274,14 @@ def _resolve(stub: pb_grpc.IdentityServiceStub, args: argparse.Namespace) -> int
     return 0
 
 
-def _graph(stub: pb_grpc.IdentityServiceStub, args: argparse.Namespace) -> int:
+def _graph(client: Client, args: argparse.Namespace) -> int:
     if args.person:
-        req = pb.GetIdentityGraphRequest(person_id=args.person)
+        g = client.graph(person_id=args.person)
     elif args.type and args.value:
-        req = pb.GetIdentityGraphRequest(identifier=ev_pb.Identifier(type=args.type, value=args.value))
+        g = client.graph(identifier=(args.type, args.value))
     else:
         print("error: give TYPE VALUE or --person ID", file=sys.stderr)
         return 2
-    g = stub.GetIdentityGraph(req)
     if args.format != "text":
         from server import graph_picture
 
@@ -316,32 +309,24 @@ def _graph(stub: pb_grpc.IdentityServiceStub, args: argparse.Namespace) -> int:
     return 0
 
 
-def _profile(stub: profile_pb_grpc.ProfileServiceStub, args: argparse.Namespace) -> int:
+def _profile(client: Client, args: argparse.Namespace) -> int:
+    fields = [p.strip() for p in (args.fields or "").split(",") if p.strip()]
     if args.person:
-        key = profile_pb.ProfileKey(person_id=args.person)
+        profile = client.get_profile(person_id=args.person, fields=fields)
     elif args.type and args.value:
-        key = profile_pb.ProfileKey(identifier=ev_pb.Identifier(type=args.type, value=args.value))
+        profile = client.get_profile(identifier=(args.type, args.value), fields=fields)
     else:
         print("error: give TYPE VALUE or --person ID", file=sys.stderr)
         return 2
-    req = profile_pb.GetProfileRequest(key=key)
-    if args.fields:
-        req.read_mask.paths.extend(p.strip() for p in args.fields.split(",") if p.strip())
-    profile = stub.GetProfile(req).profile
     shown = message_json(profile)
-    if req.read_mask.paths:  # only what was asked: the other fields of a message are not zeros
-        shown = selected(shown, ["person_id", "computed_at", "restricted", "consent", *req.read_mask.paths])
+    if fields:  # only what was asked: the other fields of a message are not zeros
+        shown = selected(shown, ["person_id", "computed_at", "restricted", "consent", *fields])
     print(json.dumps(shown, indent=2))
     return 0
 
 
-def _why(stub: pb_grpc.IdentityServiceStub, args: argparse.Namespace) -> int:
-    res = stub.ExplainLink(
-        pb.ExplainLinkRequest(
-            a=ev_pb.Identifier(type=args.type_a, value=args.value_a),
-            b=ev_pb.Identifier(type=args.type_b, value=args.value_b),
-        )
-    )
+def _why(client: Client, args: argparse.Namespace) -> int:
+    res = client.explain((args.type_a, args.value_a), (args.type_b, args.value_b))
     print(("same person " + res.person_a) if res.same_person else "not the same person")
     print(f"  {res.explanation}")
     for e in res.path:
@@ -367,11 +352,8 @@ def _unapplied_line(u: pb.UnappliedLink, held_by: str = "") -> str:
     )
 
 
-def _detach(stub: pb_grpc.IdentityServiceStub, args: argparse.Namespace) -> int:
-    mode = pb.DETACH_MODE_SHARED if args.shared else pb.DETACH_MODE_NEW_PERSON
-    res = stub.DetachIdentifier(
-        pb.DetachIdentifierRequest(identifier=ev_pb.Identifier(type=args.type, value=args.value), mode=mode)
-    )
+def _detach(client: Client, args: argparse.Namespace) -> int:
+    res = client.detach((args.type, args.value), shared=args.shared)
     print(f"left person {res.person_id} ({res.person_events} events)")
     if res.new_person_id:
         print(f"new person  {res.new_person_id} ({res.new_person_events} events)")

@@ -5,34 +5,32 @@ from __future__ import annotations
 import argparse
 import sys
 
-from idstitch.v1 import admin_service_pb2 as admin_pb
-from idstitch.v1 import admin_service_pb2_grpc as admin_pb_grpc
+from idstitch.client import Client
 
 
-def keys(stub: admin_pb_grpc.AdminServiceStub, args: argparse.Namespace) -> int:
+def keys(client: Client, args: argparse.Namespace) -> int:
     if args.action == "create":
         if not args.role:
             print("error: keys create needs --role", file=sys.stderr)
             return 2
-        made = stub.CreateKey(admin_pb.CreateKeyRequest(role=args.role))
+        made = client.create_key(args.role)
         print(f"key id {made.key_id} ({args.role}); the key, shown once:\n{made.key}")
     elif args.action == "list":
-        for k in stub.ListKeys(admin_pb.ListKeysRequest()).keys:
+        for k in client.list_keys():
             revoked = f"  revoked {day(k.revoked_at)}" if k.HasField("revoked_at") else ""
             print(f"{k.key_id:<16} {k.role:<15} created {day(k.created_at)}{revoked}")
     else:
         if not args.key_id:
             print("error: keys revoke needs a key id", file=sys.stderr)
             return 2
-        done = stub.RevokeKey(admin_pb.RevokeKeyRequest(key_id=args.key_id)).revoked
-        print("revoked" if done else "no such active key")
+        print("revoked" if client.revoke_key(args.key_id) else "no such active key")
     return 0
 
 
-def audit(stub: admin_pb_grpc.AdminServiceStub, args: argparse.Namespace) -> int:
+def audit(client: Client, args: argparse.Namespace) -> int:
     after = args.after
     while True:
-        records = stub.ListAudit(admin_pb.ListAuditRequest(after_seq=after)).records
+        records = client.audit(after_seq=after)
         for r in records:
             detail = " ".join(f"{k}={v}" for k, v in sorted(r.detail.items()))
             print(f"{r.seq:>6} {day(r.at)} {r.caller:<16} {r.operation:<12} {detail}")

@@ -10,14 +10,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import grpc
 from google.protobuf.message import Message
 
-from idstitch.v1 import event_pb2 as ev_pb
-from idstitch.v1 import privacy_service_pb2 as priv_pb
-from idstitch.v1 import privacy_service_pb2_grpc as priv_grpc
-from idstitch.v1 import profile_service_pb2 as profile_pb
-from idstitch.v1 import profile_service_pb2_grpc as profile_grpc
+from idstitch.client import Client
 from server.cli_json import message_json
 
 COMMANDS = {
@@ -49,69 +44,43 @@ def add_arguments(name: str, p: argparse.ArgumentParser) -> None:
         p.add_argument("traits", nargs="+", metavar="NAME=VALUE", help="true/false, integers, numbers, text")
 
 
-def run(channel: grpc.Channel, args: argparse.Namespace) -> int:
+def run(client: Client, args: argparse.Namespace) -> int:
     if args.command == "erasure":
-        receipt = priv_grpc.PrivacyServiceStub(channel).GetErasure(
-            priv_pb.GetErasureRequest(erasure_id=args.erasure_id)
-        )
-        return _print(receipt.receipt)
-    key = _key(args)
-    if key is None:
+        return _print(client.erasure(args.erasure_id))
+    subject: dict[str, Any] = (
+        {"person_id": args.person} if args.person else {"identifier": (args.type, args.value)}
+    )
+    if not args.person and not (args.type and args.value):
         print("error: give TYPE VALUE or --person ID", file=sys.stderr)
         return 2
-    privacy = priv_grpc.PrivacyServiceStub(channel)
     if args.command == "erase":
-        return _print(privacy.Erase(priv_pb.EraseRequest(subject=key, request_id=args.request_id)).receipt)
+        return _print(client.erase(args.request_id, **subject))
     if args.command == "export":
-        return _export(privacy, key, args.out)
+        return _export(client.export(**subject), args.out)
     if args.command == "consent":
-        decision = (
-            priv_pb.CONSENT_DECISION_GRANTED
-            if args.decision == "granted"
-            else priv_pb.CONSENT_DECISION_DENIED
+        granted = args.decision == "granted"
+        return _print(
+            client.set_consent(args.request_id, args.purpose, granted, source=args.source, **subject)
         )
-        done = privacy.SetConsent(
-            priv_pb.SetConsentRequest(
-                subject=key,
-                request_id=args.request_id,
-                purpose=args.purpose,
-                decision=decision,
-                source=args.source,
-            )
-        )
-        return _print(done)
-    updates = []
+    traits: dict[str, str | int | float | bool] = {}
     for item in args.traits:
         name, sep, raw = item.partition("=")
         if not sep or not name:
             print(f"error: {item!r} is not NAME=VALUE", file=sys.stderr)
             return 2
-        updates.append(profile_pb.TraitUpdate(name=name, value=_trait_value(raw), source=args.source))
-    done = profile_grpc.ProfileServiceStub(channel).UpdateTraits(
-        profile_pb.UpdateTraitsRequest(key=key, request_id=args.request_id, traits=updates)
-    )
-    return _print(done)
+        traits[name] = _trait_value(raw)
+    return _print(client.update_traits(args.request_id, traits, source=args.source, **subject))
 
 
-def _key(args: argparse.Namespace) -> profile_pb.ProfileKey | None:
-    if args.person:
-        return profile_pb.ProfileKey(person_id=args.person)
-    if args.type and args.value:
-        return profile_pb.ProfileKey(identifier=ev_pb.Identifier(type=args.type, value=args.value))
-    return None
-
-
-def _trait_value(raw: str) -> profile_pb.TraitValue:
+def _trait_value(raw: str) -> str | int | float | bool:
     if raw.lower() in ("true", "false"):
-        return profile_pb.TraitValue(flag=raw.lower() == "true")
-    try:
-        return profile_pb.TraitValue(integer=int(raw))
-    except ValueError:
-        pass
-    try:
-        return profile_pb.TraitValue(number=float(raw))
-    except ValueError:
-        return profile_pb.TraitValue(text=raw)
+        return raw.lower() == "true"
+    for kind in (int, float):
+        try:
+            return kind(raw)
+        except ValueError:
+            pass
+    return raw
 
 
 def _print(message: Message) -> int:
@@ -119,8 +88,7 @@ def _print(message: Message) -> int:
     return 0
 
 
-def _export(stub: priv_grpc.PrivacyServiceStub, key: profile_pb.ProfileKey, out: Path | None) -> int:
-    data = b"".join(chunk.data for chunk in stub.Export(priv_pb.ExportRequest(subject=key)))
+def _export(data: bytes, out: Path | None) -> int:
     document = json.dumps(iso_times(json.loads(data)), indent=2, sort_keys=True)
     if out is None:
         print(document)

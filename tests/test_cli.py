@@ -184,7 +184,7 @@ def test_privacy_and_trait_commands_options_on_either_side_and_exit_codes(server
     erased = cli("erase", "customer_id", "C-1", "--request-id", "dsr-1", "--target", target)
     assert erased.returncode == 0, erased.stderr
     receipt = json.loads(erased.stdout)
-    assert len(receipt["counts"]) == 8  # every field shown, zeros included
+    assert len(receipt["counts"]) == 10  # every field shown, zeros included
     again = cli("erasure", receipt["erasureId"], "--target", target)
     assert json.loads(again.stdout) == receipt
 

@@ -351,6 +351,11 @@ class Client:
                 time.sleep(self.backoff * 2**attempt * random.uniform(0.5, 1.0))
         raise AssertionError("unreachable")
 
+    @property
+    def channel(self) -> grpc.Channel:
+        """The channel (with the key), for a caller that drives a stub of its own."""
+        return self._channel
+
     def close(self) -> None:
         self._channel.close()
 
