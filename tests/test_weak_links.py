@@ -111,14 +111,15 @@ def test_a_contradicted_weak_link_is_withdrawn_and_both_persons_refold_exactly(m
 
 @st.composite
 def forwarded_click_worlds(draw: st.DrawFn) -> list:
-    """Shoppers with logins, emails and browsers, and a friend who never logs in: anonymous
+    """Shoppers with logins, emails, browsers and an app, and a friend who never logs in: anonymous
     browsing, logins, email clicks on the shopper's own browser and clicks forwarded to the
-    friend's browser; distinct times. (With a friend who logs in too, the email's owner is
+    friend's browser, guest checkouts (the own address typed) and the app's device id with its
+    web-view cookie; distinct times. (With a friend who logs in too, the email's owner is
     decided by which evidence came first; README: when order still matters.)"""
     n = draw(st.integers(1, 3))
     friend = n
     cookies = {p: [f"k{p}-{i}" for i in range(draw(st.integers(1, 2)))] for p in range(n + 1)}
-    kinds = st.sampled_from(["browse", "browse", "login", "click", "click", "forward"])
+    kinds = st.sampled_from(["browse", "browse", "login", "click", "click", "forward", "checkout", "app"])
     steps = st.tuples(kinds, st.integers(0, n), st.integers(0, 1))
     plan = draw(st.lists(steps, min_size=3, max_size=18))
     events = []
@@ -131,6 +132,12 @@ def forwarded_click_worlds(draw: st.DrawFn) -> list:
             events.append(login(f"C{p}", ("cookie", own), at=at, event_id=f"w{i}"))
         elif kind == "click":
             events.append(click(f"e{p}@x.example", own, at, event_id=f"w{i}"))
+        elif kind == "checkout":  # a guest checkout: the shopper's own address typed (declared)
+            events.append(ev("web", ("cookie", own), ("email", f"e{p}@x.example"), type="purchase", at=at,
+                             event_id=f"w{i}"))  # fmt: skip
+        elif kind == "app":  # the app's device id and web-view cookie (same device)
+            events.append(ev("app", ("device_id", f"d{p}"), ("cookie", f"wv{p}"), type="product_view", at=at,
+                             event_id=f"w{i}"))  # fmt: skip
         else:
             sender = p % n
             at_friend = cookies[friend][c % len(cookies[friend])]
