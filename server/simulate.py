@@ -42,6 +42,9 @@ class Simulation:
     directory: Path
     events: list[TrueEvent] = field(default_factory=list)
     merges_by_rule: Counter[str] = field(default_factory=Counter)
+    merges_by_class: Counter[str] = field(default_factory=Counter)
+    held_by_class: Counter[str] = field(default_factory=Counter)
+    """Links refused as pending or kept apart when they were seen, by evidence class."""
     withdrawn: Counter[str] = field(default_factory=Counter)
     """Links withdrawn when later evidence contradicted them, by evidence class."""
     seconds: float = 0.0
@@ -100,12 +103,17 @@ class Simulation:
         if len(sizes) > 12:
             histogram += f", … up to {max(sizes)}"
         merges = ", ".join(f"{r} {n:,}" for r, n in sorted(self.merges_by_rule.items())) or "none"
+        by_class = ", ".join(
+            f"{c} {self.merges_by_class[c]:,} / {self.held_by_class[c]:,} / {self.withdrawn[c]:,}"
+            for c in sorted(self.merges_by_class.keys() | self.held_by_class.keys() | self.withdrawn.keys())
+        )
         distinct = {e.event_id for e in self.events}
         return [
             f"events                    {len(distinct):,} ({len(distinct) / self.seconds:,.0f} events/s)",
             f"persons                   {sum(sizes.values()):,}",
             f"identifiers per person    {histogram}",
             f"merges by rule            {merges}",
+            f"by evidence class         {by_class or 'none'} (merges / links held / withdrawn)",
             f"shared identifiers        {len(shared):,}",
         ]
 
@@ -147,11 +155,15 @@ def run(events: Iterable[ev_pb.Event], settings: Settings | None = None, *, batc
                 types = {t for (t, _), k in zip(raw.identifiers, keys, strict=False) if k}
                 verdict = system.identity.link_evidence(raw.channel, raw.type, types)
                 sim.merges_by_rule[verdict[1] if verdict else "unknown"] += len(result.merged_person_ids)
+                sim.merges_by_class[verdict[0].label if verdict else "unknown"] += len(
+                    result.merged_person_ids
+                )
             for refused in result.refused:
-                if refused.action == "withdrawn":
+                if refused.action in ("withdrawn", "pending", "kept_apart"):
                     types = {t for t, _ in raw.identifiers}
                     verdict = system.identity.link_evidence(raw.channel, raw.type, types)
-                    sim.withdrawn[verdict[0].label if verdict else "unknown"] += 1
+                    label = verdict[0].label if verdict else "unknown"
+                    (sim.withdrawn if refused.action == "withdrawn" else sim.held_by_class)[label] += 1
     sim.seconds = time.perf_counter() - started
     return sim
 

@@ -56,6 +56,7 @@ def test_simulate_with_a_truth_file_reports_the_known_precision(tmp_path: Path):
     assert "0.5000" in lines["pairwise precision"] and "0.5000" in lines["pairwise recall"], done.stdout
     assert "1 holding 2 true persons" in lines["over-merged persons"]
     assert "pos.customer_lookup 1" in lines["over-merged persons"]
+    assert "authenticated" in lines["by evidence class"]  # merges, links held and withdrawn per class
     assert "(1 of 2:" in lines["profiles exact"]  # A's profile holds B's card purchase
     compare = tmp_path / "strict.yaml"
     compare.write_text("stitching:\n  weak_links:\n    corroborating_events: 3\n")
