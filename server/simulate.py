@@ -42,9 +42,10 @@ class Simulation:
     directory: Path
     events: list[TrueEvent] = field(default_factory=list)
     merges_by_rule: Counter[str] = field(default_factory=Counter)
-    merges_by_class: Counter[str] = field(default_factory=Counter)
+    applied_by_class: Counter[str] = field(default_factory=Counter)
+    """Events of two or more identifiers whose links were all applied, by evidence class."""
     held_by_class: Counter[str] = field(default_factory=Counter)
-    """Links refused as pending or kept apart when they were seen, by evidence class."""
+    """Events with a link held back (pending or kept apart) when they were seen, by evidence class."""
     withdrawn: Counter[str] = field(default_factory=Counter)
     """Links withdrawn when later evidence contradicted them, by evidence class."""
     seconds: float = 0.0
@@ -104,8 +105,8 @@ class Simulation:
             histogram += f", … up to {max(sizes)}"
         merges = ", ".join(f"{r} {n:,}" for r, n in sorted(self.merges_by_rule.items())) or "none"
         by_class = ", ".join(
-            f"{c} {self.merges_by_class[c]:,} / {self.held_by_class[c]:,} / {self.withdrawn[c]:,}"
-            for c in sorted(self.merges_by_class.keys() | self.held_by_class.keys() | self.withdrawn.keys())
+            f"{c} {self.applied_by_class[c]:,} / {self.held_by_class[c]:,} / {self.withdrawn[c]:,}"
+            for c in sorted(self.applied_by_class.keys() | self.held_by_class.keys())
         )
         distinct = {e.event_id for e in self.events}
         return [
@@ -113,7 +114,7 @@ class Simulation:
             f"persons                   {sum(sizes.values()):,}",
             f"identifiers per person    {histogram}",
             f"merges by rule            {merges}",
-            f"by evidence class         {by_class or 'none'} (merges / links held / withdrawn)",
+            f"by evidence class         {by_class or 'none'} (events applied / held back / links withdrawn)",
             f"shared identifiers        {len(shared):,}",
         ]
 
@@ -155,15 +156,13 @@ def run(events: Iterable[ev_pb.Event], settings: Settings | None = None, *, batc
                 types = {t for (t, _), k in zip(raw.identifiers, keys, strict=False) if k}
                 verdict = system.identity.link_evidence(raw.channel, raw.type, types)
                 sim.merges_by_rule[verdict[1] if verdict else "unknown"] += len(result.merged_person_ids)
-                sim.merges_by_class[verdict[0].label if verdict else "unknown"] += len(
-                    result.merged_person_ids
-                )
-            for refused in result.refused:
-                if refused.action in ("withdrawn", "pending", "kept_apart"):
-                    types = {t for t, _ in raw.identifiers}
-                    verdict = system.identity.link_evidence(raw.channel, raw.type, types)
-                    label = verdict[0].label if verdict else "unknown"
-                    (sim.withdrawn if refused.action == "withdrawn" else sim.held_by_class)[label] += 1
+            if len(keys) > 1 and result.outcome != "duplicate":
+                kinds = {t for t, _ in raw.identifiers}
+                verdict = system.identity.link_evidence(raw.channel, raw.type, kinds)
+                label = verdict[0].label if verdict else "none"
+                held = any(r.action in ("pending", "kept_apart") for r in result.refused)
+                (sim.held_by_class if held else sim.applied_by_class)[label] += 1
+                sim.withdrawn[label] += sum(r.action == "withdrawn" for r in result.refused)
     sim.seconds = time.perf_counter() - started
     return sim
 
