@@ -80,7 +80,7 @@ def shop(
     **facts: object,
 ) -> tuple[RawEvent, EventFacts]:
     """An event with its profile facts (product=, order=, city=, session_id=, ...), as
-    ProfileService.ingest takes it."""
+    the Ingest unit of work (System.ingest) takes it."""
     raw = ev(channel, *identifiers, type=type, at=at, event_id=event_id, device_type=device_type)
     return raw, EventFacts(
         raw.event_id,
