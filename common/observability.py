@@ -59,9 +59,20 @@ READS = frozenset(
     {
         "resolve", "resolve_person", "live_person", "person_graph", "get", "get_many", "events_of", "ping",
         "suppressed", "has_suppressions", "key_by_hash", "erasure", "audit_log", "api_keys",
+        "resolve_many", "resolve_people", "live_persons", "persons_linked_to", "outbox", "told", "read",
+        "due",
     }
 )  # fmt: skip
 """Store operations that only read: timed on sampled requests only (see Instrumented)."""
+WRITES = frozenset(
+    {
+        "stitch", "outbox_done", "detach", "erase_person", "append", "reattribute", "erase", "scrub_keys",
+        "suppress", "begin_erasure", "record_progress", "complete_erasure", "audit", "add_key",
+        "revoke_key", "agreed", "record", "forget", "trim", "close",
+    }
+)  # fmt: skip
+"""The other store operations: always timed. Every port method is in one of the two
+(tests/test_port_lists.py), so a new one is classified when it is added."""
 
 
 @contextmanager
