@@ -109,7 +109,7 @@ def test_skip_invalid_sets_refused_lines_aside_verbatim_and_loads_the_rest(
 def test_ctrl_c_ends_with_the_summary_and_every_line_before_the_resume_line_is_in(
     server, settings, tmp_path: Path
 ) -> None:
-    events = write_events(tmp_path / "events.jsonl", 30_000)
+    events = write_events(tmp_path / "events.jsonl", 200_000)  # far more than 3 s of loading
     proc = ingest(server, settings, str(events), "--batch", "100")
     time.sleep(3)
     proc.send_signal(signal.SIGINT)
@@ -117,6 +117,6 @@ def test_ctrl_c_ends_with_the_summary_and_every_line_before_the_resume_line_is_i
     assert proc.returncode == 130 and "Traceback" not in err
     summary = json.loads(out)
     resume = summary["resumeFromLine"]
-    assert 1 < resume <= 30_000 and summary["eventsCommitted"] == resume - 1
-    assert summary["linesNotSent"] == 30_000 - resume + 1
+    assert 1 < resume <= 200_000 and summary["eventsCommitted"] == resume - 1
+    assert summary["linesNotSent"] == 200_000 - resume + 1
     assert known(server, settings, f"ck-{resume - 1}")
