@@ -35,6 +35,8 @@ class LocalServer:
         """What the start script printed (a URI or host:port)."""
         if self._address is not None:
             return self._address
+        if os.environ.get("IDSTITCH_FAST") == "1":  # scripts/test --fast: the tier without JVMs
+            pytest.skip(f"the fast tier starts no {self.name} (scripts/test without --fast runs it)")
         if self._error is None:
             self._error = self._start()
         if self._error is not None:
