@@ -344,7 +344,7 @@ def _by_class(pop: Population, sim: simulate.Simulation, predicted: dict[str, st
         lines.append(f"  apart: {channel} {type_} {shape}: {n:,}")
     if sim.withdrawn:
         withdrawn = ", ".join(f"{k} {n:,}" for k, n in sorted(sim.withdrawn.items()))
-        lines.append(f"withdrawn links by class: {withdrawn}")
+        lines.append(f"links withdrawn, by the class of the evidence that contradicted them: {withdrawn}")
     return lines
 
 
