@@ -114,7 +114,7 @@ class Simulation:
             f"persons                   {sum(sizes.values()):,}",
             f"identifiers per person    {histogram}",
             f"merges by rule            {merges}",
-            f"by evidence class         {by_class or 'none'} (events applied / held back / links they withdrew)",
+            f"by evidence class         {by_class or 'none'} (events applied / held / links withdrawn by)",
             f"shared identifiers        {len(shared):,}",
         ]
 
