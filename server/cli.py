@@ -104,7 +104,7 @@ def _main(argv: list[str] | None = None) -> int:
     p.add_argument("--shuffle", type=int, metavar="SEED", help="deliver the events in a random order")
 
     for name, help_ in (
-        ("ingest", "stream events from a JSON-lines file to a running server"),
+        ("ingest", "load events from a JSON-lines file into a running server (resumable; see --help)"),
         ("resolve", "resolve an identifier to its person"),
         ("graph", "print a person's identity graph"),
         ("profile", "print a person's unified profile (JSON)"),
