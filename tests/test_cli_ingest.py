@@ -109,9 +109,12 @@ def test_skip_invalid_sets_refused_lines_aside_verbatim_and_loads_the_rest(
 def test_ctrl_c_ends_with_the_summary_and_every_line_before_the_resume_line_is_in(
     server, settings, tmp_path: Path
 ) -> None:
-    events = write_events(tmp_path / "events.jsonl", 200_000)  # far more than 3 s of loading
+    events = write_events(tmp_path / "events.jsonl", 200_000)  # far more than is loaded when stopped
     proc = ingest(server, settings, str(events), "--batch", "100")
-    time.sleep(3)
+    deadline = time.monotonic() + 60
+    while not known(server, settings, "ck-100") and time.monotonic() < deadline:  # loading has begun
+        time.sleep(0.1)
+    time.sleep(0.5)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130 and "Traceback" not in err
