@@ -169,3 +169,28 @@ def test_export_holds_identifiers_links_profile_consent_and_every_event(privacy:
     assert len(doc["events"]) == 5 and {e["type"] for e in doc["events"]} >= {"login", "product_view"}
     assert doc["profile"]["context"]["events"] == "5" and doc["links"]
     assert "ann@example.com" not in "".join(chunks)
+
+
+def test_erasure_takes_the_persons_identifiers_out_of_other_persons_events(privacy: PrivacyService) -> None:
+    """Bob's email clicked on Ann's laptop: both hold a login, so the link is kept apart and the
+    click, Bob's, names Ann's cookie. Erasing Ann takes the cookie out of Bob's event and profile
+    (the device it came through) on every backend; the click stays Bob's."""
+    _, bob = ann_and_bob(privacy)
+    p = privacy.profiles
+    p.ingest(
+        [shop("web", ("customer_id", "BOB"), ("email", "bob@example.com"), type="login", at=T0 + 7 * HOUR)]
+    )
+    click = shop("email", ("email", "bob@example.com"), ("cookie", "ann-laptop"), type="email_click",
+                 at=T0 + 8 * HOUR)  # fmt: skip
+    [held] = p.ingest([click])
+    assert held.person_id == bob and [(x.rule, x.action) for x in held.refused] == [
+        ("weak_link", "kept_apart")
+    ]
+    laptop = next(k for e in p.store.events_of(bob) for k in e.keys if k.startswith("cookie:ann-laptop"))
+    assert "cookie:ann-laptop" in p.get(by("customer_id", "BOB")).state.devices
+    receipt = privacy.erase(by("customer_id", "ANN"), "req-split", caller="k")
+    assert (receipt.counts["other_persons_events_scrubbed"], receipt.counts["held_back_links"]) == (1, 1)
+    [kept] = [e for e in p.store.events_of(bob) if e.facts.event_id == click[0].event_id]
+    assert laptop not in kept.keys and kept.facts.device == ""
+    assert "cookie:ann-laptop" not in p.get(by("customer_id", "BOB")).state.devices
+    assert not any(laptop in e.keys for e in p.store.events_of(bob))
