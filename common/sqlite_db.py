@@ -89,7 +89,8 @@ class SqliteDatabase:
         finally:
             with self._use:
                 self._users -= 1
-                self._use.notify_all()
+                if self._closed and not self._users:  # only `close` ever waits
+                    self._use.notify_all()
 
     def _reader(self) -> sqlite3.Connection:
         """This thread's read connection."""

@@ -60,14 +60,12 @@ class StitchingEngine:
         self._corroborating_events = weak.corroborating_events
         self._corroborating_us = int(weak.corroborating_days * MICROS_PER_DAY)
         self._attach_new = weak.attach_new
-        self._at_once = frozenset(
-            c
-            for c, on in (
-                (EvidenceClass.DECLARED, weak.declared_at_once),
-                (EvidenceClass.CLICK_THROUGH, weak.clicks_like_declared),
-            )
-            if on
-        )
+        at_once = {
+            EvidenceClass.DECLARED: weak.declared_at_once,
+            EvidenceClass.CLICK_THROUGH: weak.clicks_like_declared,
+        }
+        self._at_once = frozenset(c for c, on in at_once.items() if on)
+        """The weak classes applied at once onto an anonymous side (the declared policy)."""
         self._caps = {name: t.cap for name, t in types.items() if t.cap is not None}
         # Unique types first: a two-login conflict is reported before a cookie-cap one.
         self._cap_order = sorted(self._caps, key=lambda t: (self._caps[t], -types[t].priority))
@@ -184,8 +182,14 @@ class _BatchRun(WeakEvidence):
         self, anchor: IdentifierState, target: PersonState, st: IdentifierState, other: PersonState
     ) -> list[tuple[str, str]]:
         """The identifiers a declared link joins to the other side, each with the identifier it
-        was joined through: the members of the anonymous side."""
-        if _smaller_anonymous(self.e, target, other, self.members):
+        was joined through: the members of the anonymous side (of two anonymous ones, the
+        smaller)."""
+        anchored = self.e.anchored
+        if anchored(target.counts) or anchored(other.counts):
+            target_joins = not anchored(target.counts)
+        else:
+            target_joins = len(self.members.get(target.id, ())) <= len(self.members.get(other.id, ()))
+        if target_joins:
             return [(k, st.key) for k in sorted(self.members.get(target.id, ()))]
         return [(k, anchor.key) for k in sorted(self.members.get(other.id, ()))]
 
@@ -316,16 +320,6 @@ class _BatchRun(WeakEvidence):
         else:
             refuse(RefusedLink(*positions, rule, "kept_apart"))
         return target
-
-
-def _smaller_anonymous(
-    engine: StitchingEngine, a: PersonState, b: PersonState, members: dict[str, set[str]]
-) -> bool:
-    """Whether `a` is the side a declared link joins to `b`: the anonymous one, or of two
-    anonymous persons the smaller."""
-    if engine.anchored(a.counts) or engine.anchored(b.counts):
-        return not engine.anchored(a.counts)
-    return len(members.get(a.id, ())) <= len(members.get(b.id, ()))
 
 
 def _confirm(*states: IdentifierState) -> None:

@@ -181,7 +181,7 @@ class CachedProfiles:
         finally:
             self._cache.invalidate([person_id])
 
-    def scrub_keys(self, person_ids: Collection[str], keys: Collection[str]) -> int:
+    def scrub_keys(self, person_ids: Collection[str], keys: Collection[str]) -> dict[str, int]:
         try:
             return self.inner.scrub_keys(person_ids, keys)
         finally:

@@ -95,11 +95,11 @@ class ProfileStore(Protocol):
         them in the store's files. Returns (events deleted, whether a profile was)."""
         ...
 
-    def scrub_keys(self, person_ids: Collection[str], keys: Collection[str]) -> int:
+    def scrub_keys(self, person_ids: Collection[str], keys: Collection[str]) -> dict[str, int]:
         """Takes `keys` (an erased person's identifiers) out of the stored events of these other
         persons (by id or alias), which carry them when an event's identifiers ended in
         different persons; leaves no trace of them in the store's files. Returns the events
-        rewritten."""
+        rewritten per live person (only persons with one): those whose profiles need a refold."""
         ...
 
     def ping(self) -> None: ...

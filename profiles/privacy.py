@@ -98,10 +98,10 @@ class PrivacyService:
                 # a crash finds the graph as it was and scrubs again.
                 ours = {pid, *(graph.aliases if graph else ())}
                 others = self._graph.persons_linked_to(own_keys) - ours
-                scrubbed = store.scrub_keys(others, own_keys) if others else 0
+                scrubbed = store.scrub_keys(others, own_keys) if others else {}
                 if scrubbed:  # what their profiles folded from those events (a device seen) goes too
-                    self.profiles.refold_after_split(sorted(others))
-                counts["other_persons_events_scrubbed"] += scrubbed
+                    self.profiles.refold_after_split(sorted(scrubbed))
+                counts["other_persons_events_scrubbed"] += sum(scrubbed.values())
             if graph is not None:
                 counts["held_back_links"] = len(graph.unapplied)
             erased = self._graph.erase_person(pid, [e.facts.event_id for e in events])

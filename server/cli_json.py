@@ -8,6 +8,7 @@ from typing import Any
 
 from google.protobuf import json_format
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
+from google.protobuf.field_mask_pb2 import FieldMask
 from google.protobuf.message import Message
 
 _INT64 = frozenset(
@@ -54,8 +55,9 @@ def _one(f: FieldDescriptor, value: Any) -> Any:
 def selected(d: dict[str, Any], paths: list[str]) -> dict[str, Any]:
     """The parts of a message's JSON that field mask `paths` (snake_case, dotted) name."""
     out: dict[str, Any] = {}
-    for path in paths:
-        names = [_camel(p) for p in path.split(".")]
+    # FieldMask's own JSON form spells each path as the message's JSON names them.
+    for path in FieldMask(paths=paths).ToJsonString().split(","):
+        names = path.split(".")
         source, target = d, out
         for name in names[:-1]:
             if not isinstance(source.get(name), dict):
@@ -66,8 +68,3 @@ def selected(d: dict[str, Any], paths: list[str]) -> dict[str, Any]:
             if names[-1] in source:
                 target[names[-1]] = source[names[-1]]
     return out
-
-
-def _camel(name: str) -> str:
-    first, *rest = name.split("_")
-    return first + "".join(p[:1].upper() + p[1:] for p in rest)

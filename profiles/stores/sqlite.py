@@ -114,22 +114,24 @@ class SqliteProfileStore:
         self._db.purge_wal()
         return events, profile
 
-    def scrub_keys(self, person_ids: Collection[str], keys: Collection[str]) -> int:
+    def scrub_keys(self, person_ids: Collection[str], keys: Collection[str]) -> dict[str, int]:
         gone = set(keys)
+        per_person: dict[str, int] = defaultdict(int)
         with self._db.write() as db:
             alias = _aliases(db, person_ids)
             persons = {alias.get(p, p) for p in person_ids}
-            sql = "SELECT event_id, keys, facts FROM profile_events WHERE person_id IN ({})"
+            sql = "SELECT person_id, event_id, keys, facts FROM profile_events WHERE person_id IN ({})"
             rewritten = []
             for rows in chunked(db, sql, persons):
-                for event_id, held, blob in rows:
+                for pid, event_id, held, blob in rows:
                     found = scrubbed(held.split("\n") if held else [], decode_facts(blob), gone)
                     if found is not None:
                         rewritten.append(("\n".join(found[0]), encode_facts(found[1]), event_id))
+                        per_person[pid] += 1
             db.executemany("UPDATE profile_events SET keys = ?, facts = ? WHERE event_id = ?", rewritten)
         if rewritten:
             self._db.purge_wal()
-        return len(rewritten)
+        return dict(per_person)
 
     # -- reads -------------------------------------------------------------------------------
 

@@ -239,9 +239,9 @@ def test_scrubbing_an_erased_persons_keys_rewrites_only_the_events_that_name_the
                          LoggedEvent("p1", ("email#aa", "cookie:mine"), other_device)],
                  merges={}, folding=folder)  # fmt: skip
     store.append(events=[], merges={"p1": "p2"}, folding=folder)  # p1 is an alias of p2 now
-    assert store.scrub_keys(["p1"], ["cookie:gone-1", "device_id:gone-2"]) == 1
-    assert store.scrub_keys(["p1"], ["cookie:gone-1"]) == 0  # once
+    assert store.scrub_keys(["p1"], ["cookie:gone-1", "device_id:gone-2"]) == {"p2": 1}  # the live person
+    assert store.scrub_keys(["p1"], ["cookie:gone-1"]) == {}  # once
     by_id = {e.facts.event_id: e for e in store.events_of("p2")}
     assert by_id["e1"].keys == ("email#aa",) and by_id["e1"].facts.device == ""
     assert by_id["e2"].keys == ("email#aa", "cookie:mine") and by_id["e2"].facts.device == "cookie:mine"
-    assert store.scrub_keys(["nobody"], ["cookie:gone-1"]) == 0
+    assert store.scrub_keys(["nobody"], ["cookie:gone-1"]) == {}

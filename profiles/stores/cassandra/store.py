@@ -184,23 +184,24 @@ class CassandraProfileStore:
         return len(event_ids), head.state is not None
 
     @unavailable_on_driver_errors
-    def scrub_keys(self, person_ids: Collection[str], keys: Collection[str]) -> int:
+    def scrub_keys(self, person_ids: Collection[str], keys: Collection[str]) -> dict[str, int]:
         gone = set(keys)
         p = self._p
-        parts = {part for pid in person_ids for part in p.live(pid).scope}
-        if not parts or not gone:
-            return 0
-        rows = p.conn.session.execute(p.st.keys_of_rows, (p.ns, sorted(parts)))
+        owner_of = {part: head.person_id for head in map(p.live, person_ids) for part in head.scope}
+        if not owner_of or not gone:
+            return {}
+        per_person: dict[str, int] = defaultdict(int)
         updates = []
-        for part, event_id, row_keys, blob, ttl in rows:
-            if event_id is None:
-                continue
-            found = scrubbed(row_keys or [], decode_facts(blob), gone)
+        for part, event_id, row_keys, blob, ttl in p.conn.session.execute(
+            p.st.keys_of_rows, (p.ns, sorted(owner_of))
+        ):
+            found = scrubbed(row_keys or [], decode_facts(blob), gone) if event_id is not None else None
             if found is not None:
                 params = (ttl or 0, list(found[0]), encode_facts(found[1]), p.ns, part, event_id)
                 updates.append((p.st.scrub_keys, params))
+                per_person[owner_of[part]] += 1
         p.conn.run_all(updates)
-        return len(updates)
+        return dict(per_person)
 
     def _live_erasable(self, person_id: str) -> Head:
         """Erasure has no folding at hand; a merge left pending is finished by state-only rules:
