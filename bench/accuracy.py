@@ -342,9 +342,6 @@ def _by_class(pop: Population, sim: simulate.Simulation, predicted: dict[str, st
         lines.append(f"  {label:<16} {joined[label]:>8,} / {apart[label]:,}")
     for (channel, type_, shape), n in shapes.most_common(5):
         lines.append(f"  apart: {channel} {type_} {shape}: {n:,}")
-    if sim.withdrawn:
-        withdrawn = ", ".join(f"{k} {n:,}" for k, n in sorted(sim.withdrawn.items()))
-        lines.append(f"links withdrawn, by the class of the evidence that contradicted them: {withdrawn}")
     return lines
 
 
