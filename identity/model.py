@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Literal
 
 from identity.identifiers import EvidenceClass, IgnoredIdentifier, NormalizedIdentifier, Strength
 
@@ -88,6 +89,14 @@ class EdgeState:
         return self.proves.strength
 
 
+Outcome = Literal["created", "attached", "merged", "duplicate", "unattributed", "suppressed"]
+"""What ingest did with one event (the API's EventResult outcome, the metrics' label)."""
+RefusalAction = Literal[
+    "pending", "kept_apart", "withdrawn", "marked_shared", "reassigned", "separate_person"
+]
+"""What became of a link the rules would not apply as evidenced (RefusedLink.action)."""
+
+
 @dataclass(slots=True)
 class Snapshot:
     """What a store loads for a batch: the batch's identifiers, their persons (with counts by type),
@@ -104,14 +113,14 @@ class RefusedLink:
     from_index: int
     to_index: int
     rule: str
-    action: str
+    action: RefusalAction
 
 
 @dataclass(slots=True)
 class StitchResult:
     event_id: str
     person_id: str | None
-    outcome: str  # created | attached | merged | duplicate | unattributed | suppressed
+    outcome: Outcome
     refused: list[RefusedLink] = field(default_factory=list)
     ignored: tuple[IgnoredIdentifier, ...] = ()
     merged_person_ids: list[str] = field(default_factory=list)
@@ -130,7 +139,7 @@ class EventRecord:
 class OutboxEntry:
     """What a batch has to tell after its commits (the change feed's merges and orders), written
     in the batch's own graph transaction: a server that dies after the commit but before telling
-    leaves it here, and a sweeper tells it (ingest/outbox.py). `body` is the teller's own format."""
+    leaves it here, and a sweeper tells it (usecases/outbox_sweep.py). `body` is the teller's own format."""
 
     id: str
     at: int

@@ -1,5 +1,7 @@
-"""The identity service: validates and normalizes channel events, gathers their link evidence
-from the channel's resolver, and has the engine stitch them inside one store transaction.
+"""The identity side of Ingest and of every identity read: validates and normalizes channel
+events, gathers their link evidence from the channel's resolver (`prepare`) and has the engine
+decide a batch over a snapshot of the graph (`plan`). The Ingest use case (usecases/ingest.py)
+runs the plan inside the graph's transaction, with the profile folds and the outbox entry.
 
 A batch is all-or-nothing at validation: one invalid event rejects the whole batch before any of
 it is applied, so a caller fixes and re-sends the batch (already-accepted events are no-ops).
@@ -8,9 +10,8 @@ it is applied, so a caller fixes and re-sends the batch (already-accepted events
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from opentelemetry.trace import Span
 
@@ -22,9 +23,7 @@ from common.observability import (
     links_refused,
     person_size,
     persons_merged,
-    span,
 )
-from identity import explain
 from identity.batch_state import edge_key
 from identity.bounded_cache import BoundedCache
 from identity.engine import StitchingEngine
@@ -32,14 +31,13 @@ from identity.identifiers import EvidenceClass, IdentifierType, IgnoredIdentifie
 from identity.model import (
     ChangeSet,
     ChannelEvent,
-    OutboxEntry,
-    PersonGraph,
-    SharedResolution,
+    Evidence,
     Snapshot,
     StitchResult,
 )
-from identity.normalize import MAX_VALUE_BYTES, Learned, Normalizer
+from identity.normalize import Learned, Normalizer
 from identity.ports import ChannelResolver, IdentityGraph
+from identity.reader import IdentityReader
 from privacy.records import PrivacyRecords
 
 MAX_BATCH = 1000
@@ -66,12 +64,12 @@ MIN_TIME = -(2**63)
 NO_ATTRIBUTES: dict[str, str] = {}
 
 
-def _report(s: Span, stitched: Stitched) -> None:
+def _report(s: Span, batch: PreparedBatch, results: Sequence[StitchResult], merges: int) -> None:
     """Counts for the batch's span and the ingest metrics: outcomes by channel, refusals by rule."""
     outcomes: Counter[str] = Counter()
     by_channel: Counter[tuple[str, str]] = Counter()
     refusals: Counter[tuple[str, str]] = Counter()
-    for ev, r in zip(stitched.events, stitched.results, strict=True):
+    for ev, r in zip(batch.events, results, strict=True):
         outcomes[r.outcome] += 1
         by_channel[(ev.channel, r.outcome)] += 1
         for refused in r.refused:
@@ -82,53 +80,54 @@ def _report(s: Span, stitched: Stitched) -> None:
         links_refused.add(n, {"idstitch.rule": rule, "idstitch.action": action})
         if action == "marked_shared":
             identifiers_shared.add(n)
-    merged = len(stitched.merges)
-    if merged:
-        persons_merged.add(merged)
+    if merges:
+        persons_merged.add(merges)
     if outcomes["suppressed"]:
         events_suppressed.add(outcomes["suppressed"])
     for outcome, n in outcomes.items():
         s.set_attribute(f"idstitch.events.{outcome}", n)
-    s.set_attribute("idstitch.persons.merged", merged)
-    s.set_attribute("idstitch.links.refused", sum(len(r.refused) for r in stitched.results))
+    s.set_attribute("idstitch.persons.merged", merges)
+    s.set_attribute("idstitch.links.refused", sum(len(r.refused) for r in results))
 
 
 def _suppressed_result(ev: ChannelEvent) -> StitchResult:
     return StitchResult(ev.event_id, None, "suppressed", ignored=ev.ignored)
 
 
-BeforeCommit = Callable[[list[ChannelEvent], list[StitchResult], dict[str, str]], Any]
-"""Called inside a batch's graph transaction, before it writes: (the events stitched, in request
-order without the suppressed ones; their results; the batch's merges, loser to survivor)."""
-Outbox = Callable[[list[StitchResult], dict[str, str], frozenset[str], frozenset[str]], OutboxEntry | None]
-"""Called inside a batch's graph transaction, after the plan: (results, merges, persons an
-identifier was withdrawn from, every person whose answers the batch can change —
-ChangeSet.persons_changed) → what is left to do after the commit, written with the batch
-(identity.model.OutboxEntry), or None."""
-
-
 @dataclass(frozen=True, slots=True)
-class Stitched:
-    """A batch after stitching: per-event results, the events as validated (in request order), and
-    the batch's merges (each merged-away person with its final survivor)."""
+class PreparedBatch:
+    """A batch validated and normalized, with its link evidence: what the graph must lock and read
+    for it (`keys`, `pairs`, `event_ids`). Nothing is written yet."""
 
-    results: list[StitchResult]
     events: list[ChannelEvent]
-    merges: dict[str, str]
-    splits: frozenset[str] = frozenset()
-    """Persons an identifier was withdrawn from (weak evidence contradicted): refold them."""
-    prepared: Any = None
-    """What the caller's `before_commit` returned."""
-    outbox_id: str | None = None
-    """The id of the outbox entry written with the batch (stitch's `outbox`), if one was."""
+    """In request order."""
+    evidence: list[tuple[ChannelEvent, Evidence]]
+    keys: frozenset[str]
+    pairs: frozenset[tuple[str, str]]
+    event_ids: frozenset[str]
+    learned: Learned
 
 
 @dataclass(frozen=True, slots=True)
-class Resolution:
-    """What an identifier resolves to: a person's graph, or the persons sharing it."""
+class Plan:
+    """What the engine decided for a batch over a snapshot of the graph: the change set to apply
+    and what it means for the batch's events."""
 
-    person: PersonGraph | None
-    shared: SharedResolution | None
+    changes: ChangeSet
+    stitched: list[ChannelEvent]
+    """The batch's events that were stitched, in request order (the suppressed ones left out)."""
+    results: list[StitchResult]
+    """One per stitched event."""
+    merges: dict[str, str]
+    """Each merged-away person with its final survivor."""
+    splits: frozenset[str]
+    """Persons an identifier was withdrawn from (weak evidence contradicted): refold them."""
+    changed: frozenset[str]
+    """Every person whose answers the batch can change (ChangeSet.persons_changed)."""
+    suppressed: frozenset[str]
+    """Ids of events an erasure suppresses."""
+    sizes: list[int]
+    """Identifiers of each person the batch touched, as the snapshot held them."""
 
 
 class IdentityService:
@@ -143,28 +142,41 @@ class IdentityService:
     ) -> None:
         self.graph = graph
         self.privacy = privacy
-        self._normalizer = normalizer
+        self.normalizer = normalizer
         self._engine = engine
         self._resolvers = resolvers
         self._suppression_hashes: BoundedCache[str, str] = BoundedCache(SUPPRESSION_CACHE_BYTES)
+        self.reads = IdentityReader(
+            graph=graph, normalizer=normalizer, corroborating=engine.corroborating_events
+        )
+        """Identity reads over the stores (never the read cache's memory)."""
 
     def suppression_hash(self, key: str) -> str:
         """The keyed hash a suppression record holds: of the stored key, in a domain of its own,
         so it matches no stored key or hash."""
         found = self._suppression_hashes.get(key)
         if found is None:
-            found = self._normalizer.keyed_hash("suppressed", key)
+            found = self.normalizer.keyed_hash("suppressed", key)
             self._suppression_hashes.put(key, found, len(key) + len(found))
         return found
 
     def event_suppression_hash(self, event_id: str) -> str:
         """The keyed hash that suppresses an erased person's event by its id, whatever identifiers
         a replay of it carries (one that had become shared, say, and so was not suppressed)."""
-        return self._normalizer.keyed_hash("suppressed-event", event_id)
+        return self.normalizer.keyed_hash("suppressed-event", event_id)
+
+    @property
+    def corroborating(self) -> int:
+        """How many events corroborate a held-back link."""
+        return self._engine.corroborating_events
 
     @property
     def types(self) -> Mapping[str, IdentifierType]:
-        return self._normalizer.types
+        return self.normalizer.types
+
+    def key_of(self, type_name: str, value: str, *, field: str = "identifier") -> NormalizedIdentifier | str:
+        """The stored key of an identifier, or why it can never resolve (junk, invalid)."""
+        return self.reads.key_of(type_name, value, field=field)
 
     def link_evidence(
         self, channel: str, event_type: str, types: set[str]
@@ -175,78 +187,64 @@ class IdentityService:
 
     # -- ingest ------------------------------------------------------------------------------
 
-    def ingest(self, events: Sequence[RawEvent], *, field: str = "events") -> list[StitchResult]:
-        return self.stitch(events, field=field).results
-
-    def stitch(
-        self,
-        events: Sequence[RawEvent],
-        *,
-        field: str = "events",
-        before_commit: BeforeCommit | None = None,
-        outbox: Outbox | None = None,
-    ) -> Stitched:
-        """Stitches the batch in one graph transaction. `before_commit(events, results, merges)`
-        runs inside it, after the plan and before anything is written: if it raises, the graph
-        is left as it was. What it returns is `Stitched.prepared`. What `outbox` returns is
-        written in the same transaction (`Stitched.outbox_id`)."""
-        with span("idstitch.stitch", attributes={"idstitch.batch.size": len(events)}) as s:
-            stitched = self._stitch(events, field, before_commit, outbox)
-            _report(s, stitched)
-            return stitched
-
-    def _stitch(
-        self,
-        events: Sequence[RawEvent],
-        field: str,
-        before_commit: BeforeCommit | None,
-        outbox: Outbox | None,
-    ) -> Stitched:
+    def prepare(self, events: Sequence[RawEvent], *, field: str = "events") -> PreparedBatch:
+        """Validates and normalizes a batch and gathers its link evidence. One invalid event
+        rejects the whole batch (INVALID_ARGUMENT naming it) before anything is written."""
         if len(events) > MAX_BATCH:
             raise InvalidArgument(field, f"{len(events)} events in one batch; at most {MAX_BATCH}")
         learned: Learned = {}
-        events_in_order = [self._prepare(f"{field}[{i}]", ev, learned) for i, ev in enumerate(events)]
-        everything = [(ev, self._resolvers[ev.channel].evidence(ev)) for ev in events_in_order]
-        keys = {ident.key for ev, _ in everything for ident in ev.identifiers}
-        pairs = {
-            edge_key(ev.identifiers[link.a].key, ev.identifiers[link.b].key)
-            for ev, evidence in everything
-            for link in evidence.links
-        }
-        event_ids = {ev.event_id for ev, _ in everything}
-
-        def plan(
-            snap: Snapshot,
-        ) -> tuple[ChangeSet, tuple[list[StitchResult], dict[str, str], list[int], Any, set[str]]]:
-            # Suppressions are read here, inside the graph's transaction and after its locks: an
-            # erasure (through any server) that committed before this batch took the locks of its
-            # identifiers is seen, and one that had not yet begins after this batch, so it erases
-            # what this batch adds. Either way no erased person comes back.
-            suppressed = self._suppressed(events_in_order)
-            batch = [(ev, evidence) for ev, evidence in everything if ev.event_id not in suppressed]
-            changes, results = self._engine.stitch(snap, batch)
-            touched = {r.person_id for r in results if r.person_id}
-            sizes = [sum(p.counts.values()) for pid, p in snap.persons.items() if pid in touched]
-            merges = changes.final_merges()
-            prepared = before_commit([ev for ev, _ in batch], results, merges) if before_commit else None
-            splits = frozenset(changes.splits)
-            changed = frozenset(changes.persons_changed(snap)) if outbox else frozenset()
-            changes.outbox = outbox(results, merges, splits, changed) if outbox else None
-            entry = changes.outbox.id if changes.outbox else None
-            return changes, (results, merges, sizes, (splits, prepared, entry), suppressed)
-
-        stitched, merges, sizes, (splits, prepared, entry), suppressed = self.graph.stitch(
-            keys=keys, pairs=pairs, event_ids=event_ids, plan=plan
+        in_order = [self._prepare(f"{field}[{i}]", ev, learned) for i, ev in enumerate(events)]
+        evidence = [(ev, self._resolvers[ev.channel].evidence(ev)) for ev in in_order]
+        return PreparedBatch(
+            events=in_order,
+            evidence=evidence,
+            keys=frozenset(ident.key for ev in in_order for ident in ev.identifiers),
+            pairs=frozenset(
+                edge_key(ev.identifiers[link.a].key, ev.identifiers[link.b].key)
+                for ev, found in evidence
+                for link in found.links
+            ),
+            event_ids=frozenset(ev.event_id for ev in in_order),
+            learned=learned,
         )
-        self._normalizer.remember(learned)  # accepted: its identifiers may recur
-        for size in sizes:
+
+    def plan(self, snap: Snapshot, batch: PreparedBatch) -> Plan:
+        """The engine's decisions for the batch over the graph's snapshot. Runs inside the
+        graph's transaction, so suppressions are read after its locks: an erasure (through any
+        server) that committed before this batch took the locks of its identifiers is seen, and
+        one that had not yet begins after this batch, so it erases what this batch adds. Either
+        way no erased person comes back."""
+        suppressed = frozenset(self._suppressed(batch.events))
+        kept = [(ev, evidence) for ev, evidence in batch.evidence if ev.event_id not in suppressed]
+        changes, results = self._engine.stitch(snap, kept)
+        touched = {r.person_id for r in results if r.person_id}
+        return Plan(
+            changes=changes,
+            stitched=[ev for ev, _ in kept],
+            results=results,
+            merges=changes.final_merges(),
+            splits=frozenset(changes.splits),
+            changed=frozenset(changes.persons_changed(snap)),
+            suppressed=suppressed,
+            sizes=[sum(p.counts.values()) for pid, p in snap.persons.items() if pid in touched],
+        )
+
+    def committed(self, batch: PreparedBatch, plan: Plan, s: Span) -> list[StitchResult]:
+        """After the batch's graph commit: its identifiers are remembered as accepted, its
+        metrics recorded (and counted on the batch's span `s`), and the result of every event of
+        the request, in request order."""
+        self.normalizer.remember(batch.learned)  # accepted: its identifiers may recur
+        for size in plan.sizes:
             person_size.record(size, NO_ATTRIBUTES)
-        if suppressed:
-            done = iter(stitched)
-            stitched = [
-                _suppressed_result(ev) if ev.event_id in suppressed else next(done) for ev in events_in_order
+        results = plan.results
+        if plan.suppressed:
+            done = iter(results)
+            results = [
+                _suppressed_result(ev) if ev.event_id in plan.suppressed else next(done)
+                for ev in batch.events
             ]
-        return Stitched(stitched, events_in_order, merges, splits, prepared, entry)
+        _report(s, batch, results, len(plan.merges))
+        return results
 
     def _suppressed(self, events: Sequence[ChannelEvent]) -> set[str]:
         """Ids of the events that occurred before the erasure of one of their identifiers."""
@@ -287,7 +285,7 @@ class IdentityService:
         ignored: list[IgnoredIdentifier] = []
         seen: set[str] = set()
         for j, (type_name, value) in enumerate(ev.identifiers):
-            outcome = self._normalize(f"{field}.identifiers[{j}]", type_name, value, learned)
+            outcome = self.reads.key_of(type_name, value, field=f"{field}.identifiers[{j}]", learned=learned)
             if isinstance(outcome, str):
                 ignored.append(IgnoredIdentifier(j, type_name, outcome))
             elif outcome.key in seen:
@@ -307,107 +305,18 @@ class IdentityService:
             positions=tuple(positions),
         )
 
-    def _normalize(
-        self, field: str, type_name: str, value: str, learned: Learned | None = None
-    ) -> NormalizedIdentifier | str:
-        if type_name not in self._normalizer.types:
-            known = ", ".join(sorted(self._normalizer.types))
-            raise InvalidArgument(f"{field}.type", f"not a configured identifier type (known: {known})")
-        if len(value.encode()) > MAX_VALUE_BYTES:
-            raise InvalidArgument(f"{field}.value", f"longer than {MAX_VALUE_BYTES} bytes")
-        return self._normalizer.normalize(type_name, value, learned)
-
-    # -- reads -------------------------------------------------------------------------------
-
-    def key_of(self, type_name: str, value: str, *, field: str = "identifier") -> NormalizedIdentifier | str:
-        """The stored key of an identifier, or why it can never resolve (junk, invalid)."""
-        return self._normalize(field, type_name, value)
-
-    def resolve(self, type_name: str, value: str, *, field: str = "identifier") -> Resolution:
-        ident = self.key_of(type_name, value, field=field)
-        if isinstance(ident, str):
-            raise InvalidArgument(f"{field}.value", f"{ident}: such a value never resolves")
-        return self.resolve_key(ident.key)
-
-    def resolve_key(self, key: str) -> Resolution:
-        found = self.graph.resolve_person(key)
-        if found is None:
-            raise NotFound("identifier not known")
-        if isinstance(found, SharedResolution):
-            return Resolution(None, found)
-        return Resolution(found, None)
-
-    def resolve_keys(self, keys: Collection[str]) -> dict[str, Resolution]:
-        """`resolve_key` of many keys in a bounded number of graph round trips; unknown keys are
-        left out."""
-        return {
-            k: Resolution(None, found) if isinstance(found, SharedResolution) else Resolution(found, None)
-            for k, found in self.graph.resolve_people(keys).items()
-        }
-
-    def person_of(self, type_name: str, value: str, *, field: str = "identifier") -> str:
-        """The live person an identifier names. INVALID_ARGUMENT for a value that never resolves or
-        an identifier shared by several persons; NOT_FOUND when unknown."""
-        ident = self.key_of(type_name, value, field=field)
-        if isinstance(ident, str):
-            raise InvalidArgument(f"{field}.value", f"{ident}: such a value never resolves")
-        found = self.graph.resolve(ident.key)
-        if found is None:
-            raise NotFound("identifier not known")
-        if isinstance(found, SharedResolution):
-            raise InvalidArgument(field, "shared identifier names no single person; ask by person_id")
-        return found
-
-    def live_person(self, person_id: str, *, field: str = "person_id") -> str:
-        """The person an id names now (a merged-away id names its survivor)."""
-        if not person_id.strip():
-            raise InvalidArgument(field, "required")
-        live = self.graph.live_person(person_id)
-        if live is None:
-            raise NotFound("person not known")
-        return live
-
-    def detach(
-        self,
-        type_name: str,
-        value: str,
-        *,
-        to_new_person: bool,
-        now: int,
-        outbox: Callable[[str, str | None], OutboxEntry] | None = None,
+    def detach_target(
+        self, type_name: str, value: str, *, to_new_person: bool, now: int
     ) -> tuple[str, str | None]:
-        """An admin's correction of a wrong stitch: the identifier leaves its person, into a new
-        person of its own or (to_new_person=False) as a shared identifier that never links again.
-        Returns (the person it left, the new person or None). `outbox(left, new)` is an entry
-        written in the same transaction."""
-        ident = self.key_of(type_name, value)
-        if isinstance(ident, str):
-            raise InvalidArgument("identifier.value", f"{ident}: such a value never resolves")
-        new_id = self._engine.person_id(f"detach\x00{now}", ident.key) if to_new_person else None
-        entry = None if outbox is None else (lambda left: outbox(left, new_id))
-        left = self.graph.detach(ident.key, new_person_id=new_id, outbox=entry)
-        if left is None:
-            if self.graph.resolve(ident.key) is None:
-                raise NotFound("identifier not known")
-            raise FailedPrecondition(
-                "identifier", "already shared, or its person's only identifier: nothing to detach it from"
-            )
-        return left, new_id
+        """What an admin's detach of this identifier takes away: its stored key, and the id of
+        the new person it becomes (None: it is to be marked shared instead)."""
+        key = self.reads.stored_key(type_name, value)
+        return key, self._engine.person_id(f"detach\x00{now}", key) if to_new_person else None
 
-    def explain(self, a: tuple[str, str], b: tuple[str, str]) -> explain.Explanation:
-        keys = []
-        for field, (type_name, value) in (("a", a), ("b", b)):
-            ident = self.key_of(type_name, value, field=field)
-            if isinstance(ident, str):
-                raise InvalidArgument(f"{field}.value", f"{ident}: such a value never resolves")
-            keys.append(ident.key)
-        found = [self.graph.resolve_person(k) for k in keys]
-        if any(f is None for f in found):
-            raise NotFound("identifier not known")
-        return explain.between(found, keys, types=self.types, corroborating=self._engine.corroborating_events)
-
-    def person(self, person_id: str) -> PersonGraph:
-        graph = self.graph.person_graph(person_id)
-        if graph is None:
-            raise NotFound("person not known")
-        return graph
+    def not_detached(self, key: str) -> NotFound | FailedPrecondition:
+        """Why the graph detached nothing for this key."""
+        if self.graph.resolve(key) is None:
+            return NotFound("identifier not known")
+        return FailedPrecondition(
+            "identifier", "already shared, or its person's only identifier: nothing to detach it from"
+        )

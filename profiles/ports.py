@@ -34,7 +34,7 @@ class LoggedEvent:
 @dataclass(frozen=True, slots=True)
 class Prefold:
     """A person's events of one batch folded into a profile of their own before anything
-    committed (ingest.StitchAndFold): the store merges it into the stored profile instead of
+    committed (usecases.ingest.Ingest): the store merges it into the stored profile instead of
     folding the events again, when exactly these events are new to it."""
 
     event_ids: frozenset[str]

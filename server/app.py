@@ -27,8 +27,6 @@ from idstitch.v1 import privacy_service_pb2 as privacy_pb
 from idstitch.v1 import privacy_service_pb2_grpc as privacy_pb_grpc
 from idstitch.v1 import profile_service_pb2 as profile_pb
 from idstitch.v1 import profile_service_pb2_grpc as profile_pb_grpc
-from profiles.privacy import PrivacyService
-from profiles.service import ProfileService
 from server import telemetry
 from server.admin_servicer import AdminServicer
 from server.auth import AuthInterceptor, ensure_admin_key
@@ -42,6 +40,7 @@ from server.in_flight import InFlight
 from server.privacy_servicer import PrivacyServicer
 from server.profile_servicer import ProfileServicer
 from server.telemetry import TracingInterceptor
+from usecases.privacy_requests import PrivacyRequests
 
 log = logging.getLogger("idstitch.server")
 
@@ -73,11 +72,7 @@ class RunningServer:
         return self.system.identity
 
     @property
-    def profiles(self) -> ProfileService:
-        return self.system.profiles
-
-    @property
-    def privacy(self) -> PrivacyService:
+    def privacy(self) -> PrivacyRequests:
         return self.system.privacy
 
     def stop(self, grace: float | None = None) -> None:
@@ -99,7 +94,7 @@ class RunningServer:
 
 def create_server(settings: Settings) -> RunningServer:
     system = build_system(settings)
-    service, profiles, privacy, records = system.identity, system.profiles, system.privacy, system.records
+    records = system.records
     auth: AuthInterceptor | None = None
     interceptors: list[grpc.ServerInterceptor] = [ErrorInterceptor()]
     if settings.auth.enabled:
@@ -121,13 +116,19 @@ def create_server(settings: Settings) -> RunningServer:
             ("grpc.so_reuseport", 0),
         ],
     )
-    pb_grpc.add_IdentityServiceServicer_to_server(IdentityServicer(service, profiles, system.ingest), server)
-    profile_pb_grpc.add_ProfileServiceServicer_to_server(ProfileServicer(profiles), server)
-    privacy_pb_grpc.add_PrivacyServiceServicer_to_server(PrivacyServicer(privacy), server)
+    identity = IdentityServicer(
+        reads=system.reads.identity, render=system.render.identity, ingest=system.ingest, splits=system.splits
+    )
+    pb_grpc.add_IdentityServiceServicer_to_server(identity, server)
+    profiles = ProfileServicer(render=system.render.profiles, requests=system.requests)
+    profile_pb_grpc.add_ProfileServiceServicer_to_server(profiles, server)
+    privacy_pb_grpc.add_PrivacyServiceServicer_to_server(PrivacyServicer(system.privacy), server)
     admin_pb_grpc.add_AdminServiceServicer_to_server(AdminServicer(records, auth), server)
     watchers = None
     if system.changes is not None:
-        watchers = ChangeServicer(system.changes, profiles, max_watchers=settings.changes.max_watchers)
+        watchers = ChangeServicer(
+            system.changes, system.reads.profiles, max_watchers=settings.changes.max_watchers
+        )
         change_pb_grpc.add_ChangeServiceServicer_to_server(watchers, server)
     health_servicer = health.HealthServicer(experimental_non_blocking=True)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

@@ -6,11 +6,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
+from changes.log import ChangeLog
 from changes.ports import ChangeFeed
 from common.errors import StoreMisconfigured
 from common.observability import Instrumented
@@ -18,26 +19,28 @@ from identity.engine import StitchingEngine
 from identity.identifiers import EvidenceClass
 from identity.normalize import Normalizer
 from identity.ports import IdentityGraph
+from identity.reader import IdentityReader
 from identity.service import IdentityService
-from ingest.outbox import OutboxSweep
-from ingest.stitch_and_fold import StitchAndFold
 from privacy.records import PrivacyRecords
-from profiles.cache_tail import CacheTail, propagation_seconds
-from profiles.cached_stores import CachedGraph, CachedProfiles
-from profiles.change_log import ChangeLog
 from profiles.fold import Folder
-from profiles.gate import SplitGate
 from profiles.ports import ProfileStore
-from profiles.privacy import PrivacyService
-from profiles.read_cache import ReadCache
+from profiles.reader import ProfileReader
 from profiles.segments import clocks as segment_clocks
 from profiles.segments import compile_segments
-from profiles.service import ProfileService
+from readcache.cache import ReadCache
+from readcache.cached_stores import CachedGraph, CachedProfiles
+from readcache.tail import CacheTail, propagation_seconds
 from resolvers.registry import build_resolvers
 from server import telemetry
 from server.agreement import check_agreement
 from server.config import CassandraProfiles, Settings
 from server.secrets import hmac_secret
+from usecases.ingest import Ingest
+from usecases.outbox_sweep import OutboxSweep
+from usecases.person_requests import PersonRequests
+from usecases.privacy_requests import PrivacyRequests
+from usecases.split_gate import SplitGate
+from usecases.splits import Splits
 
 if TYPE_CHECKING:
     from drivers.cassandra import CassandraEndpoint
@@ -177,26 +180,40 @@ def build_profile_store(settings: Settings) -> ProfileStore:
     raise ValueError(f"unknown profiles backend {backend.type!r}")
 
 
+@dataclass(frozen=True)
+class Readers:
+    """Identity and profile reads over one pair of ports. The system has two: `reads` go to the
+    stores; `render` may be answered from the read cache. A caller picks by what it is: only the
+    page-render calls (Resolve, GetProfile and their batch forms) take `render`."""
+
+    identity: IdentityReader
+    profiles: ProfileReader
+
+
 @dataclass
 class System:
-    """Everything a server runs, built once from the settings and wired here: the services get
+    """Everything a server runs, built once from the settings and wired here: the use cases get
     their collaborators (the same graph, profile store, privacy records, fold and split gate)
     from this root rather than reaching through one another. `close()` closes every store."""
 
     identity: IdentityService
-    profiles: ProfileService
-    privacy: PrivacyService
-    ingest: StitchAndFold
-    """The Ingest path: events to stitched persons and folded profiles."""
+    reads: Readers
+    render: Readers
+    ingest: Ingest
+    """Events to stitched persons and folded profiles (usecases/ingest.py)."""
+    splits: Splits
+    requests: PersonRequests
+    privacy: PrivacyRequests
     graph: IdentityGraph
     store: ProfileStore
     records: PrivacyRecords
+    folder: Folder
     changes: ChangeLog | None = None
     """The change feed, unless `changes.enabled` is off."""
     outbox: OutboxSweep | None = None
     """Finishes what graph commits whose server died left undone."""
     cache: ReadCache | None = None
-    """Recent answers of the graph and the profile store (`graph` and `store` read through it)."""
+    """Recent answers of the graph and the profile store (`render` reads through it)."""
     cache_tail: CacheTail | None = None
     """With shared stores: keeps the cache true to other servers' writes, once started."""
 
@@ -234,10 +251,16 @@ def build_system(
     feed = build_change_feed(settings) if settings.changes.enabled else None
     cache, tail, propagation = _read_cache(settings, feed)
     uncached = store  # the feed compares with what is stored, never with a cached copy
-    if cache is not None:
+    render_graph, render_store = graph, store
+    if cache is not None:  # every write drops what it changes; only `render` reads answer from memory
+        render_graph, render_store = (
+            CachedGraph(graph, cache, answering=True),
+            CachedProfiles(store, cache, answering=True),
+        )
         graph, store = CachedGraph(graph, cache), CachedProfiles(store, cache)
     identity = build_identity_service(settings, graph, records)
     folder = Folder(settings.profile_rules)
+    segments = compile_segments(settings.profile_rules.segments)
     gate = SplitGate()
     timed = {"clock": clock} if clock is not None else {}
     changes = None
@@ -246,54 +269,86 @@ def build_system(
             feed=feed,
             store=uncached,
             folder=folder,
-            segments=compile_segments(settings.profile_rules.segments),
+            segments=segments,
             clocks=segment_clocks(settings.profile_rules.segments),
             **timed,
         )
-    profiles = ProfileService(
+
+    def readers(graph: IdentityGraph, store: ProfileStore) -> Readers:
+        ids = IdentityReader(
+            graph=graph, normalizer=identity.normalizer, corroborating=identity.corroborating
+        )
+        profiles = ProfileReader(
+            identity=ids, graph=graph, store=store, folder=folder, segments=segments, **timed
+        )
+        return Readers(ids, profiles)
+
+    reads = readers(graph, store)
+    splits = Splits(
         identity=identity,
         graph=graph,
         store=store,
-        records=records,
-        rules=settings.profile_rules,
         folder=folder,
         gate=gate,
+        records=records,
+        changes=changes,
         settle_seconds=settings.profiles.split_settle_seconds
         if isinstance(settings.profiles, CassandraProfiles)
         else 0.0,
-        changes=changes,
         propagation_seconds=propagation,
         **timed,
     )
-    privacy = PrivacyService(
-        profiles=profiles,
+    requests = PersonRequests(
+        identity=reads.identity,
+        profiles=reads.profiles,
+        store=store,
+        folder=folder,
+        rules=settings.profile_rules,
+        changes=changes,
+        **timed,
+    )
+    privacy = PrivacyRequests(
         identity=identity,
+        profiles=reads.profiles,
+        requests=requests,
+        splits=splits,
         graph=graph,
         store=store,
-        gate=gate,
         records=records,
+        changes=changes,
         purposes=settings.privacy.purposes,
         **timed,
     )
-    ingest = StitchAndFold(
+    ingest = Ingest(
         identity=identity,
         graph=graph,
         store=store,
         folder=folder,
         gate=gate,
-        refold_after_split=profiles.refold_after_split,
+        splits=splits,
         shared_device_types=settings.stitching.shared_device_types,
         changes=changes,
     )
-
-    def refold(person_ids: Sequence[str]) -> None:
-        with gate.split():
-            profiles.refold_after_split(person_ids)
-
     outbox = OutboxSweep(
-        graph=graph, refold=refold, changes=changes, grace_seconds=settings.changes.outbox_grace_seconds
+        graph=graph, splits=splits, changes=changes, grace_seconds=settings.changes.outbox_grace_seconds
     )
-    return System(identity, profiles, privacy, ingest, graph, store, records, changes, outbox, cache, tail)
+    return System(
+        identity=identity,
+        reads=reads,
+        render=readers(render_graph, render_store),
+        ingest=ingest,
+        splits=splits,
+        requests=requests,
+        privacy=privacy,
+        graph=graph,
+        store=store,
+        records=records,
+        folder=folder,
+        changes=changes,
+        outbox=outbox,
+        cache=cache,
+        cache_tail=tail,
+    )
 
 
 def _read_cache(

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import grpc
 from google.protobuf.field_mask_pb2 import FieldMask
 
+from changes.log import ChangeLog
 from changes.model import (
     INTERNAL_KINDS,
     KINDS,
@@ -24,8 +25,7 @@ from changes.model import CursorExpired as Expired
 from common.errors import FailedPrecondition, InvalidArgument, NotFound, ResourceExhausted, StoreUnavailable
 from idstitch.v1 import change_service_pb2 as pb
 from idstitch.v1 import change_service_pb2_grpc as pb_grpc
-from profiles.change_log import ChangeLog
-from profiles.service import ProfileKey, ProfileService
+from profiles.reader import ProfileKey, ProfileReader
 from server import profile_convert
 from server.convert import timestamp
 
@@ -38,7 +38,7 @@ KIND_OF: dict[str, pb.ChangeKind] = {k: getattr(pb, "CHANGE_KIND_" + k.upper()) 
 
 
 class ChangeServicer(pb_grpc.ChangeServiceServicer):
-    def __init__(self, changes: ChangeLog, profiles: ProfileService, *, max_watchers: int) -> None:
+    def __init__(self, changes: ChangeLog, profiles: ProfileReader, *, max_watchers: int) -> None:
         self._changes = changes
         self._profiles = profiles
         self._slots = threading.BoundedSemaphore(max_watchers)

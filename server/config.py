@@ -98,7 +98,7 @@ class CassandraProfiles(BaseModel):
     request_timeout_seconds: float = 5.0
     split_settle_seconds: float = Field(default=30.0, ge=0)
     """After a split or an erasure, sweep again this much later, for batches another server
-    stitched before it and stored after it (ProfileService.after_settling). 0: no sweep."""
+    stitched before it and stored after it (usecases/splits.py, after_settling). 0: no sweep."""
 
 
 ProfilesBackend = Annotated[SqliteProfiles | CassandraProfiles, Field(discriminator="type")]
@@ -149,7 +149,7 @@ class ChangeSettings(BaseModel):
 
 
 class ReadCacheSettings(BaseModel):
-    """The server's memory of recent Resolve and GetProfile answers (profiles/read_cache.py)."""
+    """The server's memory of recent Resolve and GetProfile answers (readcache/cache.py)."""
 
     model_config = ConfigDict(extra="forbid")
 

@@ -9,7 +9,8 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from common.errors import InvalidArgument
 from identity.identifiers import EvidenceClass, Strength, node_id
 from identity.model import EdgeState, PersonGraph, PersonNode, StitchResult, UnappliedLink
-from identity.service import RawEvent, Resolution
+from identity.reader import Resolution
+from identity.service import RawEvent
 from idstitch.v1 import event_pb2 as ev_pb
 from idstitch.v1 import identity_service_pb2 as pb
 

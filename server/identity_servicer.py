@@ -9,32 +9,37 @@ import grpc
 
 from common.errors import InvalidArgument
 from identity.model import StitchResult
-from identity.service import MAX_BATCH, IdentityService
+from identity.reader import IdentityReader
+from identity.service import MAX_BATCH
 from idstitch.v1 import event_pb2 as ev_pb
 from idstitch.v1 import identity_service_pb2 as pb
 from idstitch.v1 import identity_service_pb2_grpc as pb_grpc
-from ingest.stitch_and_fold import StitchAndFold
-from profiles.read_cache import answering_from_memory
-from profiles.service import ProfileService
 from server import convert
 from server.caller import caller
 from server.profile_convert import event_facts
+from usecases.ingest import Ingest
+from usecases.splits import Splits
 
 
 class IdentityServicer(pb_grpc.IdentityServiceServicer):
-    def __init__(self, service: IdentityService, profiles: ProfileService, ingest: StitchAndFold) -> None:
-        self._svc = service
-        self._profiles = profiles
-        self._stitch_and_fold = ingest
+    def __init__(
+        self, *, reads: IdentityReader, render: IdentityReader, ingest: Ingest, splits: Splits
+    ) -> None:
+        """`render`: the reads of the page-render path (Resolve, BatchResolve), which the read
+        cache may answer; `reads`: every other read, from the stores."""
+        self._reads = reads
+        self._render = render
+        self._ingest_batch = ingest
+        self._splits = splits
 
     def _ingest(self, events: Sequence[ev_pb.Event], field: str) -> list[StitchResult]:
-        """Stitches the events and folds them into profiles: ingest/stitch_and_fold.py."""
+        """Stitches the events and folds them into profiles: usecases/ingest.py."""
         now = time.time_ns() // 1000
         batch = []
         for i, e in enumerate(events):
             raw = convert.raw_event(e, f"{field}[{i}]", now)
             batch.append((raw, event_facts(e, raw.occurred_at, f"{field}[{i}]")))
-        return self._stitch_and_fold(batch, field=field)
+        return self._ingest_batch(batch, field=field)
 
     def Ingest(self, request: pb.IngestRequest, context: grpc.ServicerContext) -> pb.IngestResponse:
         if len(request.events) > MAX_BATCH:
@@ -67,8 +72,7 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
 
     def Resolve(self, request: pb.ResolveRequest, context: grpc.ServicerContext) -> pb.ResolveResponse:
         ident = request.identifier
-        with answering_from_memory():
-            found = self._svc.resolve(ident.type, ident.value)
+        found = self._render.resolve(ident.type, ident.value)
         return convert.resolve_response(found)
 
     def BatchResolve(
@@ -77,11 +81,10 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
         if len(request.identifiers) > MAX_BATCH:
             raise InvalidArgument("identifiers", f"{len(request.identifiers)} given; at most {MAX_BATCH}")
         keys = [
-            self._svc.key_of(i.type, i.value, field=f"identifiers[{n}]")
+            self._render.key_of(i.type, i.value, field=f"identifiers[{n}]")
             for n, i in enumerate(request.identifiers)
         ]
-        with answering_from_memory():
-            found = self._svc.resolve_keys({k.key for k in keys if not isinstance(k, str)})
+        found = self._render.resolve_keys({k.key for k in keys if not isinstance(k, str)})
         out = pb.BatchResolveResponse()
         for n, key in enumerate(keys):
             item = out.results.add(index=n)
@@ -99,9 +102,9 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
     ) -> pb.GetIdentityGraphResponse:
         subject = request.WhichOneof("subject")
         if subject == "person_id":
-            return convert.graph_response(self._svc.person(request.person_id))
+            return convert.graph_response(self._reads.person(request.person_id))
         if subject == "identifier":
-            res = self._svc.resolve(request.identifier.type, request.identifier.value)
+            res = self._reads.resolve(request.identifier.type, request.identifier.value)
             if res.person is None:
                 raise InvalidArgument(
                     "identifier", "shared identifier names no single person; ask by person_id"
@@ -112,7 +115,7 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
     def ExplainLink(
         self, request: pb.ExplainLinkRequest, context: grpc.ServicerContext
     ) -> pb.ExplainLinkResponse:
-        x = self._svc.explain((request.a.type, request.a.value), (request.b.type, request.b.value))
+        x = self._reads.explain((request.a.type, request.a.value), (request.b.type, request.b.value))
         return pb.ExplainLinkResponse(
             same_person=x.same_person,
             person_a=x.person_a or "",
@@ -127,7 +130,7 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
     ) -> pb.DetachIdentifierResponse:
         if request.mode not in (pb.DETACH_MODE_NEW_PERSON, pb.DETACH_MODE_SHARED):
             raise InvalidArgument("mode", "DETACH_MODE_NEW_PERSON or DETACH_MODE_SHARED is required")
-        done = self._profiles.detach(
+        done = self._splits.detach(
             request.identifier.type,
             request.identifier.value,
             to_new_person=request.mode == pb.DETACH_MODE_NEW_PERSON,

@@ -14,16 +14,16 @@ from identity.identifiers import is_hashed, node_id
 from idstitch.v1 import privacy_service_pb2 as pb
 from idstitch.v1 import privacy_service_pb2_grpc as pb_grpc
 from privacy.records import ErasureRecord
-from profiles.privacy import Export, PrivacyService
 from server import profile_convert
 from server.caller import caller
 from server.convert import micros, timestamp
+from usecases.privacy_requests import Export, PrivacyRequests
 
 EVENTS_PER_CHUNK = 500
 
 
 class PrivacyServicer(pb_grpc.PrivacyServiceServicer):
-    def __init__(self, service: PrivacyService) -> None:
+    def __init__(self, service: PrivacyRequests) -> None:
         self._svc = service
 
     def Erase(self, request: pb.EraseRequest, context: grpc.ServicerContext) -> pb.EraseResponse:

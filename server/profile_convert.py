@@ -12,11 +12,12 @@ from common.errors import InvalidArgument
 from idstitch.v1 import event_pb2 as ev_pb
 from idstitch.v1 import profile_service_pb2 as pb
 from profiles.events import EventFacts, Item, Money, Order
-from profiles.service import FoundProfile, ProfileKey, TraitInput
+from profiles.reader import FoundProfile, ProfileKey
 from profiles.state import ProfileState, Seen
 from profiles.view import ProfileReading, consent_of
 from server import bounds
 from server.convert import micros, timestamp
+from usecases.person_requests import TraitInput
 
 CURRENCY = re.compile(r"[A-Z]{3}")
 TIERS = {"budget": pb.PRICE_TIER_BUDGET, "mid": pb.PRICE_TIER_MID, "premium": pb.PRICE_TIER_PREMIUM}

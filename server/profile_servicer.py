@@ -6,21 +6,22 @@ import grpc
 
 from idstitch.v1 import profile_service_pb2 as pb
 from idstitch.v1 import profile_service_pb2_grpc as pb_grpc
-from profiles.read_cache import answering_from_memory
-from profiles.service import Missing, ProfileService
+from profiles.reader import Missing, ProfileReader
 from server import profile_convert as convert
+from usecases.person_requests import PersonRequests
 
 
 class ProfileServicer(pb_grpc.ProfileServiceServicer):
-    def __init__(self, service: ProfileService) -> None:
-        self._svc = service
+    def __init__(self, *, render: ProfileReader, requests: PersonRequests) -> None:
+        """`render`: profile reads for the page-render path, which the read cache may answer."""
+        self._render = render
+        self._requests = requests
 
     def GetProfile(
         self, request: pb.GetProfileRequest, context: grpc.ServicerContext
     ) -> pb.GetProfileResponse:
         mask = convert.check_mask(request.read_mask, "read_mask")
-        with answering_from_memory():
-            found = self._svc.get(convert.profile_key(request.key, "key"))
+        found = self._render.get(convert.profile_key(request.key, "key"))
         return pb.GetProfileResponse(profile=convert.profile(found, mask))
 
     def BatchGetProfiles(
@@ -29,8 +30,7 @@ class ProfileServicer(pb_grpc.ProfileServiceServicer):
         mask = convert.check_mask(request.read_mask, "read_mask")
         keys = [convert.profile_key(k, f"keys[{i}]") for i, k in enumerate(request.keys)]
         out = pb.BatchGetProfilesResponse()
-        with answering_from_memory():
-            got_all = self._svc.get_many(keys)
+        got_all = self._render.get_many(keys)
         for i, got in enumerate(got_all):
             item = out.results.add(index=i)
             if isinstance(got, Missing):
@@ -43,7 +43,7 @@ class ProfileServicer(pb_grpc.ProfileServiceServicer):
     def UpdateTraits(
         self, request: pb.UpdateTraitsRequest, context: grpc.ServicerContext
     ) -> pb.UpdateTraitsResponse:
-        person_id, applied = self._svc.update_traits(
+        person_id, applied = self._requests.update_traits(
             convert.profile_key(request.key, "key"),
             request.request_id,
             convert.trait_inputs(list(request.traits), "traits"),

@@ -3,7 +3,8 @@ embedded store (no server), so a retailer can see what a day of its own traffic 
 before switching a rule on — the persons made, the merges by rule, the shared identifiers, and,
 with a truth file, precision and recall (identity.accuracy).
 
-Events go through the same conversion and the same Ingest unit of work (ingest.StitchAndFold) as the gRPC API.
+Events go through the same conversion and the same Ingest use case (usecases.ingest.Ingest) as the
+gRPC API.
 """
 
 from __future__ import annotations

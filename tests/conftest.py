@@ -1,19 +1,26 @@
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import grpc
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from identity.ports import IdentityGraph
-from identity.service import IdentityService
 from idstitch.channels import with_key
 from profiles.ports import ProfileStore
 from server.app import RunningServer, create_server
-from server.bootstrap import System, build_identity_service, build_system
+from server.bootstrap import System, build_system
 from server.config import Settings, load_settings
 from tests.servers import cassandra_endpoint, fresh_namespace, neo4j_uri, stop_servers
+
+# CI runs the property tests' examples from a fixed seed, so that a red run is reproducible;
+# locally, hypothesis searches afresh (and keeps what it finds in .hypothesis/).
+hypothesis_settings.register_profile("ci", derandomize=True)
+if os.environ.get("CI"):
+    hypothesis_settings.load_profile("ci")
 
 
 def _sqlite_graph(settings: Settings, slot: int) -> IdentityGraph:
@@ -94,20 +101,21 @@ def graph_backend(request: pytest.FixtureRequest) -> Callable[[Settings, int], I
 @pytest.fixture
 def make_service(
     tmp_path_factory: pytest.TempPathFactory, graph_backend: Callable[[Settings, int], IdentityGraph]
-) -> Iterator[Callable[..., IdentityService]]:
-    """Builds a fresh identity service (own data directory) on the backend under test."""
-    made: list[IdentityService] = []
+) -> Iterator[Callable[..., System]]:
+    """Builds a fresh system (own data directory) with its graph on the backend under test and
+    its profiles embedded: the stitching tests go through the production Ingest use case."""
+    made: list[System] = []
 
-    def make(**overrides: object) -> IdentityService:
+    def make(**overrides: object) -> System:
         data = tmp_path_factory.mktemp("data")
         s = load_settings(data_dir=data, hmac_secret="test-secret", **overrides)
-        svc = build_identity_service(s, graph_backend(s, len(made)))
-        made.append(svc)
-        return svc
+        system = build_system(s, graph=graph_backend(s, len(made)))
+        made.append(system)
+        return system
 
     yield make
-    for svc in made:
-        svc.graph.close()
+    for system in made:
+        system.close()
 
 
 @pytest.fixture(params=sorted(PROFILE_BACKENDS))
@@ -115,46 +123,24 @@ def profile_backend(request: pytest.FixtureRequest) -> Callable[[Settings, int],
     return PROFILE_BACKENDS[request.param]
 
 
-class Profiles:
-    """A built system as the profile tests hold it: the profile service, with `ingest` going
-    through the Ingest unit of work (ingest/stitch_and_fold.py) as the servicer's does."""
-
-    def __init__(self, system: System) -> None:
-        self.system = system
-        self.ingest = system.ingest
-
-    def __getattr__(self, name: str) -> object:
-        return getattr(self.system.profiles, name)
-
-
-class Privacy:
-    """The privacy service of a built system, with `profiles` as the tests hold them."""
-
-    def __init__(self, profiles: Profiles) -> None:
-        self.profiles = profiles
-
-    def __getattr__(self, name: str) -> object:
-        return getattr(self.profiles.system.privacy, name)
-
-
 @pytest.fixture
 def make_profiles(
     tmp_path_factory: pytest.TempPathFactory,
     graph_backend: Callable[[Settings, int], IdentityGraph],
     profile_backend: Callable[[Settings, int], ProfileStore],
-) -> Iterator[Callable[..., Profiles]]:
+) -> Iterator[Callable[..., System]]:
     """Builds a fresh system (profile, identity and privacy services) on the backends under test.
     A fixed clock (`clock=`) makes decayed scores and the abandoned cart reproducible."""
     made: list[System] = []
 
-    def make(clock: Callable[[], int] | None = None, **overrides: object) -> Profiles:
+    def make(clock: Callable[[], int] | None = None, **overrides: object) -> System:
         data = tmp_path_factory.mktemp("data")
         s = load_settings(data_dir=data, hmac_secret="test-secret", **overrides)
         system = build_system(
             s, graph=graph_backend(s, len(made)), store=profile_backend(s, len(made)), clock=clock
         )
         made.append(system)
-        return Profiles(system)
+        return system
 
     yield make
     for system in made:
@@ -162,15 +148,5 @@ def make_profiles(
 
 
 @pytest.fixture
-def make_privacy(make_profiles: Callable[..., Profiles]) -> Callable[..., Privacy]:
-    """A privacy service over a fresh system (same options as make_profiles)."""
-
-    def make(clock: Callable[[], int] | None = None, **overrides: object) -> Privacy:
-        return Privacy(make_profiles(clock=clock, **overrides))
-
-    return make
-
-
-@pytest.fixture
-def svc(make_service: Callable[..., IdentityService]) -> IdentityService:
+def svc(make_service: Callable[..., System]) -> System:
     return make_service()

@@ -1,14 +1,17 @@
-"""Small builders shared by the tests: events in the domain's shape, and a view of the graph as
-a partition of identifiers, read only through the public service."""
+"""Small builders shared by the tests: events in the domain's shape, ingest through the
+production use case, and a view of the graph as a partition of identifiers, read only through
+the system's store readers."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from itertools import count
 
 from common.errors import NotFound
-from identity.service import IdentityService, RawEvent
+from identity.model import StitchResult
+from identity.service import RawEvent
 from profiles.events import EventFacts
+from server.bootstrap import System
 
 _ids = count()
 
@@ -36,23 +39,34 @@ def login(customer: str, *others: tuple[str, str], channel: str = "web", **kw: o
     return ev(channel, ("customer_id", customer), *others, type="login", **kw)  # type: ignore[arg-type]
 
 
-def person_of(svc: IdentityService, type_name: str, value: str) -> str | None:
+def stitch(system: System, events: Sequence[RawEvent | tuple[RawEvent, EventFacts]]) -> list[StitchResult]:
+    """Ingests through the Ingest use case (usecases/ingest.py), as the servicer does; a bare
+    event carries only the facts its own fields give."""
+    batch = [e if isinstance(e, tuple) else (e, facts_of(e)) for e in events]
+    return system.ingest(batch)
+
+
+def facts_of(raw: RawEvent) -> EventFacts:
+    return EventFacts(raw.event_id, raw.occurred_at, raw.channel, raw.type, device_type=raw.device_type)
+
+
+def person_of(svc: System, type_name: str, value: str) -> str | None:
     """The person id an identifier resolves to; None when unknown or shared."""
     try:
-        res = svc.resolve(type_name, value)
+        res = svc.reads.identity.resolve(type_name, value)
     except NotFound:
         return None
     return res.person.person_id if res.person else None
 
 
-def is_shared(svc: IdentityService, type_name: str, value: str) -> bool:
+def is_shared(svc: System, type_name: str, value: str) -> bool:
     try:
-        return svc.resolve(type_name, value).shared is not None
+        return svc.reads.identity.resolve(type_name, value).shared is not None
     except NotFound:
         return False
 
 
-def partition(svc: IdentityService, universe: Iterable[tuple[str, str]]) -> set[frozenset[tuple[str, str]]]:
+def partition(svc: System, universe: Iterable[tuple[str, str]]) -> set[frozenset[tuple[str, str]]]:
     """The identifiers of `universe` grouped by person (shared and unknown ones left out)."""
     groups: dict[str, set[tuple[str, str]]] = {}
     for ident in universe:
@@ -62,7 +76,7 @@ def partition(svc: IdentityService, universe: Iterable[tuple[str, str]]) -> set[
     return {frozenset(g) for g in groups.values()}
 
 
-def state(svc: IdentityService, universe: Iterable[tuple[str, str]]) -> dict[tuple[str, str], object]:
+def state(svc: System, universe: Iterable[tuple[str, str]]) -> dict[tuple[str, str], object]:
     """Every identifier of `universe` with its person id, 'shared' or None."""
     out: dict[tuple[str, str], object] = {}
     for ident in universe:

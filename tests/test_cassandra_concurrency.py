@@ -18,6 +18,7 @@ from idstitch.channels import with_key
 from idstitch.v1 import event_pb2 as ev_pb
 from idstitch.v1 import identity_service_pb2 as pb
 from idstitch.v1 import identity_service_pb2_grpc as pb_grpc
+from profiles.reader import ProfileKey
 from profiles.stores.cassandra import CassandraProfileStore
 from server.bootstrap import build_system
 from server.config import load_settings
@@ -115,10 +116,14 @@ def test_two_servers_folding_the_same_persons_lose_no_update_and_leave_nothing_i
         graph=Neo4jIdentityGraph(uri=neo4j_uri(), namespace=graph_ns),
         store=CassandraProfileStore(cassandra_endpoint(), keyspace="idstitch_test", namespace=profiles_ns),
     )
-    view = system.profiles
+    view = system
     try:
-        persons = {view.identity.person_of(i.type, i.value) for e in events for i in e.identifiers}
-        owner = view.owner_rule()
+        persons = {
+            view.reads.profiles.person_of(ProfileKey(identifier=(i.type, i.value)))
+            for e in events
+            for i in e.identifiers
+        }
+        owner = view.splits.owner_rule()
         logged: list[str] = []
         for pid in persons:
             log = view.store.events_of(pid)

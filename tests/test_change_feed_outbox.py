@@ -14,7 +14,7 @@ import pytest
 
 from changes.model import ORDER_PLACED, PERSON_ERASED, PERSON_SPLIT, PERSONS_MERGED, Change
 from common.errors import FailedPrecondition
-from profiles.service import ProfileKey
+from profiles.reader import ProfileKey
 from server.bootstrap import System, build_system
 from server.config import load_settings
 
@@ -104,7 +104,7 @@ def test_a_server_killed_before_the_feed_write_leaves_its_merges_and_orders_to_t
     try:
         assert not [c for c in everything(system) if c.kind in (PERSONS_MERGED, ORDER_PLACED)]
         person = {
-            i: system.profiles.person_of(ProfileKey(identifier=("loyalty_number", f"L{i}")))
+            i: system.reads.profiles.person_of(ProfileKey(identifier=("loyalty_number", f"L{i}")))
             for i in range(PAIRS)
         }
         erased = person[0]
@@ -153,8 +153,8 @@ DETACHER = textwrap.dedent(
         print("dying", flush=True)
         os._exit(9)
 
-    system.profiles.refold_after_split = die
-    system.profiles.detach("cookie", "k2", to_new_person=True)
+    system.splits.refold = die
+    system.splits.detach("cookie", "k2", to_new_person=True)
     """
 )
 
@@ -179,18 +179,18 @@ def test_a_server_killed_between_a_detach_and_its_refold_leaves_the_rest_to_the_
 ) -> None:
     system = killed_then_reopened(DETACHER, tmp_path / "data")
     try:
-        svc = system.profiles
-        shopper = svc.person_of(ProfileKey(identifier=("customer_id", "C1")))
-        browser = svc.person_of(ProfileKey(identifier=("cookie", "k2")))
+        svc = system
+        shopper = svc.reads.profiles.person_of(ProfileKey(identifier=("customer_id", "C1")))
+        browser = svc.reads.profiles.person_of(ProfileKey(identifier=("cookie", "k2")))
         assert browser != shopper  # the graph committed the detach...
         assert len(svc.store.events_of(shopper)) == 5  # ...the profiles never heard of it
         with pytest.raises(FailedPrecondition):  # and a retry cannot finish it
-            svc.detach("cookie", "k2", to_new_person=True)
+            svc.splits.detach("cookie", "k2", to_new_person=True)
 
         assert system.outbox is not None and system.outbox() == 1
         assert sorted(e.facts.event_id for e in svc.store.events_of(shopper)) == ["b0", "b1"]
         assert sorted(e.facts.event_id for e in svc.store.events_of(browser)) == ["b2", "b3", "b4"]
-        assert svc.get(ProfileKey(person_id=shopper)).state.events == 2
+        assert svc.reads.profiles.get(ProfileKey(person_id=shopper)).state.events == 2
         split = [c for c in everything(system) if c.kind == PERSON_SPLIT]
         assert [(c.person_id, c.detail) for c in split] == [(shopper, {"new_person_ids": [browser]})]
         assert system.outbox() == 0
@@ -216,7 +216,7 @@ WITHDRAWER = textwrap.dedent(
         print("dying", flush=True)
         os._exit(9)
 
-    system.ingest._refold_after_split = die
+    system.splits.refold = die
     system.ingest(bob)
     """
 )
@@ -247,10 +247,10 @@ def test_a_server_killed_before_refolding_a_withdrawn_weak_link_leaves_it_to_the
         WITHDRAWER, tmp_path / "data", stitching={"weak_links": {"attach_new": True}}
     )
     try:
-        svc = system.profiles
-        ann = svc.person_of(ProfileKey(identifier=("customer_id", "ANN")))
-        bob = svc.person_of(ProfileKey(identifier=("customer_id", "BOB")))
-        assert svc.person_of(ProfileKey(identifier=("cookie", "tablet"))) == bob
+        svc = system
+        ann = svc.reads.profiles.person_of(ProfileKey(identifier=("customer_id", "ANN")))
+        bob = svc.reads.profiles.person_of(ProfileKey(identifier=("customer_id", "BOB")))
+        assert svc.reads.profiles.person_of(ProfileKey(identifier=("cookie", "tablet"))) == bob
         assert len(svc.store.events_of(ann)) == 5  # the tablet's browsing is still in Ann's profile
         assert system.outbox is not None and system.outbox() == 1
         assert sorted(e.facts.event_id for e in svc.store.events_of(ann)) == ["a0", "a1"]
@@ -260,8 +260,8 @@ def test_a_server_killed_before_refolding_a_withdrawn_weak_link_leaves_it_to_the
 
 
 def test_a_retried_trait_update_tells_what_its_first_attempt_stored_but_did_not_tell(tmp_path: Path) -> None:
-    from profiles.service import TraitInput
     from tests.helpers import shop
+    from usecases.person_requests import TraitInput
 
     system = reopened(tmp_path)
     try:
@@ -276,9 +276,9 @@ def test_a_retried_trait_update_tells_what_its_first_attempt_stored_but_did_not_
 
         system.changes.touched = fail  # type: ignore[method-assign]
         with pytest.raises(RuntimeError):
-            system.profiles.update_traits(key, "req-1", [tier])
+            system.requests.update_traits(key, "req-1", [tier])
         system.changes.touched = told  # type: ignore[method-assign]
-        pid, new = system.profiles.update_traits(key, "req-1", [tier])  # the caller's retry
+        pid, new = system.requests.update_traits(key, "req-1", [tier])  # the caller's retry
         assert not new  # stored once...
         updated = [c for c in everything(system) if c.person_id == pid and c.kind == "profile_updated"]
         assert any("traits" in c.detail["sections"] for c in updated)  # ...and told all the same

@@ -142,7 +142,7 @@ def test_an_erasure_committed_between_a_batchs_start_and_its_transaction_suppres
     """Deterministically, the race the test above runs loose: server B has taken a batch of the
     person's late events and server A's erasure lands before B's graph transaction begins."""
     from common.errors import NotFound
-    from profiles.service import ProfileKey
+    from profiles.reader import ProfileKey
     from tests.helpers import shop
 
     a, b = two_systems(tmp_path, "ClusterRace")
@@ -164,7 +164,7 @@ def test_an_erasure_committed_between_a_batchs_start_and_its_transaction_suppres
         for system in (a, b):
             for ident in [("customer_id", "C-ANN"), ("cookie", "ann-laptop"), ("cookie", "ann-tablet")]:
                 with pytest.raises(NotFound):
-                    system.identity.resolve(*ident)
+                    system.reads.identity.resolve(*ident)
     finally:
         a.close()
         b.close()

@@ -1,5 +1,5 @@
 """Two idstitch server processes on one Neo4j graph and one Cassandra cluster, each with its read
-cache (profiles/read_cache.py): what one answers from memory follows the other's writes — new
+cache (readcache/cache.py): what one answers from memory follows the other's writes — new
 events, a merge, a consent withdrawal, traits — within the propagation bound, and a detach or
 an erasure through one holds on the other from the moment it returns."""
 
@@ -21,7 +21,7 @@ from idstitch.v1 import privacy_service_pb2 as priv
 from idstitch.v1 import privacy_service_pb2_grpc as priv_grpc
 from idstitch.v1 import profile_service_pb2 as ppb
 from idstitch.v1 import profile_service_pb2_grpc as ppb_grpc
-from profiles.cache_tail import propagation_seconds
+from readcache.tail import propagation_seconds
 from tests.servers import IdstitchProcess, start_cluster, two_systems
 from tests.test_privacy_api import event
 
@@ -154,8 +154,7 @@ def test_an_erasure_suppresses_the_identifiers_the_person_has_not_those_a_server
     never memory (only the page-render reads do)."""
     import time as clock
 
-    from profiles.read_cache import answering_from_memory
-    from profiles.service import ProfileKey
+    from profiles.reader import ProfileKey
     from tests.helpers import shop
 
     a, b = two_systems(tmp_path, "ClusterCacheErase")
@@ -167,8 +166,7 @@ def test_an_erasure_suppresses_the_identifiers_the_person_has_not_those_a_server
         a.cache.heard(clock.monotonic())  # as if its tail had just read the feed
 
         def remembered() -> set[str]:
-            with answering_from_memory():
-                found = a.identity.resolve("customer_id", "C-ANN").person
+            found = a.render.identity.resolve("customer_id", "C-ANN").person
             assert found is not None
             return {n.display for n in found.nodes}
 

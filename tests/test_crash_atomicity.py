@@ -11,7 +11,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from profiles.service import ProfileKey
+from profiles.reader import ProfileKey
 from profiles.state import ProfileState
 from server.bootstrap import build_system
 from server.config import load_settings
@@ -108,7 +108,7 @@ def test_a_killed_writer_leaves_whole_batches_and_a_retry_completes_them(tmp_pat
 
     settings = load_settings(data_dir=data, hmac_secret="crash")
     system = build_system(settings)
-    svc = system.profiles
+    svc = system
     last = max(int(b[1:]) for b in per_batch)
     for n in range(last + 2):  # the one that may have been cut off, and one more
         system.ingest(batch(n))
@@ -118,11 +118,11 @@ def test_a_killed_writer_leaves_whole_batches_and_a_retry_completes_them(tmp_pat
         }
     # Every profile is the fold of its person's events, and the persons are the graph's.
     for c in range(500):
-        pid = svc.person_of(ProfileKey(identifier=("customer_id", f"C{c}")))
+        pid = svc.reads.profiles.person_of(ProfileKey(identifier=("customer_id", f"C{c}")))
         events = svc.store.events_of(pid)
         assert len(events) == (last + 2) * BATCH // 500 + (c < (last + 2) * BATCH % 500)
         assert_same_profile(
-            svc.get(ProfileKey(person_id=pid)).state,
+            svc.reads.profiles.get(ProfileKey(person_id=pid)).state,
             svc.folder.fold(ProfileState(), (e.facts for e in events)),
         )
     system.close()

@@ -104,7 +104,7 @@ def test_a_fold_that_fails_leaves_the_graph_untouched(server: RunningServer, cha
     def boom(state: object, facts: object) -> None:
         raise RuntimeError("injected fold failure")
 
-    monkeypatch.setattr(server.profiles.folder, "_fold_one", boom)
+    monkeypatch.setattr(server.system.folder, "_fold_one", boom)
     batch = pb.IngestRequest(
         events=[event(f"f-{i}", ("customer_id", f"F-{i}"), ("cookie", f"fk-{i}")) for i in range(5)]
     )
@@ -272,7 +272,7 @@ def test_the_identifier_cache_is_bounded_by_bytes_and_fed_by_accepted_batches_on
     server: RunningServer, channel
 ):
     stub = IDENTITY(channel)
-    cache = server.service._normalizer.cache
+    cache = server.service.normalizer.cache
     before = cache.bytes
     fresh = [event(f"r{i}", ("cookie", f"{i:04d}".ljust(1024, "z"))) for i in range(999)]
     invalid(stub.Ingest, pb.IngestRequest(events=[*fresh, event("", ("cookie", "x"))]))

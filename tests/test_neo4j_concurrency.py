@@ -18,9 +18,9 @@ from idstitch.channels import with_key
 from idstitch.v1 import event_pb2 as ev_pb
 from idstitch.v1 import identity_service_pb2 as pb
 from idstitch.v1 import identity_service_pb2_grpc as pb_grpc
-from server.bootstrap import build_identity_service
+from server.bootstrap import build_system
 from server.config import load_settings
-from tests.helpers import partition, state
+from tests.helpers import partition, state, stitch
 from tests.servers import IdstitchProcess, neo4j_uri
 
 # The populations here attach a new browser on one weak link, as before pending links were the
@@ -152,7 +152,7 @@ def graph_invariants(namespace: str, uri: str | None = None) -> dict[str, int]:
 def replay(events: list[ev_pb.Event], order: list[list[str]], tmp: Path):
     """A sequential run on the embedded store, batch by batch in the given order."""
     by_id = {e.event_id: e for e in events}
-    svc = build_identity_service(load_settings(data_dir=tmp, hmac_secret=SECRET, stitching=ATTACH_NEW))
+    svc = build_system(load_settings(data_dir=tmp, hmac_secret=SECRET, stitching=ATTACH_NEW))
     from server.convert import raw_event
 
     for batch in order:
@@ -161,7 +161,7 @@ def replay(events: list[ev_pb.Event], order: list[list[str]], tmp: Path):
             copy = ev_pb.Event()
             copy.CopyFrom(by_id[eid])
             raws.append(raw_event(copy, f"events[{i}]"))
-        svc.ingest(raws)
+        stitch(svc, raws)
     return svc
 
 
@@ -169,7 +169,7 @@ def neo4j_view(namespace: str):
     from identity.stores.neo4j import Neo4jIdentityGraph
 
     settings = load_settings(data_dir=Path(tempfile.mkdtemp()), hmac_secret=SECRET, stitching=ATTACH_NEW)
-    return build_identity_service(settings, Neo4jIdentityGraph(uri=neo4j_uri(), namespace=namespace))
+    return build_system(settings, graph=Neo4jIdentityGraph(uri=neo4j_uri(), namespace=namespace))
 
 
 @pytest.mark.e2e

@@ -14,7 +14,7 @@ import pytest
 from grpc_health.v1 import health_pb2
 
 from identity.stores.neo4j import Neo4jIdentityGraph
-from server.bootstrap import build_identity_service
+from server.bootstrap import build_system
 from server.config import load_settings
 from tests.faults import free_port, outage_during_ingest
 from tests.helpers import state
@@ -59,7 +59,7 @@ def test_neo4j_going_away_mid_ingest_is_unavailable_then_recovers_to_the_same_gr
         invariants = graph_invariants("Fault", uri)
         assert all(v == 0 for v in invariants.values()), invariants
         graph = Neo4jIdentityGraph(uri=uri, namespace="Fault")
-        view = build_identity_service(load_settings(data_dir=tmp_path / "view", hmac_secret=SECRET), graph)
+        view = build_system(load_settings(data_dir=tmp_path / "view", hmac_secret=SECRET), graph=graph)
         uninterrupted = replay(events, [[e.event_id for e in b] for b in batches], tmp_path / "seq")
         ids = universe(events)
         assert state(view, ids) == state(uninterrupted, ids)

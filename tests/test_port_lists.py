@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import pytest
 
+from changes.log import SECTIONS
 from changes.ports import ChangeFeed
 from common.observability import READS, WRITES
 from identity.ports import IdentityGraph
 from privacy.records import PrivacyRecords
-from profiles.change_log import SECTIONS
 from profiles.ports import ProfileStore
 from profiles.state import ProfileState
 

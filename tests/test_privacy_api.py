@@ -1,4 +1,4 @@
-"""Privacy requests end to end over real gRPC: consent, streamed export, erasure with its receipt,
+"""System requests end to end over real gRPC: consent, streamed export, erasure with its receipt,
 and a late event suppressed."""
 
 from __future__ import annotations

@@ -8,13 +8,15 @@ from collections.abc import Callable
 import pytest
 
 from common.errors import FailedPrecondition, InvalidArgument, NotFound, StoreUnavailable
-from ingest.stitch_and_fold import StitchAndFold
 from profiles.events import Item, Money, Order
 from profiles.ports import LoggedEvent
-from profiles.service import Missing, ProfileKey, ProfileService, TraitInput
+from profiles.reader import Missing, ProfileKey
 from profiles.state import ProfileState
+from server.bootstrap import System
 from tests.helpers import shop
 from tests.profile_data import HOUR, T0, assert_same_profile
+from usecases.ingest import Ingest
+from usecases.person_requests import TraitInput
 
 MINUTE = 60_000_000
 GRILL = Item(sku="g1", name="Kettle grill", category="grills", brand="weber", price=Money(45_000, "USD"))
@@ -25,33 +27,33 @@ def by(type_name: str, value: str) -> ProfileKey:
     return ProfileKey(identifier=(type_name, value))
 
 
-def refold(svc: ProfileService, person_id: str) -> ProfileState:
+def refold(svc: System, person_id: str) -> ProfileState:
     """The profile as a fresh fold of the person's recorded events."""
     return svc.folder.fold(ProfileState(), (e.facts for e in svc.store.events_of(person_id)))
 
 
 @pytest.fixture
-def profiles(make_profiles: Callable[..., ProfileService]) -> ProfileService:
+def profiles(make_profiles: Callable[..., System]) -> System:
     return make_profiles(clock=lambda: T0 + 100 * HOUR)
 
 
-def test_a_page_view_is_in_the_next_profile_read(profiles: ProfileService) -> None:
+def test_a_page_view_is_in_the_next_profile_read(profiles: System) -> None:
     profiles.ingest([shop("web", ("cookie", "k1"), type="product_view", product=GRILL, city="Lyon")])
-    got = profiles.get(by("cookie", "k1"))
+    got = profiles.reads.profiles.get(by("cookie", "k1"))
     assert list(got.state.viewed_products) == ["g1"]
     assert got.state.last_context is not None and got.state.last_context.city == "Lyon"
     assert got.state.devices.keys() == {"cookie:k1"}
     assert [s.name for s in got.reading.categories] == ["grills"]
 
 
-def test_a_redelivered_event_counts_once(profiles: ProfileService) -> None:
+def test_a_redelivered_event_counts_once(profiles: System) -> None:
     e = shop("web", ("cookie", "k1"), type="purchase", order=Order(total=Money(100, "USD")))
     profiles.ingest([e])
     profiles.ingest([e, e])
-    assert profiles.get(by("cookie", "k1")).state.orders == 1
+    assert profiles.reads.profiles.get(by("cookie", "k1")).state.orders == 1
 
 
-def test_a_merge_gives_exactly_the_fold_of_both_persons_events(profiles: ProfileService) -> None:
+def test_a_merge_gives_exactly_the_fold_of_both_persons_events(profiles: System) -> None:
     profiles.ingest([
         shop("web", ("cookie", "laptop"), type="product_view", product=GRILL, at=T0),
         shop("web", ("cookie", "laptop"), type="add_to_cart", product=GRILL, at=T0 + HOUR),
@@ -59,16 +61,16 @@ def test_a_merge_gives_exactly_the_fold_of_both_persons_events(profiles: Profile
         shop("pos", ("loyalty_number", "L1"), ("card_token", "t1"), type="purchase",
              order=Order(items=(DOLL,)), at=T0 + 2 * HOUR, store_id="s9"),
     ])  # fmt: skip
-    laptop = profiles.get(by("cookie", "laptop")).person_id
-    login = profiles.get(by("customer_id", "C1")).person_id
+    laptop = profiles.reads.profiles.get(by("cookie", "laptop")).person_id
+    login = profiles.reads.profiles.get(by("customer_id", "C1")).person_id
     assert laptop != login
     [r] = profiles.ingest(
         [shop("web", ("customer_id", "C1"), ("cookie", "laptop"), type="login", at=T0 + 3 * HOUR)]
     )
     [r2] = profiles.ingest([shop("pos", ("loyalty_number", "L1"), ("customer_id", "C1"), at=T0 + 4 * HOUR)])
     assert r.outcome == r2.outcome == "merged"
-    merged = profiles.get(by("cookie", "laptop"))
-    assert merged.person_id == profiles.get(by("loyalty_number", "L1")).person_id
+    merged = profiles.reads.profiles.get(by("cookie", "laptop"))
+    assert merged.person_id == profiles.reads.profiles.get(by("loyalty_number", "L1")).person_id
     assert_same_profile(merged.state, refold(profiles, merged.person_id))
     assert merged.state.events == 6 and merged.state.orders == 1
     assert merged.state.devices.keys() == {"cookie:laptop", "device_id:phone"}
@@ -76,10 +78,10 @@ def test_a_merge_gives_exactly_the_fold_of_both_persons_events(profiles: Profile
     assert merged.state.loyalty_since == T0 + 2 * HOUR
     # The merged-away ids still answer, with the survivor's profile.
     for old in (laptop, login):
-        assert profiles.get(ProfileKey(person_id=old)).person_id == merged.person_id
+        assert profiles.reads.profiles.get(ProfileKey(person_id=old)).person_id == merged.person_id
 
 
-def test_detaching_a_wrongly_stitched_cookie_splits_the_profile_exactly(profiles: ProfileService) -> None:
+def test_detaching_a_wrongly_stitched_cookie_splits_the_profile_exactly(profiles: System) -> None:
     profiles.ingest([
         shop("web", ("customer_id", "ANN"), ("cookie", "ann-laptop"), type="login", at=T0),
         shop("web", ("cookie", "ann-laptop"), type="product_view", product=GRILL, at=T0 + HOUR),
@@ -88,13 +90,13 @@ def test_detaching_a_wrongly_stitched_cookie_splits_the_profile_exactly(profiles
         shop("web", ("cookie", "nephew"), type="product_view", product=DOLL, at=T0 + 3 * HOUR),
         shop("web", ("cookie", "nephew"), type="add_to_cart", product=DOLL, at=T0 + 3 * HOUR),
     ])  # fmt: skip
-    ann = profiles.get(by("customer_id", "ANN"))
+    ann = profiles.reads.profiles.get(by("customer_id", "ANN"))
     assert {s.name for s in ann.reading.categories} == {"grills", "toys"}
-    done = profiles.detach("cookie", "nephew", to_new_person=True)
+    done = profiles.splits.detach("cookie", "nephew", to_new_person=True)
     assert done.person_id == ann.person_id and done.new_person_id is not None
     assert (done.person_events, done.new_person_events) == (3, 2)
-    ann_after = profiles.get(by("customer_id", "ANN"))
-    nephew = profiles.get(by("cookie", "nephew"))
+    ann_after = profiles.reads.profiles.get(by("customer_id", "ANN"))
+    nephew = profiles.reads.profiles.get(by("cookie", "nephew"))
     assert nephew.person_id == done.new_person_id
     assert_same_profile(ann_after.state, refold(profiles, ann.person_id))
     assert_same_profile(nephew.state, refold(profiles, nephew.person_id))
@@ -104,56 +106,58 @@ def test_detaching_a_wrongly_stitched_cookie_splits_the_profile_exactly(profiles
     assert ann_after.state.events + nephew.state.events == ann.state.events
 
 
-def test_a_person_with_identifiers_but_no_events_has_an_empty_profile(profiles: ProfileService) -> None:
+def test_a_person_with_identifiers_but_no_events_has_an_empty_profile(profiles: System) -> None:
     profiles.ingest([shop("web", ("customer_id", "C1"), ("cookie", "k"), type="login")])
     # The login leaves, and takes the event it named; the cookie's person keeps no event.
-    done = profiles.detach("customer_id", "C1", to_new_person=True)
+    done = profiles.splits.detach("customer_id", "C1", to_new_person=True)
     assert (done.person_events, done.new_person_events) == (0, 1)
-    empty = profiles.get(by("cookie", "k"))
+    empty = profiles.reads.profiles.get(by("cookie", "k"))
     assert empty.person_id == done.person_id
     assert empty.state.events == 0 and empty.state.devices == {} and empty.reading.segments == []
 
 
-def test_traits_are_typed_validated_idempotent_and_follow_merges(profiles: ProfileService) -> None:
+def test_traits_are_typed_validated_idempotent_and_follow_merges(profiles: System) -> None:
     profiles.ingest([shop("pos", ("loyalty_number", "L1"), type="purchase", order=Order())])
     tier = TraitInput("loyalty_tier", "text", "gold", "loyalty", T0)
-    pid, applied = profiles.update_traits(by("loyalty_number", "L1"), "req-1", [tier])
+    pid, applied = profiles.requests.update_traits(by("loyalty_number", "L1"), "req-1", [tier])
     assert applied
-    assert profiles.update_traits(by("loyalty_number", "L1"), "req-1", [tier]) == (pid, False)
+    assert profiles.requests.update_traits(by("loyalty_number", "L1"), "req-1", [tier]) == (pid, False)
     older = TraitInput("loyalty_tier", "text", "silver", "crm", T0 - HOUR)
-    profiles.update_traits(by("loyalty_number", "L1"), "req-2", [older])
-    assert profiles.get(by("loyalty_number", "L1")).state.traits["loyalty_tier"].value == "gold"
+    profiles.requests.update_traits(by("loyalty_number", "L1"), "req-2", [older])
+    assert (
+        profiles.reads.profiles.get(by("loyalty_number", "L1")).state.traits["loyalty_tier"].value == "gold"
+    )
     with pytest.raises(InvalidArgument, match=r"traits\[0\]\.value"):
-        profiles.update_traits(
+        profiles.requests.update_traits(
             by("loyalty_number", "L1"), "r3", [TraitInput("household_size", "text", "4", "crm", None)]
         )
     with pytest.raises(InvalidArgument, match=r"traits\[0\]\.value"):
-        profiles.update_traits(
+        profiles.requests.update_traits(
             by("loyalty_number", "L1"), "r4", [TraitInput("loyalty_tier", "text", "diamond", "crm", None)]
         )
     with pytest.raises(InvalidArgument, match=r"traits\[1\]\.name"):
-        profiles.update_traits(
+        profiles.requests.update_traits(
             by("loyalty_number", "L1"), "r5", [tier, TraitInput("shoe_size", "integer", 9, "crm", None)]
         )
     profiles.ingest([shop("web", ("loyalty_number", "L1"), ("customer_id", "C9"), type="login")])
     profiles.ingest([shop("web", ("customer_id", "C9"), ("cookie", "other"), type="login")])
-    assert profiles.get(by("cookie", "other")).state.traits["loyalty_tier"].value == "gold"
+    assert profiles.reads.profiles.get(by("cookie", "other")).state.traits["loyalty_tier"].value == "gold"
 
 
 def test_an_abandoned_cart_is_one_left_quiet_for_the_configured_time(
-    make_profiles: Callable[..., ProfileService],
+    make_profiles: Callable[..., System],
 ) -> None:
     now = [T0]
     profiles = make_profiles(clock=lambda: now[0], profile_rules={"abandoned_cart_minutes": 30})
     profiles.ingest([shop("web", ("cookie", "k"), type="add_to_cart", product=GRILL, at=T0)])
     now[0] = T0 + 29 * MINUTE
-    assert not profiles.get(by("cookie", "k")).reading.cart_abandoned
+    assert not profiles.reads.profiles.get(by("cookie", "k")).reading.cart_abandoned
     now[0] = T0 + 30 * MINUTE
-    assert profiles.get(by("cookie", "k")).reading.cart_abandoned
+    assert profiles.reads.profiles.get(by("cookie", "k")).reading.cart_abandoned
     profiles.ingest(
         [shop("web", ("cookie", "k"), type="purchase", order=Order(items=(GRILL,)), at=T0 + 31 * MINUTE)]
     )
-    got = profiles.get(by("cookie", "k")).reading
+    got = profiles.reads.profiles.get(by("cookie", "k")).reading
     assert got.cart == [] and not got.cart_abandoned
 
 
@@ -169,15 +173,17 @@ SEGMENTS = {
 }
 
 
-def test_each_segment_rule_form_is_evaluated_on_read(make_profiles: Callable[..., ProfileService]) -> None:
+def test_each_segment_rule_form_is_evaluated_on_read(make_profiles: Callable[..., System]) -> None:
     profiles = make_profiles(clock=lambda: T0 + HOUR, profile_rules={"segments": SEGMENTS})
     profiles.ingest([
         shop("web", ("cookie", "k"), type="product_view", product=GRILL, at=T0),
         shop("web", ("cookie", "k"), type="purchase", order=Order(items=(GRILL,), total=Money(45_000, "USD")),
              at=T0 + MINUTE, city="Lyon"),
     ])  # fmt: skip
-    profiles.update_traits(by("cookie", "k"), "t", [TraitInput("loyalty_tier", "text", "gold", "crm", None)])
-    got = profiles.get(by("cookie", "k")).reading
+    profiles.requests.update_traits(
+        by("cookie", "k"), "t", [TraitInput("loyalty_tier", "text", "gold", "crm", None)]
+    )
+    got = profiles.reads.profiles.get(by("cookie", "k")).reading
     assert sorted(got.segments) == [
         "big_usd",
         "gold",
@@ -215,20 +221,20 @@ def test_the_clocks_of_the_segment_rules_are_the_days_they_compare_with() -> Non
     assert clocks({"fans": rules["fans"]}) == {}
 
 
-def test_profile_keys_that_name_no_single_person_are_refused_clearly(profiles: ProfileService) -> None:
+def test_profile_keys_that_name_no_single_person_are_refused_clearly(profiles: System) -> None:
     profiles.ingest([shop("web", ("customer_id", "A"), ("cookie", "tab"), type="login")])
     profiles.ingest([shop("web", ("customer_id", "B"), ("cookie", "tab"), type="login")])
     with pytest.raises(InvalidArgument, match=r"key\.identifier: shared"):
-        profiles.get(by("cookie", "tab"))
+        profiles.reads.profiles.get(by("cookie", "tab"))
     with pytest.raises(InvalidArgument, match=r"key\.identifier\.value: junk"):
-        profiles.get(by("cookie", "undefined"))
+        profiles.reads.profiles.get(by("cookie", "undefined"))
     with pytest.raises(NotFound):
-        profiles.get(by("cookie", "never"))
+        profiles.reads.profiles.get(by("cookie", "never"))
     with pytest.raises(NotFound):
-        profiles.get(ProfileKey(person_id="p_nobody"))
+        profiles.reads.profiles.get(ProfileKey(person_id="p_nobody"))
     with pytest.raises(InvalidArgument, match=r"key\.person_id: required"):
-        profiles.get(ProfileKey(person_id=""))
-    got = profiles.get_many(
+        profiles.reads.profiles.get(ProfileKey(person_id=""))
+    got = profiles.reads.profiles.get_many(
         [by("customer_id", "A"), by("cookie", "tab"), by("cookie", "null"), by("cookie", "x")]
     )
     assert [g.reason if isinstance(g, Missing) else "found" for g in got] == [
@@ -259,43 +265,43 @@ class FailsOnce:
 
 
 def test_a_batch_retried_after_the_profile_store_failed_completes_its_merges(
-    profiles: ProfileService,
+    profiles: System,
 ) -> None:
     profiles.ingest([
         shop("web", ("cookie", "laptop"), type="product_view", product=GRILL),
         shop("app", ("customer_id", "C1"), type="product_view", product=DOLL),
     ])  # fmt: skip
     linking = [shop("web", ("customer_id", "C1"), ("cookie", "laptop"), type="add_to_cart", product=GRILL)]
-    system = profiles.system  # type: ignore[attr-defined]
-    failing = StitchAndFold(
+    system = profiles
+    failing = Ingest(
         identity=system.identity,
         graph=system.graph,
         store=FailsOnce(system.store),  # type: ignore[arg-type]
-        folder=system.profiles.folder,
-        gate=system.profiles.gate,
-        refold_after_split=system.profiles.refold_after_split,
+        folder=system.folder,
+        gate=system.splits.gate,
+        splits=system.splits,
         shared_device_types=[],
     )
     with pytest.raises(StoreUnavailable):
         failing(linking)  # the graph merged the two persons; the profiles did not
     [r] = profiles.ingest(linking)  # the caller retries
     assert r.outcome == "duplicate"
-    got = profiles.get(by("cookie", "laptop"))
+    got = profiles.reads.profiles.get(by("cookie", "laptop"))
     assert got.state.events == 3 and {s.name for s in got.reading.categories} == {"grills", "toys"}
     assert_same_profile(got.state, refold(profiles, got.person_id))
 
 
-def test_mixed_currencies_are_never_summed(profiles: ProfileService) -> None:
+def test_mixed_currencies_are_never_summed(profiles: System) -> None:
     profiles.ingest([
         shop("web", ("cookie", "k"), type="purchase", order=Order(total=Money(1000, "USD"))),
         shop("web", ("cookie", "k"), type="purchase", order=Order(total=Money(900, "EUR"))),
     ])  # fmt: skip
-    got = profiles.get(by("cookie", "k"))
+    got = profiles.reads.profiles.get(by("cookie", "k"))
     assert got.state.revenue == {"USD": 1000, "EUR": 900}
     assert got.reading.average_order_value == {"USD": 500, "EUR": 450}
 
 
-def test_detach_refuses_what_cannot_be_split(profiles: ProfileService) -> None:
+def test_detach_refuses_what_cannot_be_split(profiles: System) -> None:
     profiles.ingest([shop("web", ("cookie", "alone"))])
     with pytest.raises(FailedPrecondition):
-        profiles.detach("cookie", "alone", to_new_person=True)
+        profiles.splits.detach("cookie", "alone", to_new_person=True)

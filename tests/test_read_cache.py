@@ -1,4 +1,4 @@
-"""The read cache (profiles/read_cache.py, profiles/cached_stores.py) answers what the stores
+"""The read cache (readcache/cache.py, readcache/cached_stores.py) answers what the stores
 would: after every kind of write, on every backend, what is read through it equals what is
 read from the stores themselves. Its own rules (a read racing a write, its bounds, freshness)
 are checked on the cache alone."""
@@ -6,42 +6,41 @@ are checked on the cache alone."""
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 
 from common.errors import FailedPrecondition, InvalidArgument, NotFound
 from identity.model import PersonGraph
-from profiles.cached_stores import CachedGraph, CachedProfiles
 from profiles.events import Item, Money, Order
-from profiles.read_cache import ReadCache, answering_from_memory
-from profiles.service import ProfileKey, TraitInput
-from tests.conftest import Privacy
+from profiles.reader import ProfileKey
+from readcache.cache import ReadCache
+from readcache.cached_stores import CachedGraph, CachedProfiles
+from server.bootstrap import System
 from tests.helpers import shop
+from usecases.person_requests import TraitInput
 
 T0 = 1_700_000_000_000_000
 MINUTE = 60_000_000
 
 
-@pytest.fixture
-def answering() -> Iterator[None]:
-    with answering_from_memory():
-        yield
-
-
-def test_only_the_calls_that_ask_memory_are_answered_from_it():
-    cache = ReadCache(max_persons=10, ttl_seconds=60)
-    cache.put_key(cache.token(), "k1", "p1")  # filled by any read
-    assert cache.person_of("k1") is None  # an erasure's or a split's read goes to the store
-    with answering_from_memory():
-        assert cache.person_of("k1") == "p1"
+def test_only_the_reads_that_ask_memory_are_answered_from_it(make_profiles: Callable[..., System]):
+    system = make_profiles()
+    [r] = system.ingest([shop("web", ("cookie", "k1"), at=T0)])
+    key = system.identity.key_of("cookie", "k1").key  # type: ignore[union-attr]
+    render = system.render.identity.graph
+    assert system.cache is not None and render is not system.graph
+    assert system.graph.resolve(key) == r.person_id  # any read fills memory
+    system.cache.put_key(system.cache.token(), key, "p-in-memory")  # what memory says from now on
+    assert render.resolve(key) == "p-in-memory"  # a page-render read is answered from memory
+    assert system.graph.resolve(key) == r.person_id  # an erasure's or a split's read goes to the store
+    assert system.reads.profiles.person_of(ProfileKey(identifier=("cookie", "k1"))) == r.person_id
 
 
 def _graph(n: str) -> PersonGraph:
     return PersonGraph(n, (), (), ())
 
 
-@pytest.mark.usefixtures("answering")
 def test_a_read_that_began_before_a_write_of_its_person_is_not_kept():
     cache = ReadCache(max_persons=10, ttl_seconds=60)
     before = cache.token()
@@ -56,7 +55,6 @@ def test_a_read_that_began_before_a_write_of_its_person_is_not_kept():
     assert cache.person_of("k1") == "p1"
 
 
-@pytest.mark.usefixtures("answering")
 def test_dropping_a_person_drops_every_identifier_and_alias_cached_as_naming_it():
     cache = ReadCache(max_persons=10, ttl_seconds=60)
     t = cache.token()
@@ -73,7 +71,6 @@ def test_dropping_a_person_drops_every_identifier_and_alias_cached_as_naming_it(
     )
 
 
-@pytest.mark.usefixtures("answering")
 def test_a_profile_asked_for_through_an_alias_is_kept_under_its_live_person():
     cache = ReadCache(max_persons=10, ttl_seconds=60)
     t = cache.token()
@@ -84,14 +81,12 @@ def test_a_profile_asked_for_through_an_alias_is_kept_under_its_live_person():
     assert cache.state("old-1") is None
 
 
-@pytest.mark.usefixtures("answering")
 def test_a_profile_asked_for_by_an_id_not_known_live_is_not_kept():
     cache = ReadCache(max_persons=10, ttl_seconds=60)
     cache.put_state(cache.token(), "alias-or-unknown", _state())
     assert cache.state("alias-or-unknown") is None
 
 
-@pytest.mark.usefixtures("answering")
 def test_the_cache_holds_at_most_max_persons_and_forgets_after_its_ttl():
     now = [0.0]
     cache = ReadCache(max_persons=3, ttl_seconds=10, clock=lambda: now[0])
@@ -102,7 +97,6 @@ def test_the_cache_holds_at_most_max_persons_and_forgets_after_its_ttl():
     assert cache.person_of("k4") is None and len(cache) == 2
 
 
-@pytest.mark.usefixtures("answering")
 def test_with_other_writers_the_cache_answers_only_while_the_feed_is_heard():
     now = [100.0]
     cache = ReadCache(max_persons=3, ttl_seconds=60, max_lag_seconds=1.0, clock=lambda: now[0])
@@ -117,7 +111,6 @@ def test_with_other_writers_the_cache_answers_only_while_the_feed_is_heard():
     assert cache.person_of("k1") == "p1"
 
 
-@pytest.mark.usefixtures("answering")
 def test_forgotten_invalidations_refuse_every_read_older_than_them():
     cache = ReadCache(max_persons=1, ttl_seconds=60)
     old = cache.token()
@@ -140,16 +133,15 @@ IDENTS += [("cookie", f"ck{n}") for n in range(8)] + [("loyalty_number", f"L{n}"
 IDENTS += [("device_id", "kiosk-1")]
 
 
-def _answers(privacy: Privacy, persons: set[str]) -> dict[str, object]:
-    """Everything the read paths ask the stores, through the cache and from the stores below it."""
-    system = privacy.profiles.system
-    graph, store = system.graph, system.store
+def _answers(system: System, persons: set[str]) -> dict[str, object]:
+    """Everything the read paths ask the stores, from memory (the page-render readers' ports) and
+    from the stores below it."""
+    graph, store = system.render.identity.graph, system.render.profiles.store
     assert isinstance(graph, CachedGraph) and isinstance(store, CachedProfiles)
     out: dict[str, object] = {}
     keys = [k.key for t, v in IDENTS if not isinstance(k := system.identity.key_of(t, v), str)]
     for name, read in (("cached", (graph, store)), ("stored", (graph.inner, store.inner))):
-        with answering_from_memory():
-            out[name] = _read(*read, keys, persons)
+        out[name] = _read(*read, keys, persons)
     return out
 
 
@@ -162,8 +154,8 @@ def _read(g, s, keys: list[str], persons: set[str]) -> object:  # type: ignore[n
     return (resolved, holders, live, profiles, many, s.get_many(list(profiles)))
 
 
-def _write(privacy: Privacy, rng: random.Random, step: int, persons: set[str]) -> None:
-    p = privacy.profiles
+def _write(system: System, rng: random.Random, step: int, persons: set[str]) -> None:
+    p = system
     at = T0 + step * MINUTE
     kinds = ["event", "order", "kiosk", "traits", "consent", "detach", "erase"]
     kind = rng.choices(kinds, [10, 2, 2, 2, 2, 2, 1])[0]
@@ -186,7 +178,7 @@ def _write(privacy: Privacy, rng: random.Random, step: int, persons: set[str]) -
         elif kind == "kiosk":  # a shared identifier: the graphs of everyone who used it show it
             p.ingest([shop("pos", ("device_id", "kiosk-1"), ident, at=at, device_type="kiosk")])
         elif kind == "traits":
-            p.update_traits(
+            p.requests.update_traits(
                 ProfileKey(identifier=ident),
                 f"t{step}",
                 [TraitInput("loyalty_tier", "text", "gold", "crm", at)],
@@ -194,32 +186,32 @@ def _write(privacy: Privacy, rng: random.Random, step: int, persons: set[str]) -
         elif kind == "consent":
             granted = rng.random() < 0.5
             key = ProfileKey(identifier=ident)
-            privacy.set_consent(key, request_id=f"c{step}", purpose="personalization", granted=granted,
-                                source="banner", at=at, caller="k")  # fmt: skip
+            p.privacy.set_consent(key, request_id=f"c{step}", purpose="personalization", granted=granted,
+                                  source="banner", at=at, caller="k")  # fmt: skip
         elif kind == "detach":
-            done = p.detach(*ident, to_new_person=rng.random() < 0.7)
+            done = p.splits.detach(*ident, to_new_person=rng.random() < 0.7)
             if done.new_person_id:
                 persons.add(done.new_person_id)
         else:
-            privacy.erase(ProfileKey(identifier=ident), f"e{step}", caller="k")
+            p.privacy.erase(ProfileKey(identifier=ident), f"e{step}", caller="k")
     except (NotFound, FailedPrecondition, InvalidArgument):
         pass  # unknown, shared or alone: nothing written, which must hold for the cache too
 
 
 @pytest.mark.parametrize("seed", [1, 2])
 def test_what_is_read_through_the_cache_is_what_the_stores_hold_after_every_kind_of_write(
-    make_privacy: Callable[..., Privacy], seed: int
+    make_profiles: Callable[..., System], seed: int
 ):
-    privacy = make_privacy()
+    privacy = make_profiles()
     rng = random.Random(seed)
     persons: set[str] = set()
     held: list[int] = []
     for step in range(40):
         before = _answers(privacy, persons)  # fills the cache with what the write may change
         assert before["cached"] == before["stored"], f"step {step}"
-        held.append(len(privacy.profiles.system.cache or ()))
+        held.append(len(privacy.cache or ()))
         _write(privacy, rng, step, persons)
         after = _answers(privacy, persons)
         assert after["cached"] == after["stored"], f"after step {step}"
-    assert privacy.profiles.system.identity.resolve("device_id", "kiosk-1").shared is not None
+    assert privacy.reads.identity.resolve("device_id", "kiosk-1").shared is not None
     assert sum(held) > 40, f"the cache held too little to be under test: {held}"

@@ -12,11 +12,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from profiles.events import Item
-from profiles.service import ProfileKey
+from profiles.reader import ProfileKey
 from profiles.state import ProfileState
-from server.bootstrap import build_identity_service
+from server.bootstrap import build_system
 from server.config import load_settings
-from tests.helpers import ev, login, partition, person_of, shop
+from tests.helpers import ev, login, partition, person_of, shop, stitch
 from tests.profile_data import assert_same_profile
 
 DAY = 86_400_000_000
@@ -30,41 +30,43 @@ def click(email: str, cookie: str, at: int, **kw: object):
 
 
 def test_a_forwarded_click_onto_a_browser_with_its_own_history_stays_pending(svc):
-    ann = svc.ingest([login("ANN", ("email", "ann@example.com"), at=T)])[0].person_id
-    friend = svc.ingest([ev("web", ("cookie", "friend-laptop"), type="product_view", at=T + 1)])[0].person_id
-    [r] = svc.ingest([click("ann@example.com", "friend-laptop", T + 2)])
+    ann = stitch(svc, [login("ANN", ("email", "ann@example.com"), at=T)])[0].person_id
+    friend = stitch(svc, [ev("web", ("cookie", "friend-laptop"), type="product_view", at=T + 1)])[0].person_id
+    [r] = stitch(svc, [click("ann@example.com", "friend-laptop", T + 2)])
     assert r.person_id == ann and r.outcome == "attached"
     assert [(x.rule, x.action) for x in r.refused] == [("weak_link", "pending")]
     assert person_of(svc, "cookie", "friend-laptop") == friend != ann
     # Recorded, visible in the graph of either person, without naming the other's identifier.
-    [link] = svc.person(ann).unapplied
+    [link] = svc.reads.identity.person(ann).unapplied
     assert (link.key, link.other_person_id, link.edge.rule, link.edge.event_count) == (
-        svc.person(ann).nodes[[n.type for n in svc.person(ann).nodes].index("email")].key,
+        svc.reads.identity.person(ann)
+        .nodes[[n.type for n in svc.reads.identity.person(ann).nodes].index("email")]
+        .key,
         friend,
         "email.click",
         1,
     )
-    assert [u.other_person_id for u in svc.person(friend).unapplied] == [ann]
-    assert svc.resolve("customer_id", "ANN").person == svc.person(ann)
+    assert [u.other_person_id for u in svc.reads.identity.person(friend).unapplied] == [ann]
+    assert svc.reads.identity.resolve("customer_id", "ANN").person == svc.reads.identity.person(ann)
     # The same click again the same day is no corroboration.
-    svc.ingest([click("ann@example.com", "friend-laptop", T + 3)])
+    stitch(svc, [click("ann@example.com", "friend-laptop", T + 3)])
     assert person_of(svc, "cookie", "friend-laptop") == friend
 
 
 def test_corroboration_on_another_day_applies_a_pending_link(svc):
-    ann = svc.ingest([login("ANN", ("email", "ann@example.com"), at=T)])[0].person_id
-    svc.ingest([ev("web", ("cookie", "ann-laptop"), type="product_view", at=T + 1)])
-    svc.ingest([click("ann@example.com", "ann-laptop", T + 2)])
+    ann = stitch(svc, [login("ANN", ("email", "ann@example.com"), at=T)])[0].person_id
+    stitch(svc, [ev("web", ("cookie", "ann-laptop"), type="product_view", at=T + 1)])
+    stitch(svc, [click("ann@example.com", "ann-laptop", T + 2)])
     assert person_of(svc, "cookie", "ann-laptop") != ann
-    [r] = svc.ingest([click("ann@example.com", "ann-laptop", T + 2 + DAY)])
+    [r] = stitch(svc, [click("ann@example.com", "ann-laptop", T + 2 + DAY)])
     assert r.outcome == "merged" and not r.refused
     assert person_of(svc, "cookie", "ann-laptop") == ann
 
 
 def test_a_click_on_a_fresh_browser_attaches_at_once_with_attach_new(make_service):
     svc = make_service(stitching=ATTACH_NEW)
-    ann = svc.ingest([login("ANN", ("email", "ann@example.com"), at=T)])[0].person_id
-    [r] = svc.ingest([click("ann@example.com", "new-phone-browser", T + 1)])
+    ann = stitch(svc, [login("ANN", ("email", "ann@example.com"), at=T)])[0].person_id
+    [r] = stitch(svc, [click("ann@example.com", "new-phone-browser", T + 1)])
     assert r.person_id == ann and not r.refused
     assert person_of(svc, "cookie", "new-phone-browser") == ann
 
@@ -73,10 +75,10 @@ def test_an_earlier_sighting_arriving_late_withdraws_a_weak_attach(make_service)
     """Delivered out of order, the click found the browser fresh; the browser's earlier history,
     arriving after it, shows it was not: the link waits, as it would have in time order."""
     svc = make_service(stitching=ATTACH_NEW)
-    ann = svc.ingest([login("ANN", ("email", "ann@example.com"), at=T)])[0].person_id
-    svc.ingest([click("ann@example.com", "friend-laptop", T + 10)])
+    ann = stitch(svc, [login("ANN", ("email", "ann@example.com"), at=T)])[0].person_id
+    stitch(svc, [click("ann@example.com", "friend-laptop", T + 10)])
     assert person_of(svc, "cookie", "friend-laptop") == ann
-    svc.ingest([ev("web", ("cookie", "friend-laptop"), type="product_view", at=T + 5)])
+    stitch(svc, [ev("web", ("cookie", "friend-laptop"), type="product_view", at=T + 5)])
     assert person_of(svc, "cookie", "friend-laptop") not in (None, ann)
 
 
@@ -90,19 +92,22 @@ def test_a_contradicted_weak_link_is_withdrawn_and_both_persons_refold_exactly(m
     browsing = [
         shop("web", ("cookie", "tablet"), type="product_view", product=grill, at=T + 2 + i) for i in range(3)
     ]
-    svc.ingest([ann_login, the_click, *browsing])
-    ann = svc.person_of(ProfileKey(identifier=("customer_id", "ANN")))
-    assert svc.get(ProfileKey(person_id=ann)).state.events == 5  # the tablet's browsing is Ann's for now
+    stitch(svc, [ann_login, the_click, *browsing])
+    ann = svc.reads.profiles.person_of(ProfileKey(identifier=("customer_id", "ANN")))
+    assert (
+        svc.reads.profiles.get(ProfileKey(person_id=ann)).state.events == 5
+    )  # the tablet's browsing is Ann's for now
     bob_login = shop("web", ("customer_id", "BOB"), ("cookie", "tablet"), type="login", at=T + 10)
-    [r] = svc.ingest([bob_login])
+    [r] = stitch(svc, [bob_login])
     assert [(x.rule, x.action) for x in r.refused] == [("weak_link", "withdrawn")]
-    bob = svc.person_of(ProfileKey(identifier=("customer_id", "BOB")))
-    assert svc.person_of(ProfileKey(identifier=("cookie", "tablet"))) == bob != ann
+    bob = svc.reads.profiles.person_of(ProfileKey(identifier=("customer_id", "BOB")))
+    assert svc.reads.profiles.person_of(ProfileKey(identifier=("cookie", "tablet"))) == bob != ann
     for pid, expected in ((ann, [ann_login, the_click]), (bob, [*browsing, bob_login])):
         log = svc.store.events_of(pid)
         assert {e.facts.event_id for e in log} == {raw.event_id for raw, _ in expected}
         assert_same_profile(
-            svc.get(ProfileKey(person_id=pid)).state, svc.folder.fold(ProfileState(), (e.facts for e in log))
+            svc.reads.profiles.get(ProfileKey(person_id=pid)).state,
+            svc.folder.fold(ProfileState(), (e.facts for e in log)),
         )
 
 
@@ -161,11 +166,11 @@ def test_shuffled_delivery_gives_the_time_order_partition(tmp_path_factory, worl
     parts = []
     for order in (world, shuffled):
         data: Path = tmp_path_factory.mktemp("order")
-        svc = build_identity_service(load_settings(data_dir=data, hmac_secret="s"))
+        svc = build_system(load_settings(data_dir=data, hmac_secret="s"))
         for e in order:
-            svc.ingest([e])
+            stitch(svc, [e])
         parts.append(partition(svc, universe))
-        svc.graph.close()
+        svc.close()
     assert parts[0] == parts[1]
 
 
@@ -173,9 +178,9 @@ def test_shuffled_delivery_gives_the_time_order_partition(tmp_path_factory, worl
 
 
 def test_explain_gives_the_path_between_two_identifiers_of_a_person(svc):
-    svc.ingest([login("ANN", ("cookie", "laptop"), at=T)])
-    svc.ingest([ev("pos", ("loyalty_number", "L-ANN"), ("customer_id", "ANN"), type="purchase", at=T + 1)])
-    x = svc.explain(("cookie", "laptop"), ("loyalty_number", "L-ANN"))
+    stitch(svc, [login("ANN", ("cookie", "laptop"), at=T)])
+    stitch(svc, [ev("pos", ("loyalty_number", "L-ANN"), ("customer_id", "ANN"), type="purchase", at=T + 1)])
+    x = svc.reads.identity.explain(("cookie", "laptop"), ("loyalty_number", "L-ANN"))
     assert x.same_person and x.person_a == x.person_b
     assert [(e.rule, e.strength.name) for e in x.path] == [
         ("web.login", "STRONG"),
@@ -185,22 +190,22 @@ def test_explain_gives_the_path_between_two_identifiers_of_a_person(svc):
 
 
 def test_explain_says_why_not_a_pending_or_kept_apart_link(svc):
-    svc.ingest([login("ANN", ("email", "ann@example.com"), at=T)])
-    svc.ingest([ev("web", ("cookie", "friend-laptop"), type="product_view", at=T + 1)])
-    svc.ingest([click("ann@example.com", "friend-laptop", T + 2)])
-    x = svc.explain(("email", "ann@example.com"), ("cookie", "friend-laptop"))
+    stitch(svc, [login("ANN", ("email", "ann@example.com"), at=T)])
+    stitch(svc, [ev("web", ("cookie", "friend-laptop"), type="product_view", at=T + 1)])
+    stitch(svc, [click("ann@example.com", "friend-laptop", T + 2)])
+    x = svc.reads.identity.explain(("email", "ann@example.com"), ("cookie", "friend-laptop"))
     assert not x.same_person and [(u.edge.rule, why) for u, why in x.held] == [("email.click", "pending")]
     assert x.explanation == "pending: weak links seen in 1 of the 2 corroborating events needed"
-    svc.ingest([login("BOB", ("cookie", "friend-laptop"), at=T + 3)])
-    x = svc.explain(("email", "ann@example.com"), ("cookie", "friend-laptop"))
+    stitch(svc, [login("BOB", ("cookie", "friend-laptop"), at=T + 3)])
+    x = svc.reads.identity.explain(("email", "ann@example.com"), ("cookie", "friend-laptop"))
     assert [why for _, why in x.held] == ["kept_apart"] and "kept apart" in x.explanation
     assert "ann@" not in x.explanation
 
 
 def test_by_default_even_a_new_browser_waits_for_corroboration(svc):
-    ann = svc.ingest([login("ANN", ("email", "ann@example.com"), at=T)])[0].person_id
-    [r] = svc.ingest([click("ann@example.com", "new-browser", T + 1)])
+    ann = stitch(svc, [login("ANN", ("email", "ann@example.com"), at=T)])[0].person_id
+    [r] = stitch(svc, [click("ann@example.com", "new-browser", T + 1)])
     assert [(x.rule, x.action) for x in r.refused] == [("weak_link", "pending")]
     assert person_of(svc, "cookie", "new-browser") not in (None, ann)
-    svc.ingest([click("ann@example.com", "new-browser", T + 1 + DAY)])
+    stitch(svc, [click("ann@example.com", "new-browser", T + 1 + DAY)])
     assert person_of(svc, "cookie", "new-browser") == ann

@@ -7,25 +7,25 @@ import pytest
 
 from common.errors import InvalidArgument, NotFound
 from identity.identifiers import Strength
-from identity.service import IdentityService
-from tests.helpers import ev, is_shared, login, partition, person_of
+from server.bootstrap import System
+from tests.helpers import ev, is_shared, login, partition, person_of, stitch
 
 ZERO_AD_ID = "00000000-0000-0000-0000-000000000000"
 
 
-def test_identifiers_seen_together_become_one_person(svc: IdentityService):
-    [r] = svc.ingest([login("C1", ("cookie", "k1"), ("email", "ann@example.com"))])
+def test_identifiers_seen_together_become_one_person(svc: System):
+    [r] = stitch(svc, [login("C1", ("cookie", "k1"), ("email", "ann@example.com"))])
     assert r.outcome == "created"
     assert person_of(svc, "cookie", "k1") == person_of(svc, "email", "ANN@example.com ") == r.person_id
 
 
 def test_a_link_between_two_persons_merges_them_and_the_older_id_survives_as_alias_target(svc):
-    first = svc.ingest([ev("web", ("cookie", "k1"))])[0].person_id
-    second = svc.ingest([login("C1", ("cookie", "k2"))])[0].person_id
-    [r] = svc.ingest([ev("web", ("cookie", "k1"), ("customer_id", "C1"))])
+    first = stitch(svc, [ev("web", ("cookie", "k1"))])[0].person_id
+    second = stitch(svc, [login("C1", ("cookie", "k2"))])[0].person_id
+    [r] = stitch(svc, [ev("web", ("cookie", "k1"), ("customer_id", "C1"))])
     assert r.outcome == "merged"
     assert r.person_id == first and r.merged_person_ids == [second]
-    graph = svc.person(second)  # the alias still resolves
+    graph = svc.reads.identity.person(second)  # the alias still resolves
     assert graph.person_id == first and second in graph.aliases
     assert {n.key for n in graph.nodes} == {"cookie:k1", "cookie:k2", "customer_id:C1"}
 
@@ -33,38 +33,39 @@ def test_a_link_between_two_persons_merges_them_and_the_older_id_survives_as_ali
 def test_aliases_stay_one_hop_and_name_a_live_person_after_chained_merges(make_service):
     # Weak links between browsers with history apply at once with a corroboration count of 1.
     svc = make_service(stitching={"weak_links": {"corroborating_events": 1}})
-    a = svc.ingest([ev("web", ("cookie", "a"))])[0].person_id
-    b = svc.ingest([ev("web", ("cookie", "b"))])[0].person_id
-    c = svc.ingest([ev("web", ("cookie", "c"))])[0].person_id
-    svc.ingest([ev("web", ("cookie", "b"), ("cookie", "c"))])
-    svc.ingest([ev("web", ("cookie", "a"), ("cookie", "b"))])
+    a = stitch(svc, [ev("web", ("cookie", "a"))])[0].person_id
+    b = stitch(svc, [ev("web", ("cookie", "b"))])[0].person_id
+    c = stitch(svc, [ev("web", ("cookie", "c"))])[0].person_id
+    stitch(svc, [ev("web", ("cookie", "b"), ("cookie", "c"))])
+    stitch(svc, [ev("web", ("cookie", "a"), ("cookie", "b"))])
     for pid in (a, b, c):
-        assert svc.person(pid).person_id == a
-    assert set(svc.person(a).aliases) == {b, c}
+        assert svc.reads.identity.person(pid).person_id == a
+    assert set(svc.reads.identity.person(a).aliases) == {b, c}
 
 
 def test_household_tablet_cookie_becomes_shared_and_never_bridges_the_two_customers(svc):
-    pa = svc.ingest([login("ANN", ("cookie", "tablet"))])[0].person_id
-    [r] = svc.ingest([login("BOB", ("cookie", "tablet"))])
+    pa = stitch(svc, [login("ANN", ("cookie", "tablet"))])[0].person_id
+    [r] = stitch(svc, [login("BOB", ("cookie", "tablet"))])
     assert [(x.rule, x.action) for x in r.refused] == [("unique_type", "marked_shared")]
     pb = r.person_id
     assert pa != pb
     assert is_shared(svc, "cookie", "tablet")
-    assert set(svc.resolve("cookie", "tablet").shared.shared_by) == {pa, pb}
+    assert set(svc.reads.identity.resolve("cookie", "tablet").shared.shared_by) == {pa, pb}
     # Later events on the tablet go to whoever is identified in them, and never join the two.
-    assert svc.ingest([login("ANN", ("cookie", "tablet"))])[0].person_id == pa
-    assert svc.ingest([login("BOB", ("cookie", "tablet"), ("cookie", "bob-phone"))])[0].person_id == pb
-    assert svc.ingest([ev("web", ("cookie", "tablet"))])[0].outcome == "unattributed"
+    assert stitch(svc, [login("ANN", ("cookie", "tablet"))])[0].person_id == pa
+    assert stitch(svc, [login("BOB", ("cookie", "tablet"), ("cookie", "bob-phone"))])[0].person_id == pb
+    assert stitch(svc, [ev("web", ("cookie", "tablet"))])[0].outcome == "unattributed"
     assert person_of(svc, "customer_id", "ANN") != person_of(svc, "customer_id", "BOB")
     assert person_of(svc, "cookie", "bob-phone") == pb
 
 
 def test_store_kiosk_device_is_shared_from_first_sight(svc):
-    r1, r2 = svc.ingest(
+    r1, r2 = stitch(
+        svc,
         [
             login("ANN", ("device_id", "KIOSK-7"), channel="app", device_type="kiosk"),
             login("BOB", ("device_id", "KIOSK-7"), channel="app", device_type="kiosk"),
-        ]
+        ],
     )
     assert r1.refused == [] and r2.refused == []
     assert r1.person_id != r2.person_id
@@ -72,31 +73,32 @@ def test_store_kiosk_device_is_shared_from_first_sight(svc):
 
 
 def test_zeroed_advertising_id_is_ignored_and_never_links(svc):
-    r1, r2 = svc.ingest(
+    r1, r2 = stitch(
+        svc,
         [
             login("ANN", ("device_id", ZERO_AD_ID), channel="app"),
             login("BOB", ("device_id", ZERO_AD_ID), channel="app"),
-        ]
+        ],
     )
     assert r1.person_id != r2.person_id
     assert [(i.index, i.type, i.reason) for i in r1.ignored] == [(1, "device_id", "junk_value")]
     with pytest.raises(InvalidArgument, match=r"identifier\.value: junk_value"):
-        svc.resolve("device_id", ZERO_AD_ID)
+        svc.reads.identity.resolve("device_id", ZERO_AD_ID)
 
 
 @pytest.mark.parametrize("junk", ["undefined", "null", "", "   ", "0", "NULL", "[object Object]"])
 def test_junk_cookie_never_links_two_customers(svc, junk):
-    r1, r2 = svc.ingest([login("ANN", ("cookie", junk)), login("BOB", ("cookie", junk))])
+    r1, r2 = stitch(svc, [login("ANN", ("cookie", junk)), login("BOB", ("cookie", junk))])
     assert r1.person_id != r2.person_id
     assert r1.ignored[0].reason == "junk_value"
 
 
 def test_forwarded_email_click_never_merges_two_customers(svc):
-    ann = svc.ingest([login("ANN", ("email", "ann@example.com"))])[0].person_id
-    bob = svc.ingest([login("BOB", ("cookie", "bob-laptop"))])[0].person_id
+    ann = stitch(svc, [login("ANN", ("email", "ann@example.com"))])[0].person_id
+    bob = stitch(svc, [login("BOB", ("cookie", "bob-laptop"))])[0].person_id
     # Ann forwards the campaign; Bob clicks it on his laptop.
-    [r] = svc.ingest(
-        [ev("email", ("email", "ann@example.com"), ("cookie", "bob-laptop"), type="email_click")]
+    [r] = stitch(
+        svc, [ev("email", ("email", "ann@example.com"), ("cookie", "bob-laptop"), type="email_click")]
     )
     assert [(x.rule, x.action) for x in r.refused] == [("weak_link", "kept_apart")]
     assert person_of(svc, "cookie", "bob-laptop") == bob
@@ -105,47 +107,48 @@ def test_forwarded_email_click_never_merges_two_customers(svc):
 
 def test_email_click_attaches_a_new_browser_to_the_customer(make_service):
     svc = make_service(stitching={"weak_links": {"attach_new": True}})
-    ann = svc.ingest([login("ANN", ("email", "ann@example.com"))])[0].person_id
-    [r] = svc.ingest([ev("email", ("email", "ann@example.com"), ("cookie", "anon"), type="email_click")])
+    ann = stitch(svc, [login("ANN", ("email", "ann@example.com"))])[0].person_id
+    [r] = stitch(svc, [ev("email", ("email", "ann@example.com"), ("cookie", "anon"), type="email_click")])
     assert r.outcome == "attached" and r.person_id == ann
-    edge = next(e for e in svc.person(ann).edges if "cookie:anon" in (e.a, e.b))
+    edge = next(e for e in svc.reads.identity.person(ann).edges if "cookie:anon" in (e.a, e.b))
     assert edge.strength is Strength.WEAK and edge.rule == "email.click"
     # By default (attach_new false) it waits for corroboration; a browser with history of its own
     # always does (tests/test_weak_links.py).
 
 
 def test_shared_card_between_spouses_becomes_shared(svc):
-    r1, r2 = svc.ingest(
+    r1, r2 = stitch(
+        svc,
         [
             ev("pos", ("loyalty_number", "L-ANN"), ("card_token", "tok-joint"), type="purchase"),
             ev("pos", ("loyalty_number", "L-BOB"), ("card_token", "tok-joint"), type="purchase"),
-        ]
+        ],
     )
     assert r1.person_id != r2.person_id
     assert [(x.rule, x.action) for x in r2.refused] == [("unique_type", "marked_shared")]
     assert is_shared(svc, "card_token", "tok-joint")
     # A later swipe of the joint card with Ann's loyalty card does not pull Bob in.
-    svc.ingest([ev("pos", ("loyalty_number", "L-ANN"), ("card_token", "tok-joint"), type="purchase")])
+    stitch(svc, [ev("pos", ("loyalty_number", "L-ANN"), ("card_token", "tok-joint"), type="purchase")])
     assert person_of(svc, "loyalty_number", "L-ANN") != person_of(svc, "loyalty_number", "L-BOB")
 
 
 def test_a_contested_email_goes_with_the_newer_login_and_no_person_holds_two_logins(svc):
-    svc.ingest([login("ANN", ("email", "shared@example.com"), at=10)])
-    [r] = svc.ingest([login("BOB", ("email", "shared@example.com"), at=20)])
+    stitch(svc, [login("ANN", ("email", "shared@example.com"), at=10)])
+    [r] = stitch(svc, [login("BOB", ("email", "shared@example.com"), at=20)])
     assert [(x.rule, x.action) for x in r.refused] == [("unique_type", "reassigned")]
     assert person_of(svc, "email", "shared@example.com") == person_of(svc, "customer_id", "BOB")
     assert person_of(svc, "customer_id", "ANN") != person_of(svc, "customer_id", "BOB")
 
 
 def test_late_evidence_does_not_take_an_identifier_from_newer_evidence(svc):
-    svc.ingest([login("ANN", ("email", "shared@example.com"), at=20)])
-    [r] = svc.ingest([login("BOB", ("email", "shared@example.com"), at=10)])
+    stitch(svc, [login("ANN", ("email", "shared@example.com"), at=20)])
+    [r] = stitch(svc, [login("BOB", ("email", "shared@example.com"), at=10)])
     assert [(x.rule, x.action) for x in r.refused] == [("stale_evidence", "kept_apart")]
     assert person_of(svc, "email", "shared@example.com") == person_of(svc, "customer_id", "ANN")
 
 
 def test_two_logins_in_one_event_give_two_persons(svc):
-    [r] = svc.ingest([ev("web", ("customer_id", "ANN"), ("customer_id", "BOB"))])
+    [r] = stitch(svc, [ev("web", ("customer_id", "ANN"), ("customer_id", "BOB"))])
     assert [(x.rule, x.action) for x in r.refused] == [("unique_type", "separate_person")]
     assert person_of(svc, "customer_id", "ANN") != person_of(svc, "customer_id", "BOB") is not None
 
@@ -154,35 +157,35 @@ def test_per_type_cap_keeps_a_person_from_collecting_too_many_cookies(make_servi
     svc = make_service(
         stitching={"identifier_types": {"cookie": {"priority": 10, "cap": 2, "shareable": True}}}
     )
-    svc.ingest([login("ANN", ("cookie", "k1"), ("cookie", "k2"))])
-    [r] = svc.ingest([login("ANN", ("cookie", "k3"))])
+    stitch(svc, [login("ANN", ("cookie", "k1"), ("cookie", "k2"))])
+    [r] = stitch(svc, [login("ANN", ("cookie", "k3"))])
     assert [(x.rule, x.action) for x in r.refused] == [("type_cap", "separate_person")]
     assert person_of(svc, "cookie", "k3") not in (None, person_of(svc, "customer_id", "ANN"))
 
 
 def test_resending_an_event_changes_nothing(svc):
     event = login("ANN", ("cookie", "k1"))
-    [first] = svc.ingest([event])
-    before = svc.person(first.person_id)
-    [again] = svc.ingest([event])
+    [first] = stitch(svc, [event])
+    before = svc.reads.identity.person(first.person_id)
+    [again] = stitch(svc, [event])
     assert again.outcome == "duplicate" and again.person_id == first.person_id
-    assert svc.person(first.person_id) == before
+    assert svc.reads.identity.person(first.person_id) == before
 
 
 def test_a_duplicate_inside_one_batch_counts_once(svc):
     event = login("ANN", ("cookie", "k1"))
-    r1, r2 = svc.ingest([event, event])
+    r1, r2 = stitch(svc, [event, event])
     assert (r1.outcome, r2.outcome) == ("created", "duplicate")
     assert r2.person_id == r1.person_id
 
 
 def test_a_resent_event_names_the_person_it_belongs_to_now_after_a_merge(svc):
-    svc.ingest([ev("web", ("cookie", "k1"), event_id="e1")])
+    stitch(svc, [ev("web", ("cookie", "k1"), event_id="e1")])
     e2 = ev("web", ("cookie", "k2"), event_id="e2")
-    b = svc.ingest([e2])[0].person_id
-    [m] = svc.ingest([login("ANN", ("cookie", "k1"), ("cookie", "k2"), event_id="e3")])
+    b = stitch(svc, [e2])[0].person_id
+    [m] = stitch(svc, [login("ANN", ("cookie", "k1"), ("cookie", "k2"), event_id="e3")])
     assert b in m.merged_person_ids
-    [again] = svc.ingest([e2])
+    [again] = stitch(svc, [e2])
     assert again.outcome == "duplicate" and again.person_id == m.person_id
 
 
@@ -192,31 +195,32 @@ def test_an_invalid_event_rejects_the_batch_and_applies_nothing(svc):
     with pytest.raises(
         InvalidArgument, match=r"events\[1\]\.identifiers\[0\]\.type: not a configured identifier type"
     ):
-        svc.ingest([good, bad])
+        stitch(svc, [good, bad])
     with pytest.raises(NotFound):
-        svc.resolve("customer_id", "ANN")
+        svc.reads.identity.resolve("customer_id", "ANN")
 
 
 def test_edges_carry_provenance(svc):
-    svc.ingest([login("ANN", ("cookie", "k1"), at=1_000_000)])
-    svc.ingest([login("ANN", ("cookie", "k1"), at=5_000_000, channel="app")])
-    [edge] = svc.resolve("cookie", "k1").person.edges
+    stitch(svc, [login("ANN", ("cookie", "k1"), at=1_000_000)])
+    stitch(svc, [login("ANN", ("cookie", "k1"), at=5_000_000, channel="app")])
+    [edge] = svc.reads.identity.resolve("cookie", "k1").person.edges
     assert (edge.first_seen, edge.last_seen, edge.event_count) == (1_000_000, 5_000_000, 2)
     assert (edge.channel, edge.rule, edge.strength) == ("web", "web.login", Strength.STRONG)
 
 
 def test_an_event_with_only_a_shared_identifier_is_stored_unattributed(svc):
-    [r] = svc.ingest([ev("web", ("cookie", "kiosk"), device_type="kiosk")])
+    [r] = stitch(svc, [ev("web", ("cookie", "kiosk"), device_type="kiosk")])
     assert (r.outcome, r.person_id) == ("unattributed", None)
 
 
 def test_configured_blocklist_values_and_patterns_never_link(make_service):
     svc = make_service(stitching={"blocklist": {"values": ["qa@example.com"], "patterns": [r"test-.*"]}})
-    r1, r2 = svc.ingest(
+    r1, r2 = stitch(
+        svc,
         [
             login("ANN", ("email", "QA@example.com"), ("cookie", "test-123")),
             login("BOB", ("email", "qa@example.com"), ("cookie", "test-123")),
-        ]
+        ],
     )
     assert r1.person_id != r2.person_id
     assert [i.reason for i in r1.ignored] == ["blocklisted", "blocklisted"]
@@ -229,11 +233,12 @@ def test_configured_identifier_type_and_shared_device_class(make_service):
             "shared_device_types": ["family_tv"],
         }
     )
-    r1, r2 = svc.ingest(
+    r1, r2 = stitch(
+        svc,
         [
             ev("app", ("crm_id", "X1"), ("device_id", "tv"), device_type="family_tv"),
             ev("app", ("crm_id", "X2"), ("device_id", "tv"), device_type="family_tv"),
-        ]
+        ],
     )
     assert r1.person_id != r2.person_id and is_shared(svc, "device_id", "tv")
 
@@ -250,57 +255,59 @@ def test_partition_is_the_same_whatever_the_delivery_order_when_evidence_never_c
     universe = [i for e in events for i in e.identifiers]
     attach = {"weak_links": {"attach_new": True}}  # the email click attaches a2 at once
     forward, backward = make_service(stitching=attach), make_service(stitching=attach)
-    forward.ingest(events)
+    stitch(forward, events)
     for e in reversed(events):
-        backward.ingest([e])
+        stitch(backward, [e])
     assert partition(forward, universe) == partition(backward, universe)
     assert len(partition(forward, universe)) == 2
 
 
 def test_detaching_an_identifier_moves_it_alone_into_a_new_person(svc):
-    pid = svc.ingest([login("C1", ("cookie", "mine"), ("cookie", "stranger"))])[0].person_id
-    left, new = svc.detach("cookie", "stranger", to_new_person=True, now=1)
+    pid = stitch(svc, [login("C1", ("cookie", "mine"), ("cookie", "stranger"))])[0].person_id
+    done = svc.splits.detach("cookie", "stranger", to_new_person=True)
+    left, new = done.person_id, done.new_person_id
     assert left == pid and new is not None and new != pid
     assert person_of(svc, "cookie", "stranger") == new
     assert person_of(svc, "cookie", "mine") == person_of(svc, "customer_id", "C1") == pid
-    assert {n.key for n in svc.person(new).nodes} == {"cookie:stranger"}
+    assert {n.key for n in svc.reads.identity.person(new).nodes} == {"cookie:stranger"}
 
 
 def test_detaching_as_shared_keeps_the_person_using_it_and_it_never_links_again(svc):
-    pa = svc.ingest([login("ANN", ("cookie", "tablet"))])[0].person_id
-    left, new = svc.detach("cookie", "tablet", to_new_person=False, now=1)
+    pa = stitch(svc, [login("ANN", ("cookie", "tablet"))])[0].person_id
+    done = svc.splits.detach("cookie", "tablet", to_new_person=False)
+    left, new = done.person_id, done.new_person_id
     assert (left, new) == (pa, None)
-    assert svc.resolve("cookie", "tablet").shared.shared_by == (pa,)
-    pb = svc.ingest([login("BOB", ("cookie", "tablet"))])[0].person_id
+    assert svc.reads.identity.resolve("cookie", "tablet").shared.shared_by == (pa,)
+    pb = stitch(svc, [login("BOB", ("cookie", "tablet"))])[0].person_id
     assert pb != pa and person_of(svc, "customer_id", "ANN") == pa
 
 
 def test_an_identifier_cannot_be_detached_from_itself_nor_when_unknown_or_shared(svc):
     from common.errors import FailedPrecondition
 
-    svc.ingest([ev("web", ("cookie", "alone"))])
+    stitch(svc, [ev("web", ("cookie", "alone"))])
     with pytest.raises(FailedPrecondition):
-        svc.detach("cookie", "alone", to_new_person=True, now=1)
+        svc.splits.detach("cookie", "alone", to_new_person=True)
     with pytest.raises(NotFound):
-        svc.detach("cookie", "never-seen", to_new_person=True, now=1)
-    svc.detach("cookie", "alone", to_new_person=False, now=1)
+        svc.splits.detach("cookie", "never-seen", to_new_person=True)
+    svc.splits.detach("cookie", "alone", to_new_person=False)
     with pytest.raises(FailedPrecondition):
-        svc.detach("cookie", "alone", to_new_person=False, now=1)
+        svc.splits.detach("cookie", "alone", to_new_person=False)
 
 
 def test_resolving_any_member_returns_the_whole_person_as_reading_it_by_id_does(make_service):
     """Resolve reads the person's graph from the identifier in one go; it must be the same graph
     (members, shared identifiers used, aliases, links) as reading the person by any of its ids."""
     svc = make_service(stitching={"weak_links": {"attach_new": True}})
-    first = svc.ingest([login("ANN", ("cookie", "tablet"), ("cookie", "ann-laptop"))])[0].person_id
-    svc.ingest([login("BOB", ("cookie", "tablet"))])  # the tablet becomes shared
-    second = svc.ingest([ev("app", ("device_id", "ann-phone"), ("email", "ann@example.com"))])[0].person_id
-    svc.ingest([login("ANN", ("device_id", "ann-phone"))])  # merges the second into the first
-    by_id = svc.person(second)
+    first = stitch(svc, [login("ANN", ("cookie", "tablet"), ("cookie", "ann-laptop"))])[0].person_id
+    stitch(svc, [login("BOB", ("cookie", "tablet"))])  # the tablet becomes shared
+    second = stitch(svc, [ev("app", ("device_id", "ann-phone"), ("email", "ann@example.com"))])[0].person_id
+    stitch(svc, [login("ANN", ("device_id", "ann-phone"))])  # merges the second into the first
+    by_id = svc.reads.identity.person(second)
     assert by_id.person_id == first and by_id.aliases == (second,)
     assert "cookie:tablet" in {n.key for n in by_id.nodes} and len(by_id.edges) >= 3
     for t, v in (("customer_id", "ANN"), ("cookie", "ann-laptop"), ("email", "ann@example.com")):
-        assert svc.resolve(t, v).person == by_id
+        assert svc.reads.identity.resolve(t, v).person == by_id
 
 
 def test_batch_reads_answer_as_one_read_per_key_does(make_service):
@@ -308,10 +315,10 @@ def test_batch_reads_answer_as_one_read_per_key_does(make_service):
     be the one a single read gives: a person's whole graph, a shared identifier's users, an alias
     naming its survivor, and unknown keys left out."""
     svc = make_service()
-    first = svc.ingest([login("ANN", ("cookie", "tablet"), ("cookie", "ann-laptop"))])[0].person_id
-    bob = svc.ingest([login("BOB", ("cookie", "tablet"))])[0].person_id
-    second = svc.ingest([ev("app", ("device_id", "ann-phone"))])[0].person_id
-    svc.ingest([login("ANN", ("device_id", "ann-phone"))])  # merges the second into the first
+    first = stitch(svc, [login("ANN", ("cookie", "tablet"), ("cookie", "ann-laptop"))])[0].person_id
+    bob = stitch(svc, [login("BOB", ("cookie", "tablet"))])[0].person_id
+    second = stitch(svc, [ev("app", ("device_id", "ann-phone"))])[0].person_id
+    stitch(svc, [login("ANN", ("device_id", "ann-phone"))])  # merges the second into the first
     keys = ["customer_id:ANN", "cookie:tablet", "device_id:ann-phone", "customer_id:BOB", "cookie:nobody"]
     graph = svc.graph
     people = graph.resolve_people(keys)
@@ -324,36 +331,53 @@ def test_batch_reads_answer_as_one_read_per_key_does(make_service):
     assert graph.resolve_people([]) == {} and graph.resolve_many([]) == {} and graph.live_persons([]) == {}
 
 
+def _stitch_with_outbox(system, events, outbox):  # type: ignore[no-untyped-def]
+    """One batch through the graph port, as the Ingest use case runs it, with the outbox entry
+    `outbox(plan)` returns."""
+    identity = system.identity
+    batch = identity.prepare(events)
+
+    def transaction(snap):  # type: ignore[no-untyped-def]
+        plan = identity.plan(snap, batch)
+        plan.changes.outbox = outbox(plan)
+        return plan.changes, plan.changes.outbox
+
+    return system.graph.stitch(
+        keys=batch.keys, pairs=batch.pairs, event_ids=batch.event_ids, plan=transaction
+    )
+
+
 def test_an_outbox_entry_commits_with_its_batch_and_is_listed_oldest_first_until_done(svc):
     from identity.model import OutboxEntry
 
-    first = svc.stitch([ev("web", ("cookie", "k1"))], outbox=lambda *_: OutboxEntry("o1", 10, b"one"))
-    second = svc.stitch(
+    first = _stitch_with_outbox(svc, [ev("web", ("cookie", "k1"))], lambda _: OutboxEntry("o1", 10, b"one"))
+    second = _stitch_with_outbox(
+        svc,
         [ev("web", ("cookie", "k1"), ("customer_id", "C1"))],
-        outbox=lambda results, merges, *_: OutboxEntry("o2", 20, repr(sorted(merges.items())).encode()),
+        lambda plan: OutboxEntry("o2", 20, repr(sorted(plan.merges.items())).encode()),
     )
-    svc.stitch([ev("web", ("cookie", "k2"))], outbox=lambda *_: None)  # nothing
-    assert (first.outbox_id, second.outbox_id) == ("o1", "o2")
+    assert _stitch_with_outbox(svc, [ev("web", ("cookie", "k2"))], lambda _: None) is None  # nothing
+    assert (first.id, second.id) == ("o1", "o2")
 
-    def fail(results, merges, splits, changed):  # type: ignore[no-untyped-def]
+    def fail(plan):  # type: ignore[no-untyped-def]
         raise RuntimeError("the batch fails after its plan")
 
     with pytest.raises(RuntimeError):
-        svc.stitch([ev("web", ("cookie", "k3"))], outbox=fail)
+        _stitch_with_outbox(svc, [ev("web", ("cookie", "k3"))], fail)
     graph = svc.graph
     listed = graph.outbox(before=2**62, limit=10)
-    assert [(e.id, e.body) for e in listed] == [(first.outbox_id, b"one"), (second.outbox_id, b"[]")]
+    assert [(e.id, e.body) for e in listed] == [(first.id, b"one"), (second.id, b"[]")]
     assert [e.at for e in listed] == [10, 20]
     assert graph.outbox(before=10, limit=10) == []  # written before `before` only
     assert graph.outbox(before=2**62, limit=1) == listed[:1]
-    graph.outbox_done([first.outbox_id, "unknown"])
+    graph.outbox_done([first.id, "unknown"])
     assert graph.outbox(before=2**62, limit=10) == listed[1:]
 
 
 def test_a_detach_writes_its_outbox_entry_in_its_own_transaction(svc):
     from identity.model import OutboxEntry
 
-    svc.ingest([login("C1", ("cookie", "k1"))])
+    stitch(svc, [login("C1", ("cookie", "k1"))])
     entry = lambda left: OutboxEntry(f"d-{left}", 1, b"refold")  # noqa: E731
     left = svc.graph.detach("cookie:k1", new_person_id="p-new", outbox=entry)
     assert left is not None
@@ -362,13 +386,18 @@ def test_a_detach_writes_its_outbox_entry_in_its_own_transaction(svc):
 
 
 def test_persons_linked_to_keys_are_found_through_links_of_any_strength(svc) -> None:
-    ann = svc.ingest([login("ANN", ("cookie", "ann-laptop"), at=1)])[0].person_id
-    bob = svc.ingest([login("BOB", ("email", "bob@example.com"), at=2)])[0].person_id
-    svc.ingest(
-        [ev("email", ("email", "bob@example.com"), ("cookie", "ann-laptop"), type="email_click", at=3)]
+    ann = stitch(svc, [login("ANN", ("cookie", "ann-laptop"), at=1)])[0].person_id
+    bob = stitch(svc, [login("BOB", ("email", "bob@example.com"), at=2)])[0].person_id
+    stitch(
+        svc, [ev("email", ("email", "bob@example.com"), ("cookie", "ann-laptop"), type="email_click", at=3)]
     )
-    svc.ingest([ev("web", ("cookie", "alone"), at=4)])
-    [laptop] = [n.key for n in svc.person(ann).nodes if n.type == "cookie"]
+    stitch(svc, [ev("web", ("cookie", "alone"), at=4)])
+    [laptop] = [n.key for n in svc.reads.identity.person(ann).nodes if n.type == "cookie"]
     assert svc.graph.persons_linked_to([laptop]) == {ann, bob}  # its own person, and one held back
-    [alone] = [n.key for n in svc.person(svc.resolve("cookie", "alone").person.person_id).nodes]
+    [alone] = [
+        n.key
+        for n in svc.reads.identity.person(
+            svc.reads.identity.resolve("cookie", "alone").person.person_id
+        ).nodes
+    ]
     assert svc.graph.persons_linked_to([alone]) == set()

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from changes.log import ChangeLog
 from common.errors import InvalidArgument, NotFound
 from common.observability import erasures, span
 from identity.model import PersonGraph
@@ -23,10 +24,11 @@ from identity.ports import IdentityGraph
 from identity.service import IdentityService
 from privacy.records import ErasureRecord, PrivacyRecords
 from profiles.events import CONSENT_EVENT, ConsentValue, EventFacts
-from profiles.gate import SplitGate
 from profiles.ports import LoggedEvent, ProfileStore
-from profiles.service import FoundProfile, ProfileKey, ProfileService, check_request_id
+from profiles.reader import FoundProfile, ProfileKey, ProfileReader
 from profiles.view import ConsentStatus, consent_of
+from usecases.person_requests import PersonRequests, check_request_id
+from usecases.splits import Splits
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,24 +47,28 @@ GRAPH_COUNTS = (
 )  # fmt: skip
 
 
-class PrivacyService:
+class PrivacyRequests:
     def __init__(
         self,
         *,
-        profiles: ProfileService,
         identity: IdentityService,
+        profiles: ProfileReader,
+        requests: PersonRequests,
+        splits: Splits,
         graph: IdentityGraph,
         store: ProfileStore,
-        gate: SplitGate,
         records: PrivacyRecords,
+        changes: ChangeLog | None,
         purposes: Sequence[str],
         clock: Callable[[], int] = lambda: time.time_ns() // 1000,
     ) -> None:
-        self.profiles = profiles
         self._identity = identity
+        self._profiles = profiles
+        self._requests = requests
+        self._splits = splits
         self._graph = graph
         self._store = store
-        self._gate = gate
+        self._changes = changes
         self.records = records
         self.purposes = tuple(purposes)
         self._clock = clock
@@ -72,7 +78,7 @@ class PrivacyService:
     def erase(self, subject: ProfileKey, request_id: str, *, caller: str) -> ErasureRecord:
         check_request_id(request_id)
         identity, store = self._identity, self._store
-        with span("idstitch.erase"), self._gate.split():
+        with span("idstitch.erase"), self._splits.gate.split():
             record = self._pending_or_new(subject, request_id)
             if record.completed_at is not None:
                 return record
@@ -100,7 +106,7 @@ class PrivacyService:
                 others = self._graph.persons_linked_to(own_keys) - ours
                 scrubbed = store.scrub_keys(others, own_keys) if others else {}
                 if scrubbed:  # what their profiles folded from those events (a device seen) goes too
-                    self.profiles.refold_after_split(sorted(scrubbed))
+                    self._splits.refold(sorted(scrubbed))
                 counts["other_persons_events_scrubbed"] += sum(scrubbed.values())
             if graph is not None:
                 counts["held_back_links"] = len(graph.unapplied)
@@ -123,24 +129,24 @@ class PrivacyService:
             counts["suppressed_identifiers"] = max(counts["suppressed_identifiers"], len(own_keys))
             done = self.records.complete_erasure(record.erasure_id, counts, self._clock())
             erasures.add(1)
-            if self.profiles.changes is not None:  # earlier changes go; consumers are told to delete
-                self.profiles.changes.erased(pid, graph.aliases if graph else ())
+            if self._changes is not None:  # earlier changes go; consumers are told to delete
+                self._changes.erased(pid, graph.aliases if graph else ())
         self.records.audit(self._clock(), caller, "erase", {"erasure_id": done.erasure_id, **counts})
-        changes = self.profiles.changes
+        changes = self._changes
 
         def again() -> None:  # a straggler of another server landed after it: erased, and told
             events, had_profile = store.erase(pid)
             if (events or had_profile) and changes is not None:
                 changes.erased(pid, ())
 
-        self.profiles.after_settling("erasure", again)
-        self.profiles.propagated()
+        self._splits.after_settling("erasure", again)
+        self._splits.propagated()
         return done
 
     def _pending_or_new(self, subject: ProfileKey, request_id: str) -> ErasureRecord:
         """The erasure of this request id (finished, or to finish), or a new one for the subject."""
         try:
-            pid = self.profiles.person_of(subject, field="subject")
+            pid = self._profiles.person_of(subject, field="subject")
         except NotFound:
             pid = None
         record = self.records.begin_erasure(
@@ -158,9 +164,9 @@ class PrivacyService:
     # -- export ------------------------------------------------------------------------------
 
     def export(self, subject: ProfileKey, *, caller: str) -> Export:
-        pid = self.profiles.person_of(subject, field="subject")
-        person = self._identity.person(pid)
-        found = self.profiles.get(ProfileKey(person_id=pid))
+        pid = self._profiles.person_of(subject, field="subject")
+        person = self._identity.reads.person(pid)
+        found = self._profiles.get(ProfileKey(person_id=pid))
         events = self._store.events_of(pid)
         self.records.audit(
             self._clock(), caller, "export", {"events": len(events), "identifiers": len(person.nodes)}
@@ -187,7 +193,7 @@ class PrivacyService:
         if not source.strip():
             raise InvalidArgument("source", "required")
         when = at if at is not None else self._clock()
-        pid, new = self.profiles.record_request(
+        pid, new = self._requests.record(
             subject,
             CONSENT_EVENT,
             request_id,

@@ -6,16 +6,17 @@ An answer is only as good as its invalidation. The unit is the person: every wri
 change what is answered about a person (a batch whose snapshot held them, a merge, a split, a
 detach, a trait, an erasure) drops everything cached about them — their graph, their profile,
 and every identifier and alias cached as naming them. This server's writes drop it at once
-(profiles/cached_stores.py wraps the stores, so no write path can forget to); other servers'
-writes drop it when the shared change feed tells of them (profiles/cache_tail.py), and a cache
+(readcache/cached_stores.py wraps the stores, so no write path can forget to); other servers'
+writes drop it when the shared change feed tells of them (readcache/tail.py), and a cache
 that has not heard from the feed recently serves nothing. A TTL bounds what neither names.
 
 A read races with a write: it may fetch the old answer, then the write commits and drops the
 person, then the read stores what it fetched. So a read takes a `token` before it goes to the
 store, and what it brings back is stored only if its person was not dropped since.
 
-Memory answers only the calls that opt in (`answering_from_memory`): the page-render reads
-(Resolve, GetProfile and their batch forms). Every other read — an erasure collecting the keys
+Memory answers only the reads that say so: the page-render reads (Resolve, GetProfile and their
+batch forms) go through stores wrapped with `answering=True` (the composition root's `render`
+readers, which the servicers pick for those calls). Every other read — an erasure collecting the keys
 to suppress, a split deciding whose events are whose, an export — goes to the stores, since a
 copy up to `max_lag` behind another server's write would make them wrong, not just late.
 
@@ -30,9 +31,7 @@ import random
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from common.observability import read_cache_lookups as lookups
@@ -45,17 +44,6 @@ this times `max_persons`)."""
 DROPPED_PER_PERSON = 4
 """Recent invalidations remembered per cached person, for the race of a read with a write."""
 HIT, MISS = {"outcome": "hit"}, {"outcome": "miss"}
-_answering: ContextVar[bool] = ContextVar("idstitch_answering_from_memory", default=False)
-
-
-@contextmanager
-def answering_from_memory() -> Iterator[None]:
-    """Reads inside may be answered by the read cache."""
-    token = _answering.set(True)
-    try:
-        yield
-    finally:
-        _answering.reset(token)
 
 
 @dataclass(slots=True)
@@ -108,9 +96,6 @@ class ReadCache:
         """Whether what is kept is known good (the feed heard recently, if other servers write)."""
         return self.max_lag is None or self._clock() - self._heard < self.max_lag
 
-    def _answers(self) -> bool:
-        return _answering.get() and self.serving()
-
     def token(self) -> int:
         """Taken before a store read whose answer is to be cached (see `put_*`)."""
         return self._seq
@@ -129,14 +114,14 @@ class ReadCache:
 
     def person_of(self, key: str) -> str | None:
         """The person an identifier key names, if cached."""
-        if not self._answers():
+        if not self.serving():
             return None
         pid = self._keys.get(key)
         return pid if self._entry(pid) is not None else None
 
     def live(self, person_id: str) -> str | None:
         """The live person a person id (or alias) names, if cached."""
-        if not self._answers():
+        if not self.serving():
             return None
         pid = self._live.get(person_id)
         return pid if self._entry(pid) is not None else None
@@ -150,8 +135,8 @@ class ReadCache:
         return None if p is None else p.state
 
     def count(self, *, hit: bool, n: int = 1) -> None:
-        """Lookups of the calls that ask memory, answered from it (hit) or from the store."""
-        if n and _answering.get():
+        """Lookups of the reads that ask memory, answered from it (hit) or from the store."""
+        if n:
             lookups.add(n, HIT if hit else MISS)
 
     # -- filling -----------------------------------------------------------------------------

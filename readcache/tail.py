@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 from changes.model import CursorExpired, named_by
 from changes.ports import ChangeFeed
-from profiles.read_cache import ReadCache
+from readcache.cache import ReadCache
 
 log = logging.getLogger(__name__)
 PAGE = 1000

@@ -1,5 +1,5 @@
 """Finishing what a server died before finishing. A graph commit — a batch, a detach — writes what
-is left to do after it (profiles/after_commit.py: persons to refold after a split, what the change
+is left to do after it (usecases/after_commit.py: persons to refold after a split, what the change
 feed must be told) as an outbox entry in its own transaction, and deletes the entry once done. An
 entry older than a grace period belongs to a server that died (or whose next store failed, and
 whose caller never retried) between the graph's commit and the rest: the sweep does the rest,
@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import msgspec
 
+from changes.log import ChangeLog
 from identity.ports import IdentityGraph
-from profiles.after_commit import decode_after_commit
-from profiles.change_log import ChangeLog
+from usecases.after_commit import decode_after_commit
+from usecases.splits import Splits
 
 log = logging.getLogger(__name__)
 OUTBOX_PAGE = 100
@@ -30,14 +31,13 @@ class OutboxSweep:
         self,
         *,
         graph: IdentityGraph,
-        refold: Callable[[Sequence[str]], object],
+        splits: Splits,
         changes: ChangeLog | None,
         grace_seconds: float,
         clock: Callable[[], int] = lambda: time.time_ns() // 1000,
     ) -> None:
-        """`refold(person_ids)`: a split's refold, holding batches off as a detach does."""
         self._graph = graph
-        self._refold = refold
+        self._splits = splits
         self._changes = changes
         self._grace_us = int(grace_seconds * 1e6)
         self._clock = clock
@@ -61,7 +61,7 @@ class OutboxSweep:
                     named |= {e.person_id for e in tell.edges} | {*tell.persons, *tell.exist, *tell.stale}
                 live = self._graph.live_persons(named)
                 if work.refold:
-                    self._refold(sorted({live[p] for p in work.refold if p in live}))
+                    self._splits.refold_held_off(sorted({live[p] for p in work.refold if p in live}))
                 if tell is not None and self._changes is not None:
                     self._changes.tell(tell, live=live)
                 self._graph.outbox_done([entry.id])

@@ -1,6 +1,7 @@
-"""The identity graph and the profile store behind a ReadCache (profiles/read_cache.py): the same
-ports, so the domain does not know the cache is there. Reads are answered from it when it can;
-every write drops the persons it can have changed — once the write returns, or fails, so that
+"""The identity graph and the profile store behind a ReadCache (readcache/cache.py): the same
+ports, so the domain does not know the cache is there. Reads are answered from it when it can
+and the wrapper was made `answering=True` (the page-render readers); every read's answer is kept
+for those; every write drops the persons it can have changed — once the write returns, or fails, so that
 a write whose outcome is unknown (a lost commit acknowledgement) drops them too. A store is
 wrapped whole, so no write path of this server can leave a stale answer behind."""
 
@@ -19,8 +20,8 @@ from identity.model import (
 )
 from identity.ports import IdentityGraph
 from profiles.ports import Folding, LoggedEvent, Prefold, ProfileStore
-from profiles.read_cache import ReadCache
 from profiles.state import ProfileState
+from readcache.cache import ReadCache
 
 R = TypeVar("R")
 K = TypeVar("K")
@@ -29,9 +30,12 @@ W = TypeVar("W")
 
 
 class CachedGraph:
-    def __init__(self, inner: IdentityGraph, cache: ReadCache) -> None:
+    def __init__(self, inner: IdentityGraph, cache: ReadCache, *, answering: bool = False) -> None:
+        """`answering`: reads may be answered from memory (else they go to the store, and what
+        they bring back is kept for the reads that may)."""
         self.inner = inner
         self._cache = cache
+        self._memory = _Memory(cache, answering)
 
     def __getattr__(self, name: str) -> Any:  # what the port does not name (a store's own tools)
         return getattr(self.inner, name)
@@ -87,29 +91,29 @@ class CachedGraph:
     # -- reads -------------------------------------------------------------------------------
 
     def resolve(self, key: str) -> str | SharedResolution | None:
-        return _one(self._cache, key, self._cache.person_of, self.inner.resolve, self._keep_holder)
+        return _one(self._memory, key, self._memory.person_of, self.inner.resolve, self._keep_holder)
 
     def resolve_person(self, key: str) -> PersonGraph | SharedResolution | None:
-        return _one(self._cache, key, self._held_graph, self.inner.resolve_person, self._keep_resolved)
+        return _one(self._memory, key, self._held_graph, self.inner.resolve_person, self._keep_resolved)
 
     def live_person(self, person_id: str) -> str | None:
-        return _one(self._cache, person_id, self._cache.live, self.inner.live_person, self._keep_live)
+        return _one(self._memory, person_id, self._memory.live, self.inner.live_person, self._keep_live)
 
     def person_graph(self, person_id: str) -> PersonGraph | None:
-        return _one(self._cache, person_id, self._cache.graph, self.inner.person_graph, self._keep_graph)
+        return _one(self._memory, person_id, self._memory.graph, self.inner.person_graph, self._keep_graph)
 
     def resolve_many(self, keys: Collection[str]) -> dict[str, str | SharedResolution]:
-        return _many(self._cache, keys, self._cache.person_of, self.inner.resolve_many, self._keep_holder)
+        return _many(self._memory, keys, self._memory.person_of, self.inner.resolve_many, self._keep_holder)
 
     def resolve_people(self, keys: Collection[str]) -> dict[str, PersonGraph | SharedResolution]:
-        return _many(self._cache, keys, self._held_graph, self.inner.resolve_people, self._keep_resolved)
+        return _many(self._memory, keys, self._held_graph, self.inner.resolve_people, self._keep_resolved)
 
     def live_persons(self, person_ids: Collection[str]) -> dict[str, str]:
-        return _many(self._cache, person_ids, self._cache.live, self.inner.live_persons, self._keep_live)
+        return _many(self._memory, person_ids, self._memory.live, self.inner.live_persons, self._keep_live)
 
     def _held_graph(self, key: str) -> PersonGraph | None:
-        pid = self._cache.person_of(key)
-        return self._cache.graph(pid) if pid is not None else None
+        pid = self._memory.person_of(key)
+        return self._memory.graph(pid) if pid is not None else None
 
     def _keep_holder(self, token: int, key: str, got: str | SharedResolution | None) -> None:
         if isinstance(got, str):  # one person (a shared identifier's answer is not kept)
@@ -136,9 +140,12 @@ class CachedGraph:
 
 
 class CachedProfiles:
-    def __init__(self, inner: ProfileStore, cache: ReadCache) -> None:
+    def __init__(self, inner: ProfileStore, cache: ReadCache, *, answering: bool = False) -> None:
+        """`answering`: reads may be answered from memory (else they go to the store, and what
+        they bring back is kept for the reads that may)."""
         self.inner = inner
         self._cache = cache
+        self._memory = _Memory(cache, answering)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
@@ -190,10 +197,10 @@ class CachedProfiles:
     # -- reads -------------------------------------------------------------------------------
 
     def get(self, person_id: str) -> ProfileState | None:
-        return _one(self._cache, person_id, self._cache.state, self.inner.get, self._keep_state)
+        return _one(self._memory, person_id, self._memory.state, self.inner.get, self._keep_state)
 
     def get_many(self, person_ids: Collection[str]) -> dict[str, ProfileState]:
-        return _many(self._cache, person_ids, self._cache.state, self.inner.get_many, self._keep_state)
+        return _many(self._memory, person_ids, self._memory.state, self.inner.get_many, self._keep_state)
 
     def _keep_state(self, token: int, person_id: str, state: ProfileState | None) -> None:
         if state is not None:
@@ -209,8 +216,35 @@ class CachedProfiles:
         self.inner.close()
 
 
+class _Memory:
+    """What a wrapper asks of the cache: nothing at all unless it answers from memory."""
+
+    def __init__(self, cache: ReadCache, answering: bool) -> None:
+        self.cache = cache
+        self.answering = answering
+
+    def person_of(self, key: str) -> str | None:
+        return self.cache.person_of(key) if self.answering else None
+
+    def live(self, person_id: str) -> str | None:
+        return self.cache.live(person_id) if self.answering else None
+
+    def graph(self, person_id: str) -> PersonGraph | None:
+        return self.cache.graph(person_id) if self.answering else None
+
+    def state(self, person_id: str) -> ProfileState | None:
+        return self.cache.state(person_id) if self.answering else None
+
+    def count(self, *, hit: bool, n: int = 1) -> None:
+        if self.answering:
+            self.cache.count(hit=hit, n=n)
+
+    def token(self) -> int:
+        return self.cache.token()
+
+
 def _one(
-    cache: ReadCache,
+    cache: _Memory,
     asked: K,
     lookup: Callable[[K], V | None],
     fetch: Callable[[K], W],
@@ -228,7 +262,7 @@ def _one(
 
 
 def _many(
-    cache: ReadCache,
+    cache: _Memory,
     asked: Collection[K],
     lookup: Callable[[K], V | None],
     fetch: Callable[[list[K]], Mapping[K, W]],

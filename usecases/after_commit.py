@@ -2,7 +2,7 @@
 detach, or a weak link a batch withdrew) and what the change feed must be told. Written in the
 commit's own graph transaction as an outbox entry (identity.model.OutboxEntry) and deleted once
 done, so a server that dies between the graph's commit and the rest leaves it to the outbox
-sweep (ingest/outbox.py) — which a retry could not do: a retried detach finds nothing left to
+sweep (usecases/outbox_sweep.py) — which a retry could not do: a retried detach finds nothing left to
 detach, and a retried batch finds its merges and withdrawals already made."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from identity.model import OutboxEntry
 
 class AfterCommit(msgspec.Struct, frozen=True, omit_defaults=True):
     refold: list[str] = []
-    """Persons whose events go to their owners, then are refolded (ProfileService.refold_after_split)."""
+    """Persons whose events go to their owners, then are refolded (usecases/splits.py)."""
     tell: Pending | None = None
 
 
