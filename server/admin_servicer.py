@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Sequence
 
 import grpc
 
@@ -11,7 +12,7 @@ from common.errors import InvalidArgument
 from idstitch.v1 import admin_service_pb2 as pb
 from idstitch.v1 import admin_service_pb2_grpc as pb_grpc
 from privacy.records import PrivacyRecords
-from server.auth import ROLES, AuthInterceptor, create_key
+from server.auth import ROLES, AuthInterceptor, allowed_methods, create_key
 from server.caller import caller
 from server.convert import timestamp
 
@@ -23,9 +24,18 @@ KEY_ID = re.compile(r"k_[0-9a-f]{8,32}")
 
 
 class AdminServicer(pb_grpc.AdminServiceServicer):
-    def __init__(self, records: PrivacyRecords, auth: AuthInterceptor | None) -> None:
+    def __init__(self, records: PrivacyRecords, auth: AuthInterceptor | None, methods: Sequence[str]) -> None:
+        """`methods`: every method this server serves (full gRPC names), for WhoAmI."""
         self._records = records
         self._auth = auth
+        self._methods = tuple(methods)
+
+    def WhoAmI(self, request: pb.WhoAmIRequest, context: grpc.ServicerContext) -> pb.WhoAmIResponse:
+        if self._auth is None:  # keys are off: every caller may call everything
+            return pb.WhoAmIResponse(role="admin", methods=allowed_methods("admin", self._methods))
+        key_id = caller()
+        role = next((k.role for k in self._records.api_keys() if k.key_id == key_id), "")
+        return pb.WhoAmIResponse(key_id=key_id, role=role, methods=allowed_methods(role, self._methods))
 
     def CreateKey(self, request: pb.CreateKeyRequest, context: grpc.ServicerContext) -> pb.CreateKeyResponse:
         if request.role not in ROLES:

@@ -53,6 +53,13 @@ DRAIN_SECONDS = 30.0
 """How long a stop waits for calls and background work still using the stores; a store refuses
 whatever touches it after it closed (common.sqlite_db), so an overrun is an error, not a crash."""
 SERVICES = (IDENTITY_SERVICE, PROFILE_SERVICE, PRIVACY_SERVICE, ADMIN_SERVICE, CHANGE_SERVICE)
+METHODS = tuple(
+    f"/{service.full_name}/{method.name}"
+    for module in (pb, profile_pb, privacy_pb, admin_pb, change_pb)
+    for service in module.DESCRIPTOR.services_by_name.values()
+    for method in service.methods
+)
+"""Every method the server serves, by full gRPC name (WhoAmI lists a key's share of them)."""
 
 
 @dataclass
@@ -123,7 +130,7 @@ def create_server(settings: Settings) -> RunningServer:
     profiles = ProfileServicer(render=system.render.profiles, requests=system.requests)
     profile_pb_grpc.add_ProfileServiceServicer_to_server(profiles, server)
     privacy_pb_grpc.add_PrivacyServiceServicer_to_server(PrivacyServicer(system.privacy), server)
-    admin_pb_grpc.add_AdminServiceServicer_to_server(AdminServicer(records, auth), server)
+    admin_pb_grpc.add_AdminServiceServicer_to_server(AdminServicer(records, auth, METHODS), server)
     watchers = None
     if system.changes is not None:
         watchers = ChangeServicer(

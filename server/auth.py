@@ -19,7 +19,7 @@ import os
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -49,10 +49,18 @@ ALLOWED: dict[str, frozenset[str]] = {
     _PRIVACY + "Export": frozenset({"privacy"}),
     _PRIVACY + "SetConsent": frozenset({"privacy"}),
     _CHANGE + "Watch": frozenset({"subscriber"}),
+    "/idstitch.v1.AdminService/WhoAmI": frozenset(ROLES),
 }
 """Roles other than admin allowed each method. Any other method (GetIdentityGraph,
 DetachIdentifier, the AdminService) is for admin keys only; admin may call everything."""
 OPEN_PREFIXES = ("/grpc.health.v1.Health/",)
+
+
+def allowed_methods(role: str, methods: Iterable[str]) -> list[str]:
+    """Which of `methods` (full gRPC method names) a key of `role` may call."""
+    return sorted(m for m in methods if role == "admin" or role in ALLOWED.get(m, frozenset()))
+
+
 REFLECTION_PREFIX = "/grpc.reflection."
 KEY_CACHE_SECONDS = 5.0
 

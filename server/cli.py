@@ -24,7 +24,7 @@ from idstitch.channels import KEY_SOURCES, locate_key
 from idstitch.client import Client
 from idstitch.v1 import identity_service_pb2 as pb
 from idstitch.v1 import identity_service_pb2_grpc as pb_grpc
-from server import cli_admin, cli_ingest, cli_privacy, cli_watch
+from server import cli_admin, cli_console, cli_ingest, cli_privacy, cli_watch
 from server.cli_admin import day as _day
 from server.cli_json import message_json, selected
 
@@ -154,10 +154,15 @@ def _main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("watch", help=cli_watch.HELP)
     _connection_options(p, defaults=False)
     cli_watch.add_arguments(p)
+    p = sub.add_parser("console", help=cli_console.HELP)
+    _connection_options(p, defaults=False)
+    cli_console.add_arguments(p)
 
     args = parser.parse_args(argv)
     if args.command == "serve":
         return _serve(args)
+    if args.command == "console":
+        return cli_console.run(args)
     if args.command == "simulate":
         from server import simulate
 

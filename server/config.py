@@ -203,6 +203,38 @@ class TlsSettings(BaseModel):
         return self
 
 
+class ConsoleSettings(BaseModel):
+    """`idstitch console`: the operator web page, a client of this server's gRPC API."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = "127.0.0.1"
+    """Where the page is served: this machine only, unless set otherwise."""
+    port: int = Field(default=8080, ge=0, le=65535)
+    target: str = ""
+    """The idstitch server it calls (host:port). Empty: this settings file's host and port."""
+    idle_minutes: float = Field(default=30.0, gt=0, le=24 * 60)
+    """A signed-in session ends after this long without a request."""
+    proxy_key_header: str = ""
+    """Behind a reverse proxy that authenticates operators: the request header in which the
+    proxy passes the API key it chose for them (no sign-in page; never set it without such a
+    proxy, which must strip the header from what clients send). Empty: sign in with a key."""
+    cert_file: Path | None = None
+    """PEM certificate chain: with key_file, the page is served over HTTPS only (and its session
+    cookie is marked Secure)."""
+    key_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _pair(self) -> ConsoleSettings:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("console.cert_file and console.key_file go together")
+        for name in ("cert_file", "key_file"):
+            path = getattr(self, name)
+            if path is not None and not (path.is_file() and os.access(path, os.R_OK)):
+                raise ValueError(f"console.{name}: no readable file there")
+        return self
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="IDSTITCH_", env_nested_delimiter="__", extra="forbid")
 
@@ -232,6 +264,7 @@ class Settings(BaseSettings):
     read_cache: ReadCacheSettings = Field(default_factory=ReadCacheSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     tls: TlsSettings = Field(default_factory=TlsSettings)
+    console: ConsoleSettings = Field(default_factory=ConsoleSettings)
 
     @classmethod
     def settings_customise_sources(

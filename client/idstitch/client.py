@@ -270,6 +270,10 @@ class Client:
 
     # -- admin -------------------------------------------------------------------------------
 
+    def whoami(self) -> admin_service_pb2.WhoAmIResponse:
+        """This client's key: its id, its role and every method it may call."""
+        return self._call(self._admin.WhoAmI, admin_service_pb2.WhoAmIRequest())
+
     def create_key(self, role: str) -> admin_service_pb2.CreateKeyResponse:
         """A new caller key (its secret is in the answer, once). Not retried: a retry makes a second."""
         return self._call(self._admin.CreateKey, admin_service_pb2.CreateKeyRequest(role=role), retry=False)

@@ -26,7 +26,7 @@ if _version_not_supported:
 
 
 class AdminServiceStub:
-    """Caller keys and the audit log. Admin keys only.
+    """Caller keys and the audit log. Admin keys only, but for WhoAmI.
     """
 
     def __init__(self, channel):
@@ -55,10 +55,15 @@ class AdminServiceStub:
                 request_serializer=idstitch_dot_v1_dot_admin__service__pb2.ListAuditRequest.SerializeToString,
                 response_deserializer=idstitch_dot_v1_dot_admin__service__pb2.ListAuditResponse.FromString,
                 _registered_method=True)
+        self.WhoAmI = channel.unary_unary(
+                '/idstitch.v1.AdminService/WhoAmI',
+                request_serializer=idstitch_dot_v1_dot_admin__service__pb2.WhoAmIRequest.SerializeToString,
+                response_deserializer=idstitch_dot_v1_dot_admin__service__pb2.WhoAmIResponse.FromString,
+                _registered_method=True)
 
 
 class AdminServiceServicer:
-    """Caller keys and the audit log. Admin keys only.
+    """Caller keys and the audit log. Admin keys only, but for WhoAmI.
     """
 
     def CreateKey(self, request, context):
@@ -89,6 +94,15 @@ class AdminServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def WhoAmI(self, request, context):
+        """The calling key's id and role, and every method its role may call (full
+        gRPC method names). Any valid key may ask: a console shows only what the
+        key can do.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -112,6 +126,11 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     request_deserializer=idstitch_dot_v1_dot_admin__service__pb2.ListAuditRequest.FromString,
                     response_serializer=idstitch_dot_v1_dot_admin__service__pb2.ListAuditResponse.SerializeToString,
             ),
+            'WhoAmI': grpc.unary_unary_rpc_method_handler(
+                    servicer.WhoAmI,
+                    request_deserializer=idstitch_dot_v1_dot_admin__service__pb2.WhoAmIRequest.FromString,
+                    response_serializer=idstitch_dot_v1_dot_admin__service__pb2.WhoAmIResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'idstitch.v1.AdminService', rpc_method_handlers)
@@ -121,7 +140,7 @@ def add_AdminServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class AdminService:
-    """Caller keys and the audit log. Admin keys only.
+    """Caller keys and the audit log. Admin keys only, but for WhoAmI.
     """
 
     @staticmethod
@@ -222,6 +241,33 @@ class AdminService:
             '/idstitch.v1.AdminService/ListAudit',
             idstitch_dot_v1_dot_admin__service__pb2.ListAuditRequest.SerializeToString,
             idstitch_dot_v1_dot_admin__service__pb2.ListAuditResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WhoAmI(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/idstitch.v1.AdminService/WhoAmI',
+            idstitch_dot_v1_dot_admin__service__pb2.WhoAmIRequest.SerializeToString,
+            idstitch_dot_v1_dot_admin__service__pb2.WhoAmIResponse.FromString,
             options,
             channel_credentials,
             insecure,
