@@ -80,8 +80,8 @@ def test_cassandra_going_away_mid_ingest_is_unavailable_then_recovers_to_the_sam
                 for batch in batches:
                     stub.Ingest(pb.IngestRequest(events=batch))
             ids = universe(events)
-            assert state(got.identity, ids) == state(uninterrupted.service, ids)
-            persons = {p for p in state(got.identity, ids).values() if isinstance(p, str) and p != "shared"}
+            assert state(got, ids) == state(uninterrupted.system, ids)
+            persons = {p for p in state(got, ids).values() if isinstance(p, str) and p != "shared"}
             assert len(persons) == 60
             for pid in persons:
                 ours, theirs = got.store.events_of(pid), uninterrupted.system.store.events_of(pid)
