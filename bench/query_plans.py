@@ -83,9 +83,8 @@ def main(argv: list[str] | None = None) -> None:
                 plan = [f"(no plan: {e.__class__.__name__})"]
         scans = [p for p in plan if whole_table(p)]
         rows.append((not scans, name, statement_shape, plan))
-    print(
-        f"{len(rows)} distinct statements on the ingest path ({len(events):,} events, {args.persons:,} persons)"
-    )
+    print(f"{len(rows)} distinct statements on the ingest path ", end="")
+    print(f"({len(events):,} events, {args.persons:,} persons)")
     for ok, name, statement_shape, plan in sorted(rows, key=lambda r: (r[0], r[1], r[2])):
         print(f"\n[{'ok' if ok else 'SCANS'}] {name}: {statement_shape[:300]}")
         for p in plan:
