@@ -5,32 +5,32 @@ hashed (the feed is read by many systems; an identifier there would leak to all 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Final, Literal, get_args
 
 import msgspec
 
-PERSON_CREATED = "person_created"
-PERSONS_MERGED = "persons_merged"
-PERSON_SPLIT = "person_split"
-PERSON_ERASED = "person_erased"
-PROFILE_UPDATED = "profile_updated"
-SEGMENT_ENTERED = "segment_entered"
-SEGMENT_LEFT = "segment_left"
-CART_ABANDONED = "cart_abandoned"
-ORDER_PLACED = "order_placed"
-KINDS = (
-    PERSON_CREATED,
-    PERSONS_MERGED,
-    PERSON_SPLIT,
-    PERSON_ERASED,
-    PROFILE_UPDATED,
-    SEGMENT_ENTERED,
-    SEGMENT_LEFT,
-    CART_ABANDONED,
-    ORDER_PLACED,
-)
+ChangeKind = Literal[
+    "person_created", "persons_merged", "person_split", "person_erased", "profile_updated",
+    "segment_entered", "segment_left", "cart_abandoned", "order_placed", "invalidated",
+]  # fmt: skip
+"""Every kind of change, and the shape of its detail:
+person_created, person_erased, invalidated: none · persons_merged: merged_person_ids ·
+person_split: new_person_ids · profile_updated: sections · segment_entered, segment_left: segment ·
+cart_abandoned: last_cart_activity, items · order_placed: channel, store_id."""
+PERSON_CREATED: Final = "person_created"
+PERSONS_MERGED: Final = "persons_merged"
+PERSON_SPLIT: Final = "person_split"
+PERSON_ERASED: Final = "person_erased"
+PROFILE_UPDATED: Final = "profile_updated"
+SEGMENT_ENTERED: Final = "segment_entered"
+SEGMENT_LEFT: Final = "segment_left"
+CART_ABANDONED: Final = "cart_abandoned"
+ORDER_PLACED: Final = "order_placed"
+KINDS: tuple[ChangeKind, ...] = tuple(k for k in get_args(ChangeKind) if k != "invalidated")
+"""The kinds watchers are streamed (the API's ChangeKind)."""
 IDENTITY_KINDS = frozenset({PERSON_CREATED, PERSONS_MERGED, PERSON_SPLIT, PERSON_ERASED})
 """The kinds every person produces, whatever their consent."""
-INVALIDATED = "invalidated"
+INVALIDATED: Final = "invalidated"
 """Internal, never streamed to watchers: a write changed what servers answer about a person (their
 graph, or a profile consent keeps from the feed) and no other change of the same write names
 them. Every server's read cache drops what it holds of a person any change names."""
@@ -42,7 +42,7 @@ Detail = dict[str, str | int | list[str]]
 @dataclass(frozen=True, slots=True)
 class Change:
     person_id: str
-    kind: str
+    kind: ChangeKind
     at: int
     """When it was recorded, µs since the epoch."""
     detail: Detail = field(default_factory=dict)

@@ -15,7 +15,6 @@ from changes.model import (
     INTERNAL_KINDS,
     KINDS,
     PERSON_ERASED,
-    PROFILE_UPDATED,
     SEGMENT_ENTERED,
     SEGMENT_LEFT,
     BadCursor,
@@ -85,26 +84,27 @@ class ChangeServicer(pb_grpc.ChangeServiceServicer):
             store_id=c.store_id,
         )
         d = c.detail
-        if "merged_person_ids" in d:
-            out.merged.merged_person_ids.extend(_strings(d["merged_person_ids"]))
-        elif "new_person_ids" in d:
-            out.split.new_person_ids.extend(_strings(d["new_person_ids"]))
-        elif c.kind == PROFILE_UPDATED:
-            out.profile_updated.sections.extend(_strings(d.get("sections", [])))
-            if mask is not None:
-                try:
-                    found = self._profiles.get(ProfileKey(person_id=c.person_id))
-                    out.profile_updated.values.CopyFrom(profile_convert.profile(found, mask))
-                except NotFound:
-                    pass  # merged away or erased since: a later change says so
-        elif c.kind in SEGMENT_KINDS:
-            out.segment.segment = str(d["segment"])
-        elif "last_cart_activity" in d:
-            out.cart.last_cart_activity.CopyFrom(timestamp(int(d["last_cart_activity"])))  # type: ignore[arg-type]
-            out.cart.items = int(d["items"])  # type: ignore[arg-type]
-        elif "channel" in d:
-            out.order.channel = str(d["channel"])
-            out.order.store_id = str(d.get("store_id", ""))
+        match c.kind:  # each kind's detail has its own shape (changes.model): the kind picks the oneof
+            case "persons_merged":
+                out.merged.merged_person_ids.extend(_strings(d.get("merged_person_ids")))
+            case "person_split":
+                out.split.new_person_ids.extend(_strings(d.get("new_person_ids")))
+            case "profile_updated":
+                out.profile_updated.sections.extend(_strings(d.get("sections", [])))
+                if mask is not None:
+                    try:
+                        found = self._profiles.get(ProfileKey(person_id=c.person_id))
+                        out.profile_updated.values.CopyFrom(profile_convert.profile(found, mask))
+                    except NotFound:
+                        pass  # merged away or erased since: a later change says so
+            case "segment_entered" | "segment_left":
+                out.segment.segment = str(d["segment"])
+            case "cart_abandoned":
+                out.cart.last_cart_activity.CopyFrom(timestamp(int(d["last_cart_activity"])))  # type: ignore[arg-type]
+                out.cart.items = int(d["items"])  # type: ignore[arg-type]
+            case "order_placed":
+                out.order.channel = str(d["channel"])
+                out.order.store_id = str(d.get("store_id", ""))
         return out
 
 

@@ -14,57 +14,14 @@ from profiles.ports import ProfileStore
 from server.app import RunningServer, create_server
 from server.bootstrap import System, build_system
 from server.config import Settings, load_settings
-from tests.servers import cassandra_endpoint, fresh_namespace, neo4j_uri, stop_servers
+from tests.backends import GRAPH_BACKENDS, PROFILE_BACKENDS
+from tests.servers import stop_servers
 
 # CI runs the property tests' examples from a fixed seed, so that a red run is reproducible;
 # locally, hypothesis searches afresh (and keeps what it finds in .hypothesis/).
 hypothesis_settings.register_profile("ci", derandomize=True)
 if os.environ.get("CI"):
     hypothesis_settings.load_profile("ci")
-
-
-def _sqlite_graph(settings: Settings, slot: int) -> IdentityGraph:
-    from identity.stores.sqlite import SqliteIdentityGraph
-
-    return SqliteIdentityGraph(settings.data_dir / "graph.db")
-
-
-def _neo4j_graph(settings: Settings, slot: int) -> IdentityGraph:
-    """An empty graph in the session's Neo4j: namespace `T<slot>`, cleared before use, so two
-    graphs alive in one test use two slots."""
-    from identity.stores.neo4j import Neo4jIdentityGraph
-
-    graph = Neo4jIdentityGraph(uri=neo4j_uri(), namespace=f"T{slot}")
-    graph.clear()
-    return graph
-
-
-# Every identity graph backend the contract suite runs against. A graph is made from the test's
-# settings and a slot number, distinct for graphs alive at the same time.
-GRAPH_BACKENDS: dict[str, Callable[[Settings, int], IdentityGraph]] = {
-    "sqlite": _sqlite_graph,
-    "neo4j": _neo4j_graph,
-}
-
-
-def _sqlite_profiles(settings: Settings, slot: int) -> ProfileStore:
-    from profiles.stores.sqlite import SqliteProfileStore
-
-    return SqliteProfileStore(settings.data_dir / "profiles.db")
-
-
-def _cassandra_profiles(settings: Settings, slot: int) -> ProfileStore:
-    """An empty store in the session's Cassandra: a namespace of its own (no DDL per test)."""
-    from profiles.stores.cassandra import CassandraProfileStore
-
-    return CassandraProfileStore(cassandra_endpoint(), keyspace="idstitch_test", namespace=fresh_namespace())
-
-
-# Every profile store backend the profile contract suite runs against (same shape as above).
-PROFILE_BACKENDS: dict[str, Callable[[Settings, int], ProfileStore]] = {
-    "sqlite": _sqlite_profiles,
-    "cassandra": _cassandra_profiles,
-}
 
 
 @pytest.fixture(scope="session", autouse=True)

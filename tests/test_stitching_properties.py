@@ -18,7 +18,7 @@ from common.errors import InvalidArgument
 from identity.service import RawEvent
 from server.bootstrap import System, build_system
 from server.config import load_settings
-from tests.conftest import GRAPH_BACKENDS
+from tests.backends import GRAPH_BACKENDS
 from tests.helpers import is_shared, state, stitch
 
 UNIVERSE = {

@@ -5,41 +5,22 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from changes.model import BadCursor, Change, CursorExpired, Watched
 from changes.ports import ChangeFeed
-from tests.servers import cassandra_endpoint, fresh_namespace
-
-Make = Callable[..., ChangeFeed]
-
-
-def _sqlite(tmp: Path) -> Make:
-    from changes.stores.sqlite import SqliteChangeFeed
-
-    return lambda **_: SqliteChangeFeed(tmp / "changes.db")
+from tests.backends import FEED_BACKENDS
+from tests.backends import MakeFeed as Make
 
 
-def _cassandra(tmp: Path) -> Make:
-    from changes.stores.cassandra import CassandraChangeFeed
-
-    namespace = fresh_namespace()
-    return lambda **kw: CassandraChangeFeed(
-        cassandra_endpoint(), keyspace="idstitch_test", namespace=namespace, settle_seconds=0.05, **kw
-    )
-
-
-BACKENDS = {"sqlite": _sqlite, "cassandra": _cassandra}
-
-
-@pytest.fixture(params=sorted(BACKENDS))
+@pytest.fixture(params=sorted(FEED_BACKENDS))
 def make_feed(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Make]:
     """Opens the feed of one fresh namespace (again: a second server, or a restart)."""
     opened: list[ChangeFeed] = []
-    factory = BACKENDS[request.param](tmp_path)
+    factory = FEED_BACKENDS[request.param](tmp_path)
 
     def make(**kw: object) -> ChangeFeed:
         opened.append(factory(**kw))

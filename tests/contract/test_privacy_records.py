@@ -4,40 +4,21 @@ embedded SQLite file and the cluster's Cassandra."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from privacy.records import ErasureRecord, PrivacyRecords
-from tests.servers import cassandra_endpoint, fresh_namespace
-
-Make = Callable[[], PrivacyRecords]
-
-
-def _sqlite(tmp: Path) -> Make:
-    from privacy.stores.sqlite import SqlitePrivacyRecords
-
-    return lambda: SqlitePrivacyRecords(tmp / "privacy.db")
+from tests.backends import RECORDS_BACKENDS
+from tests.backends import MakeRecords as Make
 
 
-def _cassandra(tmp: Path) -> Make:
-    from privacy.stores.cassandra import CassandraPrivacyRecords
-
-    namespace = fresh_namespace()
-    return lambda: CassandraPrivacyRecords(
-        cassandra_endpoint(), keyspace="idstitch_test", namespace=namespace
-    )
-
-
-BACKENDS = {"sqlite": _sqlite, "cassandra": _cassandra}
-
-
-@pytest.fixture(params=sorted(BACKENDS))
+@pytest.fixture(params=sorted(RECORDS_BACKENDS))
 def make_records(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Make]:
     """Opens the records of one fresh namespace (again, for a second look at the same records)."""
     opened: list[PrivacyRecords] = []
-    factory = BACKENDS[request.param](tmp_path)
+    factory = RECORDS_BACKENDS[request.param](tmp_path)
 
     def make() -> PrivacyRecords:
         opened.append(factory())
