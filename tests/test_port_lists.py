@@ -58,5 +58,6 @@ def test_the_change_kinds_are_the_apis() -> None:
     from changes.model import KINDS
     from idstitch.v1 import change_service_pb2 as pb
 
-    api = {n.removeprefix("CHANGE_KIND_").lower() for n in pb.ChangeKind.keys()} - {"unspecified"}
+    names = (v.name for v in pb.ChangeKind.DESCRIPTOR.values)
+    api = {n.removeprefix("CHANGE_KIND_").lower() for n in names} - {"unspecified"}
     assert set(KINDS) == api
