@@ -136,7 +136,12 @@ def start(run: Run, data: Path, config: Path) -> tuple[subprocess.Popen[str], st
 
 
 def measure(
-    run: Run, events: list, args: argparse.Namespace, neo4j: str | None, cassandra: str | None
+    run: Run,
+    events: list,
+    args: argparse.Namespace,
+    neo4j: str | None,
+    cassandra: str | None,
+    homes: dict[str, str] | None = None,
 ) -> None:
     data = Path(tempfile.mkdtemp(prefix=f"idstitch-growth-{run.label}-"))
     proc, target = start(run, data, write_config(data, args, neo4j, cassandra))
@@ -164,6 +169,9 @@ def measure(
     if len(rates) > 1:
         print(f"[{run.label}] last window / first window: {rates[-1] / rates[0]:.2f}")
     report_disk(run.label, data, done)
+    for name, home in (homes or {}).items():  # the JVM servers' own files, this run's and any before
+        size = sum(p.stat().st_size for p in Path(home).rglob("*") if p.is_file())
+        print(f"[{run.label}] {name}'s files: {size / max(done, 1):,.0f} B/event ({size / 2**20:,.0f} MB)")
     if not args.keep:
         shutil.rmtree(data, ignore_errors=True)
 
@@ -201,10 +209,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(f"population: {args.persons:,} persons, {len(events):,} deliveries "
           f"(built in {time.perf_counter() - t:.0f} s)")  # fmt: skip
     with ExitStack() as servers:
-        neo4j = servers.enter_context(local_server("neo4j")).address if args.neo4j else None
-        cassandra = servers.enter_context(local_server("cassandra")).address if args.cassandra else None
+        homes: dict[str, str] = {}
+        neo4j = cassandra = None
+        if args.neo4j:
+            started = servers.enter_context(local_server("neo4j"))
+            neo4j, homes["neo4j"] = started.address, started.home
+        if args.cassandra:
+            started = servers.enter_context(local_server("cassandra"))
+            cassandra, homes["cassandra"] = started.address, started.home
         for run in runs:
-            measure(run, events, args, neo4j, cassandra)
+            measure(run, events, args, neo4j, cassandra, homes)
 
 
 if __name__ == "__main__":

@@ -430,6 +430,8 @@ class LocalServer:
     address: str
     """What its start script printed: a URI or host:port."""
     pid: int
+    home: str = ""
+    """The directory its start script keeps the server's files in."""
 
     def wait_idle(self, limit: float = 120.0) -> float:
         """Waits until the compactions an ingest leaves behind are done; returns the seconds waited."""
@@ -464,7 +466,7 @@ def local_server(name: str) -> Iterator[LocalServer]:
     out = subprocess.run([script, "start", home], check=True, capture_output=True, text=True)
     try:
         with open(os.path.join(home, "pid")) as f:
-            yield LocalServer(out.stdout.split()[-1], int(f.read().strip()))
+            yield LocalServer(out.stdout.split()[-1], int(f.read().strip()), home)
     finally:
         subprocess.run([script, "stop", home], check=False)
         shutil.rmtree(home, ignore_errors=True)
