@@ -187,7 +187,7 @@ def test_fuzz_every_rpc(server: RunningServer, settings, capsys) -> None:
     key = (settings.data_dir / "admin.key").read_text().strip()
     admin = [("authorization", f"Bearer {key}")]
     methods = _methods()
-    assert len(methods) == 18
+    assert len(methods) == 19
     statuses: Counter[str] = Counter()
     by_kind: Counter[str] = Counter()
     start_rss = _rss_mb()
