@@ -29,6 +29,7 @@ import msgspec
 from changes.model import (
     CART_ABANDONED,
     IDENTITY_KINDS,
+    INTERNAL_KINDS,
     INVALIDATED,
     ORDER_PLACED,
     PERSON_CREATED,
@@ -170,6 +171,11 @@ class ChangeLog:
             exist = {live[p] for p in exist if p in live}
             stale = {live[p] for p in stale if p in live}
         self._observe(persons, edges, gone=set(pending.gone), exist=exist, stale=stale)
+
+    def latest(self, person_ids: Collection[str], limit: int) -> list[Change]:
+        """The latest changes recorded about these persons, newest first, as watchers see them
+        (internal kinds left out)."""
+        return [c for c in self.feed.of_persons(person_ids, limit) if c.kind not in INTERNAL_KINDS][:limit]
 
     def pending_split(self, person_id: str, new_person_ids: Sequence[str]) -> Pending:
         edge = Change(person_id, PERSON_SPLIT, self._clock(), {"new_person_ids": sorted(new_person_ids)})

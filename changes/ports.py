@@ -6,6 +6,8 @@ Contract (tests/contract/test_change_feed.py runs it against every backend):
   changes in the order they were recorded, on every server).
 - `read(None)` starts from now; a cursor older than the retention window raises CursorExpired
   with the oldest cursor still valid; a string that is no cursor raises BadCursor.
+- `of_persons` returns the latest changes of some persons, newest first, however old (within
+  the retention window), internal kinds included.
 - `forget` removes every change of these persons and what was told about them (erasure), leaving
   the changes recorded after it.
 - `due` lists the persons whose told state time alone can have changed by a moment (the
@@ -35,6 +37,11 @@ class ChangeFeed(Protocol):
     def read(self, after: str | None, limit: int) -> tuple[list[Change], str]:
         """Up to `limit` changes recorded after the cursor `after` (None: now), oldest first,
         and the cursor to read on from (the last change's, or `after` when none)."""
+        ...
+
+    def of_persons(self, person_ids: Collection[str], limit: int) -> list[Change]:
+        """The latest `limit` changes recorded about these persons (a person and its aliases,
+        say), newest first, with their cursors."""
         ...
 
     def forget(self, person_ids: Collection[str]) -> int:

@@ -195,7 +195,7 @@ def create_app(settings: ConsoleSettings, *, secret: bytes | None = None) -> Fla
 
     def _person_page(person_id: str, resolved: Any) -> tuple[str, int]:
         me: Session = g.me
-        graph = profile = audit = None
+        graph = profile = audit = changes = None
         with api() as c:
             if me.may("IdentityService/GetIdentityGraph"):
                 graph = c.graph(person_id=person_id)
@@ -205,9 +205,11 @@ def create_app(settings: ConsoleSettings, *, secret: bytes | None = None) -> Fla
             if me.may("AdminService/ListAudit"):
                 ids = {person_id, *(graph.aliases if graph else ())}
                 audit = [a for a in c.audit() if ids & set(a.detail.values())]
+            if me.may("ChangeService/ListChanges"):
+                changes = [_change_row(x) for x in c.changes_of(person_id, limit=20)]
         return page(
             "person.html", person_id=person_id, graph=graph, picture=picture(graph) if graph else None,
-            resolved=resolved, profile=profile, audit=audit, evidence_name=evidence_name,
+            resolved=resolved, profile=profile, audit=audit, changes=changes, evidence_name=evidence_name,
             subject=_subject(person_id=person_id),
         )  # fmt: skip
 
@@ -310,6 +312,17 @@ def create_app(settings: ConsoleSettings, *, secret: bytes | None = None) -> Fla
         return page("audit.html", records=shown, operations=operations, operation=operation, caller=caller)
 
     return app
+
+
+def _change_row(change: Any) -> dict[str, Any]:
+    """A change as the page lists it: when, what, and its detail (ids, names, counts: never an
+    identifier, which the feed does not hold)."""
+    found = MessageToDict(change, preserving_proto_field_name=True)
+    kind = found.pop("kind", "").removeprefix("CHANGE_KIND_").lower()
+    at = found.pop("at", "")
+    for gone in ("cursor", "person_id"):
+        found.pop(gone, None)
+    return {"kind": kind, "at": at, "detail": found}
 
 
 def _field(name: str, *, required: bool = True) -> str:

@@ -134,7 +134,10 @@ def create_server(settings: Settings) -> RunningServer:
     watchers = None
     if system.changes is not None:
         watchers = ChangeServicer(
-            system.changes, system.reads.profiles, max_watchers=settings.changes.max_watchers
+            system.changes,
+            system.reads.profiles,
+            system.reads.identity,
+            max_watchers=settings.changes.max_watchers,
         )
         change_pb_grpc.add_ChangeServiceServicer_to_server(watchers, server)
     health_servicer = health.HealthServicer(experimental_non_blocking=True)

@@ -49,6 +49,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     _PRIVACY + "Export": frozenset({"privacy"}),
     _PRIVACY + "SetConsent": frozenset({"privacy"}),
     _CHANGE + "Watch": frozenset({"subscriber"}),
+    _CHANGE + "ListChanges": frozenset({"subscriber"}),
     "/idstitch.v1.AdminService/WhoAmI": frozenset(ROLES),
 }
 """Roles other than admin allowed each method. Any other method (GetIdentityGraph,

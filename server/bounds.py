@@ -51,6 +51,7 @@ TEXT_BYTES: dict[str, int] = {
     "idstitch.v1.WatchRequest.segments": 256,
     "idstitch.v1.WatchRequest.store_ids": 256,
     "idstitch.v1.WatchRequest.cursor": 64,
+    "idstitch.v1.ListChangesRequest.person_id": 64,
 }
 """Per field (full name), the most UTF-8 bytes a string may have. Identifier values (1 KiB),
 event and request ids (256 bytes) are bounded by the domain, which names its own rules."""

@@ -22,6 +22,7 @@ from changes.model import (
 )
 from changes.model import CursorExpired as Expired
 from common.errors import FailedPrecondition, InvalidArgument, NotFound, ResourceExhausted, StoreUnavailable
+from identity.reader import IdentityReader
 from idstitch.v1 import change_service_pb2 as pb
 from idstitch.v1 import change_service_pb2_grpc as pb_grpc
 from profiles.reader import ProfileKey, ProfileReader
@@ -36,10 +37,17 @@ SEGMENT_KINDS = frozenset({SEGMENT_ENTERED, SEGMENT_LEFT})
 KIND_OF: dict[str, pb.ChangeKind] = {k: getattr(pb, "CHANGE_KIND_" + k.upper()) for k in KINDS}
 
 
+MAX_LISTED = 100
+"""Changes ListChanges returns at most."""
+
+
 class ChangeServicer(pb_grpc.ChangeServiceServicer):
-    def __init__(self, changes: ChangeLog, profiles: ProfileReader, *, max_watchers: int) -> None:
+    def __init__(
+        self, changes: ChangeLog, profiles: ProfileReader, identity: IdentityReader, *, max_watchers: int
+    ) -> None:
         self._changes = changes
         self._profiles = profiles
+        self._identity = identity
         self._slots = threading.BoundedSemaphore(max_watchers)
         self.stopping = threading.Event()
 
@@ -63,6 +71,17 @@ class ChangeServicer(pb_grpc.ChangeServiceServicer):
                 raise StoreUnavailable("the server is stopping; resume from the last cursor received")
         finally:
             self._slots.release()
+
+    def ListChanges(
+        self, request: pb.ListChangesRequest, context: grpc.ServicerContext
+    ) -> pb.ListChangesResponse:
+        if not request.person_id.strip():
+            raise InvalidArgument("person_id", "required")
+        if not 0 <= request.limit <= MAX_LISTED:
+            raise InvalidArgument("limit", f"0 to {MAX_LISTED} (0: {MAX_LISTED})")
+        person = self._identity.person(request.person_id)  # NOT_FOUND when unknown or erased
+        found = self._changes.latest([person.person_id, *person.aliases], request.limit or MAX_LISTED)
+        return pb.ListChangesResponse(changes=[self._message(c, None) for c in found])
 
     def _start(self, cursor: str) -> str:
         """Where the stream starts: now, or the cursor given once the feed has accepted it."""

@@ -301,3 +301,25 @@ def test_only_subscriber_and_admin_keys_may_watch(shop: Shop) -> None:
                 )
             )
         assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED  # type: ignore[attr-defined]
+
+
+def test_a_persons_latest_changes_are_listed_newest_first_aliases_included(shop: Shop) -> None:
+    a = shop.ingest(event("e1", "page_view", ("cookie", "k1")))[0].person_id
+    shop.ingest(event("e2", "login", ("customer_id", "C-1"), ("cookie", "k2")))
+    [m] = shop.ingest(event("e3", "login", ("customer_id", "C-1"), ("cookie", "k1")))
+    listed = shop.changes.ListChanges(cpb.ListChangesRequest(person_id=a)).changes  # an alias, maybe
+    assert listed[0].person_id == m.person_id and "persons_merged" in kinds(list(listed)[:3])
+    assert "person_created" in kinds(list(listed)) and [c.at.ToMicroseconds() for c in listed] == sorted(
+        (c.at.ToMicroseconds() for c in listed), reverse=True
+    )
+    assert len(shop.changes.ListChanges(cpb.ListChangesRequest(person_id=m.person_id, limit=1)).changes) == 1
+    for request, field in (
+        (cpb.ListChangesRequest(person_id=""), "person_id"),
+        (cpb.ListChangesRequest(person_id=a, limit=101), "limit"),
+    ):
+        with pytest.raises(grpc.RpcError) as err:
+            shop.changes.ListChanges(request)
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and field in err.value.details()  # type: ignore[attr-defined]
+    with pytest.raises(grpc.RpcError) as err:
+        shop.changes.ListChanges(cpb.ListChangesRequest(person_id="p_unknown"))
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND  # type: ignore[attr-defined]

@@ -50,6 +50,7 @@ def test_an_admin_finds_a_person_by_any_spelling_of_an_email_and_sees_graph_prof
     assert "ann@example.com" not in html.lower()  # shown display-safe, never as typed
     assert "web.login" in html and "authenticated" in html  # links with rule and evidence class
     assert 'id="profile"' in html and "grills" in html
+    assert 'id="changes"' in html and "person_created" in html and "profile_updated" in html
     assert 'id="erase"' in html and 'id="export"' in html
     for endpoint in ("/erasures", "/keys", "/audit"):
         assert c.get(endpoint).status_code == 200

@@ -113,6 +113,14 @@ class CassandraChangeFeed:
         self._of_person = q(
             f"SELECT minute, at, id FROM {ks}.changes_by_person WHERE ns = ? AND person_id = ?"
         )
+        self._latest_of = q(
+            f"SELECT minute, at, id FROM {ks}.changes_by_person WHERE ns = ? AND person_id = ? "
+            "ORDER BY minute DESC, at DESC, id DESC LIMIT ?"
+        )
+        self._one = q(
+            f"SELECT at, id, person_id, kind, store_id, detail FROM {ks}.changes "
+            "WHERE ns = ? AND minute = ? AND at = ? AND id = ?"
+        )
         self._delete = q(f"DELETE FROM {ks}.changes WHERE ns = ? AND minute = ? AND at = ? AND id = ?")
         self._delete_index = q(f"DELETE FROM {ks}.changes_by_person WHERE ns = ? AND person_id = ?")
         self._set_told = q(f"INSERT INTO {ks}.told (ns, person_id, state) VALUES (?, ?, ?)")
@@ -202,6 +210,14 @@ class CassandraChangeFeed:
             minute += 1
             at, cid = minute * MINUTE_US - 1, "~"
         return out, f"{horizon}:~" if horizon > _parse(after)[0] else after
+
+    def of_persons(self, person_ids: Collection[str], limit: int) -> list[Change]:
+        """Each person's index partition, newest first, then those changes themselves."""
+        ids = list(dict.fromkeys(person_ids))
+        located = self._conn.run_all([(self._latest_of, (self._ns, pid, limit)) for pid in ids])
+        keys = sorted(((r[1], r[2], r[0]) for rs in located for r in rs), reverse=True)[:limit]
+        rows = self._conn.run_all([(self._one, (self._ns, minute, at, cid)) for at, cid, minute in keys])
+        return [Change(p, k, a, json.loads(d), st, f"{a}:{i}") for rs in rows for a, i, p, k, st, d in rs]
 
     def forget(self, person_ids: Collection[str]) -> int:
         ids = list(dict.fromkeys(person_ids))

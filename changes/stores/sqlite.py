@@ -8,6 +8,7 @@ import json
 import sqlite3
 from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import msgspec
 
@@ -102,6 +103,18 @@ class SqliteChangeFeed:
             for seq, at, pid, kind, store, detail in rows
         ]
         return changes, changes[-1].cursor if changes else after
+
+    def of_persons(self, person_ids: Collection[str], limit: int) -> list[Change]:
+        found: list[tuple[Any, ...]] = []
+        sql = "SELECT seq, at, person_id, kind, store_id, detail FROM changes WHERE person_id IN ({})"
+        with self._db.read() as db:
+            for part in chunked(db, sql + " ORDER BY seq DESC LIMIT " + str(int(limit)), person_ids):
+                found += part
+        found.sort(reverse=True)
+        return [
+            Change(pid, kind, at, json.loads(detail), store, str(seq))
+            for seq, at, pid, kind, store, detail in found[:limit]
+        ]
 
     @staticmethod
     def _trimmed(db: sqlite3.Connection) -> int:

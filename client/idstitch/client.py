@@ -103,6 +103,7 @@ class Client:
         self._profiles = ProfileServiceStub(self._channel)
         self._privacy = PrivacyServiceStub(self._channel)
         self._admin = AdminServiceStub(self._channel)
+        self._changes = ChangeServiceStub(self._channel)
         self.timeout = timeout
         self.retries = retries
         self.backoff = backoff
@@ -290,6 +291,11 @@ class Client:
         return list(self._call(self._admin.ListAudit, req).records)
 
     # -- the change feed ---------------------------------------------------------------------
+
+    def changes_of(self, person_id: str, *, limit: int = 100) -> list[change_service_pb2.Change]:
+        """The latest changes about a person (and the ids merged into it), newest first."""
+        req = change_service_pb2.ListChangesRequest(person_id=person_id, limit=limit)
+        return list(self._call(self._changes.ListChanges, req).changes)
 
     def watch(
         self,

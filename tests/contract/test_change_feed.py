@@ -139,3 +139,22 @@ def test_a_read_of_nothing_checks_the_cursor_and_passes_no_change(make_feed: Mak
     time.sleep(0.3)  # past a shared feed's settle time
     assert feed.read(start, 0) == ([], start)
     assert [c.person_id for c in read_all(feed, start)] == ["p1"]
+
+
+def test_a_persons_latest_changes_come_newest_first_whatever_their_age(make_feed: Make) -> None:
+    feed = make_feed()
+    details = [{"sections": [f"s{i}"]} for i in range(6)]
+    recorded = feed.record(
+        [Change("p1" if i % 2 == 0 else "alias", "profile_updated", now(), d) for i, d in enumerate(details)]
+        + [Change("p2", "person_created", now())],
+        {},
+    )
+    mine = [c for c in recorded if c.person_id in ("p1", "alias")]
+    got = feed.of_persons(["p1", "alias"], 4)
+    assert [(c.person_id, c.detail, c.cursor) for c in got] == [
+        (c.person_id, c.detail, c.cursor) for c in reversed(mine)
+    ][:4]
+    assert feed.of_persons(["p2"], 10)[0].kind == "person_created"
+    assert feed.of_persons(["nobody"], 10) == []
+    feed.forget(["p1"])
+    assert {c.person_id for c in feed.of_persons(["p1", "alias"], 10)} == {"alias"}

@@ -41,6 +41,11 @@ class ChangeServiceStub:
                 request_serializer=idstitch_dot_v1_dot_change__service__pb2.WatchRequest.SerializeToString,
                 response_deserializer=idstitch_dot_v1_dot_change__service__pb2.WatchResponse.FromString,
                 _registered_method=True)
+        self.ListChanges = channel.unary_unary(
+                '/idstitch.v1.ChangeService/ListChanges',
+                request_serializer=idstitch_dot_v1_dot_change__service__pb2.ListChangesRequest.SerializeToString,
+                response_deserializer=idstitch_dot_v1_dot_change__service__pb2.ListChangesResponse.FromString,
+                _registered_method=True)
 
 
 class ChangeServiceServicer:
@@ -61,6 +66,15 @@ class ChangeServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListChanges(self, request, context):
+        """The latest changes about one person (and the person ids merged into it),
+        newest first, within the retention window: for a console or a support
+        tool looking at one person. A system acting on changes follows Watch.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ChangeServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -68,6 +82,11 @@ def add_ChangeServiceServicer_to_server(servicer, server):
                     servicer.Watch,
                     request_deserializer=idstitch_dot_v1_dot_change__service__pb2.WatchRequest.FromString,
                     response_serializer=idstitch_dot_v1_dot_change__service__pb2.WatchResponse.SerializeToString,
+            ),
+            'ListChanges': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListChanges,
+                    request_deserializer=idstitch_dot_v1_dot_change__service__pb2.ListChangesRequest.FromString,
+                    response_serializer=idstitch_dot_v1_dot_change__service__pb2.ListChangesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -99,6 +118,33 @@ class ChangeService:
             '/idstitch.v1.ChangeService/Watch',
             idstitch_dot_v1_dot_change__service__pb2.WatchRequest.SerializeToString,
             idstitch_dot_v1_dot_change__service__pb2.WatchResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListChanges(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/idstitch.v1.ChangeService/ListChanges',
+            idstitch_dot_v1_dot_change__service__pb2.ListChangesRequest.SerializeToString,
+            idstitch_dot_v1_dot_change__service__pb2.ListChangesResponse.FromString,
             options,
             channel_credentials,
             insecure,
