@@ -44,6 +44,9 @@ def ingest(server: RunningServer, settings: Settings, *args: str) -> subprocess.
         stderr=subprocess.PIPE,
         text=True,
         env=env,
+        # As a terminal's Ctrl-C finds it: a runner started in the background (`nohup … &`) passes
+        # SIGINT on ignored, and Python then installs no KeyboardInterrupt handler.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
 
 
