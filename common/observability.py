@@ -60,7 +60,7 @@ READS = frozenset(
         "resolve", "resolve_person", "live_person", "person_graph", "get", "get_many", "events_of", "ping",
         "suppressed", "has_suppressions", "key_by_hash", "erasure", "audit_log", "api_keys",
         "resolve_many", "resolve_people", "live_persons", "persons_linked_to", "outbox", "told", "read",
-        "due",
+        "due", "of_persons",
     }
 )  # fmt: skip
 """Store operations that only read: timed on sampled requests only (see Instrumented)."""
