@@ -99,14 +99,15 @@ def run(stub: pb_grpc.IdentityServiceStub, args: argparse.Namespace) -> int:
     code = 0
     bar = tqdm(total=total, unit="ev", desc="committed", file=sys.stderr, disable=not sys.stderr.isatty())
     pending: list[Line] = []
+    sent_through = args.from_line - 1  # the last line of the batches in: a stop between them resumes after it
     try:
         with sys.stdin if stdin else args.file.open() as f:
             for batch in _batches(f, args.from_line, min(max(args.batch, 1), MAX_BATCH)):
                 pending = batch
                 code = _send(stub, batch, load, args, rejects, bar)
-                pending = []
                 if code:
                     break
+                pending, sent_through = [], batch[-1].number
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         code = 130
@@ -120,8 +121,8 @@ def run(stub: pb_grpc.IdentityServiceStub, args: argparse.Namespace) -> int:
         bar.close()
         if rejects is not None:
             rejects.close()
-    if code and load.resume_from is None and pending:
-        load.resume_from = pending[0].number
+    if code and load.resume_from is None:
+        load.resume_from = pending[0].number if pending else sent_through + 1
     if load.resume_from is not None:
         # The refused line that stopped the load is counted as refused, not as unsent.
         stopped_on_refusal = code == 2 and load.refused > 0

@@ -126,3 +126,36 @@ def test_ctrl_c_ends_with_the_summary_and_every_line_before_the_resume_line_is_i
     assert 1 < resume <= 200_000 and summary["eventsCommitted"] == resume - 1
     assert summary["linesNotSent"] == 200_000 - resume + 1
     assert known(server, settings, f"ck-{resume - 1}")
+
+
+def test_ctrl_c_between_two_batches_resumes_after_the_last_batch_in(monkeypatch, capsys) -> None:
+    """Ctrl-C while the next batch is read from the file, not while one is sent: the summary still
+    names the line to resume from (the first line of the batch not sent)."""
+    import argparse
+    import io
+
+    from server import cli_ingest
+
+    class Stub:
+        def Ingest(self, request, timeout):  # type: ignore[no-untyped-def]
+            return pb.IngestResponse(
+                results=[pb.EventResult(outcome=pb.OUTCOME_CREATED) for _ in request.events]
+            )
+
+    class Interrupted(io.StringIO):
+        def __iter__(self):  # type: ignore[no-untyped-def]
+            for n, line in enumerate(iter(self.readline, ""), 1):
+                if n == 251:
+                    raise KeyboardInterrupt
+                yield line
+
+    lines = "".join(
+        json.dumps({"eventId": f"e-{n}", "channel": "web", "type": "page_view",
+                    "identifiers": [{"type": "cookie", "value": f"ck-{n}"}]}) + "\n"
+        for n in range(1, 401)
+    )  # fmt: skip
+    monkeypatch.setattr("sys.stdin", Interrupted(lines))
+    args = argparse.Namespace(file=Path("-"), batch=100, from_line=1, skip_invalid=False, rejects=None)
+    assert cli_ingest.run(Stub(), args) == 130  # type: ignore[arg-type]
+    summary = json.loads(capsys.readouterr().out)
+    assert (summary["eventsCommitted"], summary["resumeFromLine"]) == (200, 201)
