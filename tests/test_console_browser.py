@@ -127,6 +127,9 @@ def test_a_profile_reader_sees_no_erase_control_and_a_forged_post_is_refused(
     find(page, "customer_id", "C-1001")
     assert page.locator("#profile").is_visible()
     assert page.locator("#erase").count() == 0 and page.locator("#export").count() == 0
+    if os.environ.get("IDSTITCH_SCREENSHOTS"):
+        shots = Path(os.environ["IDSTITCH_SCREENSHOTS"])
+        page.screenshot(path=str(shots / "console-reader.png"), full_page=False)
     forged = page.request.post(
         f"{console}/erase", form={"subject_type": "customer_id", "subject_value": "C-1001", "request_id": "x"}
     )
