@@ -154,7 +154,7 @@ def measure(
             stub = pb_grpc.IdentityServiceStub(ch)
             t0, c0 = time.perf_counter(), cpu_seconds(proc.pid)
             for request in batches(events, args.batch, args.limit):
-                stub.Ingest(request, timeout=600)
+                send(stub, request)
                 done += len(request.events)
                 if done - mark >= args.window or done == (args.limit or len(events)):
                     t1, c1 = time.perf_counter(), cpu_seconds(proc.pid)
@@ -174,6 +174,20 @@ def measure(
         print(f"[{run.label}] {name}'s files: {size / max(done, 1):,.0f} B/event ({size / 2**20:,.0f} MB)")
     if not args.keep:
         shutil.rmtree(data, ignore_errors=True)
+
+
+def send(stub: pb_grpc.IdentityServiceStub, request: pb.IngestRequest, attempts: int = 8) -> None:
+    """One batch, sent again while the server answers UNAVAILABLE (a store timed out: Ingest is
+    idempotent by event id, so a retry completes it), as a client in production would."""
+    for attempt in range(attempts):
+        try:
+            stub.Ingest(request, timeout=600)
+            return
+        except grpc.RpcError as e:
+            if e.code() != grpc.StatusCode.UNAVAILABLE or attempt == attempts - 1:  # type: ignore[attr-defined]
+                raise
+            print(f"    UNAVAILABLE ({e.details()}); sent again", flush=True)  # type: ignore[attr-defined]
+            time.sleep(min(30.0, 0.5 * 2**attempt))
 
 
 def report_disk(label: str, data: Path, events: int) -> None:
