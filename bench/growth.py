@@ -184,9 +184,9 @@ def send(stub: pb_grpc.IdentityServiceStub, request: pb.IngestRequest, attempts:
             stub.Ingest(request, timeout=600)
             return
         except grpc.RpcError as e:
-            if e.code() != grpc.StatusCode.UNAVAILABLE or attempt == attempts - 1:  # type: ignore[attr-defined]
+            if e.code() != grpc.StatusCode.UNAVAILABLE or attempt == attempts - 1:
                 raise
-            print(f"    UNAVAILABLE ({e.details()}); sent again", flush=True)  # type: ignore[attr-defined]
+            print(f"    UNAVAILABLE ({e.details()}); sent again", flush=True)
             time.sleep(min(30.0, 0.5 * 2**attempt))
 
 
