@@ -19,7 +19,6 @@ import argparse
 import os
 import shutil
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import time
@@ -31,7 +30,7 @@ from pathlib import Path
 import grpc
 
 from bench.accuracy import population
-from bench.ingest_resolve import local_server
+from bench.ingest_resolve import local_server, start_server
 from idstitch.v1 import identity_service_pb2 as pb
 from idstitch.v1 import identity_service_pb2_grpc as pb_grpc
 
@@ -91,50 +90,6 @@ def rss_mb(pid: int) -> float:
     return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE / 2**20
 
 
-def write_config(data: Path, args: argparse.Namespace, neo4j: str | None, cassandra: str | None) -> Path:
-    config = data / "idstitch.yaml"
-    lines = ["auth: {enabled: false}"]
-    if neo4j:
-        lines.append(f"graph: {{type: neo4j, uri: '{neo4j}', namespace: G{os.getpid()}x{time.time_ns()}}}")
-    if cassandra:
-        host, port = cassandra.rsplit(":", 1)
-        lines.append(
-            f"profiles: {{type: cassandra, contact_points: ['{host}'], port: {port}, "
-            f"namespace: g{time.time_ns():x}}}"
-        )
-    config.write_text("\n".join(lines) + "\n")
-    return config
-
-
-def start(run: Run, data: Path, config: Path) -> tuple[subprocess.Popen[str], str]:
-    path = [str(run.source), str(run.source / "client"), os.environ.get("PYTHONPATH", "")]
-    env = {**os.environ, "IDSTITCH_LOG_LEVEL": "WARNING", "PYTHONPATH": os.pathsep.join(path), **run.env}
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "server.cli",
-            "serve",
-            "--config",
-            str(config),
-            "--port",
-            "0",
-            "--data-dir",
-            str(data),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-        cwd=run.source,
-        env=env,
-    )
-    line = ""
-    while "listening on " not in line:
-        line = proc.stdout.readline()  # type: ignore[union-attr]
-        if not line:
-            raise RuntimeError(f"the {run.label} server did not start")
-    return proc, line.split("listening on ", 1)[1].split()[0]
-
-
 def measure(
     run: Run,
     events: list,
@@ -144,7 +99,10 @@ def measure(
     homes: dict[str, str] | None = None,
 ) -> None:
     data = Path(tempfile.mkdtemp(prefix=f"idstitch-growth-{run.label}-"))
-    proc, target = start(run, data, write_config(data, args, neo4j, cassandra))
+    proc, target = start_server(
+        str(data), neo4j, auth=False, env=run.env, namespace=f"G{os.getpid()}x{time.time_ns()}",
+        profiles=cassandra or "", source=str(run.source),
+    )  # fmt: skip
     print(f"\n[{run.label}] {run.source} {' '.join(f'{k}={v}' for k, v in run.env.items())}", flush=True)
     print(f"{'events in':>10} {'events/s':>9} {'CPU µs/event':>13} {'RSS MB':>7}", flush=True)
     done = mark = 0

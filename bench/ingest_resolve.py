@@ -49,8 +49,10 @@ def start_server(
     env: dict[str, str] | None = None,
     namespace: str = "Bench",
     profiles: str = "",
+    source: str | None = None,
 ) -> tuple[subprocess.Popen, str]:
-    """`profiles`: host:port of a Cassandra node for the profiles ("" : embedded)."""
+    """`profiles`: host:port of a Cassandra node for the profiles ("" : embedded). `source`: a
+    checkout to run the server from (default: this one)."""
     config = os.path.join(data_dir, "idstitch.yaml")
     with open(config, "w") as f:
         if graph_uri:
@@ -77,7 +79,8 @@ def start_server(
         ],
         stdout=subprocess.PIPE,
         text=True,
-        env={**os.environ, "IDSTITCH_LOG_LEVEL": "WARNING", **(env or {})},
+        cwd=source,
+        env={**os.environ, "IDSTITCH_LOG_LEVEL": "WARNING", **_from(source), **(env or {})},
     )
     line = ""
     while "listening on " not in line:  # the first start also reports where the admin key went
@@ -90,6 +93,14 @@ def start_server(
         with open(key_file) as f:
             os.environ["IDSTITCH_API_KEY"] = f.read().strip()
     return proc, line.split("listening on ", 1)[1].split()[0]
+
+
+def _from(source: str | None) -> dict[str, str]:
+    """The environment that makes a server process import another checkout's code."""
+    if source is None:
+        return {}
+    path = [source, os.path.join(source, "client"), os.environ.get("PYTHONPATH", "")]
+    return {"PYTHONPATH": os.pathsep.join(path)}
 
 
 def connect(target: str) -> grpc.Channel:
