@@ -49,7 +49,7 @@ from changes.ports import ChangeFeed
 from common.observability import span
 from profiles.events import EventFacts
 from profiles.fold import MICROS_PER_DAY, Folder
-from profiles.ports import ProfileStore
+from profiles.ports import ProfileStore, Written
 from profiles.segments import CLOCKS, Rule
 from profiles.state import ProfileState
 from profiles.view import CartStatus, cart_status, consent_of, read
@@ -159,10 +159,17 @@ class ChangeLog:
                 edges.append(Change(pid, ORDER_PLACED, now, order, f.store_id))
         return Pending(edges, sorted(persons), sorted(merges), stale=sorted(changed))
 
-    def tell(self, pending: Pending, live: Mapping[str, str] | None = None) -> None:
+    def tell(
+        self,
+        pending: Pending,
+        live: Mapping[str, str] | None = None,
+        *,
+        written: Mapping[str, Written] | None = None,
+    ) -> None:
         """Tells what a batch changed. `live`: where each person of a batch told late (by the
         outbox sweep) is now — a person merged since is told as its survivor, one erased since
-        (absent) not at all."""
+        (absent) not at all. `written`: the profiles the batch's append wrote; each person is
+        still read back, and found as written unless a later write changed them."""
         edges, persons, exist = pending.edges, set(pending.persons), set(pending.exist)
         stale = set(pending.stale)
         if live is not None:
@@ -170,7 +177,7 @@ class ChangeLog:
             persons = {live[p] for p in persons if p in live}
             exist = {live[p] for p in exist if p in live}
             stale = {live[p] for p in stale if p in live}
-        self._observe(persons, edges, gone=set(pending.gone), exist=exist, stale=stale)
+        self._observe(persons, edges, gone=set(pending.gone), exist=exist, stale=stale, known=written)
 
     def latest(self, person_ids: Collection[str], limit: int) -> list[Change]:
         """The latest changes recorded about these persons, newest first, as watchers see them
@@ -182,9 +189,9 @@ class ChangeLog:
         parts = sorted({person_id, *new_person_ids})
         return Pending([edge], parts, [], sorted(new_person_ids), stale=parts)
 
-    def touched(self, person_ids: Collection[str]) -> None:
+    def touched(self, person_ids: Collection[str], *, written: Mapping[str, Written] | None = None) -> None:
         """A person's profile changed outside a batch (traits, consent)."""
-        self._observe(set(person_ids), [], stale=person_ids)
+        self._observe(set(person_ids), [], stale=person_ids, known=written)
 
     def erased(self, person_id: str, aliases: Collection[str]) -> None:
         """Removes the person's earlier changes from the feed, then tells that they are gone."""
@@ -217,6 +224,7 @@ class ChangeLog:
         gone: Collection[str] = (),
         exist: Collection[str] = (),
         stale: Collection[str] = (),
+        known: Mapping[str, Written] | None = None,
     ) -> None:
         """`gone`: persons merged away (their told state goes); `exist`: persons known to exist even
         without a profile (a split's new part that holds no event yet); `stale`: persons a write
@@ -225,7 +233,7 @@ class ChangeLog:
             return
         with span("idstitch.changes.observe", attributes={"idstitch.persons": len(persons)}), self._lock:
             now = self._clock()
-            states = self._store.get_many(persons)
+            states = self._store.get_many(persons, known=known)
             told = self.feed.told(persons)
             out: list[Change] = []
             new_told: dict[str, Watched | None] = {p: None for p in gone if p not in persons}

@@ -41,6 +41,26 @@ class Prefold:
     state: ProfileState
 
 
+@dataclass(frozen=True, slots=True)
+class Written:
+    """A profile as an append wrote it: the state, and the bytes the store now holds for it.
+    A later read that finds the same bytes finds this state, so it need not decode them again
+    (`get_many(known=...)`): the change feed reads back every person a batch touched, and
+    decoding a whole profile is the part of an event's cost that grows with the person."""
+
+    state: ProfileState
+    stored: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Appended:
+    new: set[str]
+    """The ids of the events that were new."""
+    written: dict[str, Written]
+    """The profiles this append wrote, by the person id they were written under. The states are
+    no longer the store's: a caller may read them, never change them."""
+
+
 class Folding(Protocol):
     """The domain's fold and merge (profiles.fold.Folder), handed to the store."""
 
@@ -57,22 +77,25 @@ class ProfileStore(Protocol):
         merges: Mapping[str, str],
         folding: Folding,
         prefolded: Mapping[str, Prefold] | None = None,
-    ) -> set[str]:
+    ) -> Appended:
         """Applies `merges` (loser → survivor) and records and folds the events not seen before.
         `prefolded`, by (surviving) person: the fold of their events in this batch, which the
         store may merge in instead of folding those events (by the fold law, the same profile).
         The caller vouches that no earlier append recorded those events (they are new to the
         identity graph, which commits first); a store may skip its own check of that, but must
-        still never fold an event twice into one profile.
-        Returns the ids of the events that were new."""
+        still never fold an event twice into one profile."""
         ...
 
     def get(self, person_id: str) -> ProfileState | None:
         """The person's profile (by id or alias), or None when no event of theirs was recorded."""
         ...
 
-    def get_many(self, person_ids: Collection[str]) -> dict[str, ProfileState]:
-        """Profiles by the ids asked for (aliases answered under the alias asked)."""
+    def get_many(
+        self, person_ids: Collection[str], *, known: Mapping[str, Written] | None = None
+    ) -> dict[str, ProfileState]:
+        """Profiles by the ids asked for (aliases answered under the alias asked). `known`: what
+        earlier appends wrote, by person id; where the store still holds exactly those bytes it
+        answers with that state instead of decoding its own copy (which equals it)."""
         ...
 
     def events_of(self, person_id: str) -> list[LoggedEvent]:

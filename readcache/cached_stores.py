@@ -19,7 +19,7 @@ from identity.model import (
     Snapshot,
 )
 from identity.ports import IdentityGraph
-from profiles.ports import Folding, LoggedEvent, Prefold, ProfileStore
+from profiles.ports import Appended, Folding, LoggedEvent, Prefold, ProfileStore, Written
 from profiles.state import ProfileState
 from readcache.cache import ReadCache
 
@@ -159,7 +159,7 @@ class CachedProfiles:
         merges: Mapping[str, str],
         folding: Folding,
         prefolded: Mapping[str, Prefold] | None = None,
-    ) -> set[str]:
+    ) -> Appended:
         try:
             return self.inner.append(events=events, merges=merges, folding=folding, prefolded=prefolded)
         finally:
@@ -199,8 +199,13 @@ class CachedProfiles:
     def get(self, person_id: str) -> ProfileState | None:
         return _one(self._memory, person_id, self._memory.state, self.inner.get, self._keep_state)
 
-    def get_many(self, person_ids: Collection[str]) -> dict[str, ProfileState]:
-        return _many(self._memory, person_ids, self._memory.state, self.inner.get_many, self._keep_state)
+    def get_many(
+        self, person_ids: Collection[str], *, known: Mapping[str, Written] | None = None
+    ) -> dict[str, ProfileState]:
+        def fetch(ids: list[str]) -> dict[str, ProfileState]:
+            return self.inner.get_many(ids, known=known)
+
+        return _many(self._memory, person_ids, self._memory.state, fetch, self._keep_state)
 
     def _keep_state(self, token: int, person_id: str, state: ProfileState | None) -> None:
         if state is not None:

@@ -271,7 +271,7 @@ def test_a_retried_trait_update_tells_what_its_first_attempt_stored_but_did_not_
         tier = TraitInput("loyalty_tier", "text", "gold", "loyalty", 1)
         told = system.changes.touched
 
-        def fail(person_ids):  # type: ignore[no-untyped-def]  # the feed is gone after the store's write
+        def fail(person_ids, written=None):  # type: ignore[no-untyped-def]  # the feed is gone after the store's write
             raise RuntimeError("feed unavailable")
 
         system.changes.touched = fail  # type: ignore[method-assign]

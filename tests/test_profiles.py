@@ -9,7 +9,7 @@ import pytest
 
 from common.errors import FailedPrecondition, InvalidArgument, NotFound, StoreUnavailable
 from profiles.events import Item, Money, Order
-from profiles.ports import LoggedEvent
+from profiles.ports import Appended, LoggedEvent
 from profiles.reader import Missing, ProfileKey
 from profiles.state import ProfileState
 from server.bootstrap import System
@@ -254,7 +254,7 @@ class FailsOnce:
 
     def append(
         self, *, events: list[LoggedEvent], merges: dict[str, str], folding: object, **kw: object
-    ) -> set[str]:
+    ) -> Appended:
         if not self.failed:
             self.failed = True
             raise StoreUnavailable("profile store went away")

@@ -38,7 +38,7 @@ from identity.ports import IdentityGraph
 from identity.service import IdentityService, Plan, RawEvent
 from profiles.events import EventFacts
 from profiles.fold import Folder
-from profiles.ports import LoggedEvent, Prefold, ProfileStore
+from profiles.ports import LoggedEvent, Prefold, ProfileStore, Written
 from profiles.state import ProfileState, encode_state
 from usecases.after_commit import AfterCommit, outbox_entry
 from usecases.split_gate import SplitGate
@@ -108,13 +108,13 @@ class Ingest:
                     keys=prepared.keys, pairs=prepared.pairs, event_ids=prepared.event_ids, plan=transaction
                 )
                 results = self._identity.committed(prepared, done.plan, s)
-            self._append(done)
+            written = self._append(done)
         if done.plan.splits:
             # An identifier weak evidence had put in a person was withdrawn: that person's events
             # go to whoever holds their identifiers now. Like a detach, with batches held off.
             self._splits.refold_held_off(sorted(done.plan.splits))
         if self._changes is not None and done.tell is not None:
-            self._changes.tell(done.tell)
+            self._changes.tell(done.tell, written=written)
         if done.outbox_id is not None:
             self._graph.outbox_done([done.outbox_id])
         return results
@@ -130,13 +130,16 @@ class Ingest:
         tell = self._changes.pending(outcomes, plan.merges, facts_of, plan.changed)
         return tell if tell.edges or tell.persons or tell.stale else None
 
-    def _append(self, done: Committed) -> None:
+    def _append(self, done: Committed) -> dict[str, Written]:
+        """The batch into the profile store; returns the profiles it wrote (the change feed reads
+        them back, and need not decode those still as written)."""
         with span("idstitch.profile.fold", attributes={"idstitch.events": len(done.logged)}) as s:
-            new = self._store.append(
+            appended = self._store.append(
                 events=done.logged, merges=done.plan.merges, folding=self._folder, prefolded=done.prefolds
             )
-            s.set_attribute("idstitch.events.new", len(new))
-            self._catch_up(done.plan.results, new)
+            s.set_attribute("idstitch.events.new", len(appended.new))
+            self._catch_up(done.plan.results, appended.new)
+        return appended.written
 
     def _fold_before_commit(
         self, facts_of: Mapping[str, EventFacts], plan: Plan

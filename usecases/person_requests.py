@@ -105,7 +105,7 @@ class PersonRequests:
             if not isinstance(ident, str):
                 keys, subject = (ident.key,), node_id(ident.key)
         facts = make(f"{RESERVED_EVENT_ID_PREFIX}{kind}:{request_id}", subject)
-        new = self._store.append(events=[LoggedEvent(pid, keys, facts)], merges={}, folding=self._folder)
+        done = self._store.append(events=[LoggedEvent(pid, keys, facts)], merges={}, folding=self._folder)
         if self._changes is not None:  # a retry too: its first attempt may have stored and not told
-            self._changes.touched([pid])
-        return pid, bool(new)
+            self._changes.touched([pid], written=done.written)
+        return pid, bool(done.new)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from common.sqlite_db import SqliteDatabase, chunked, translates_errors
 from profiles.events import decode_facts, encode_facts
-from profiles.ports import Folding, LoggedEvent, Prefold
+from profiles.ports import Appended, Folding, LoggedEvent, Prefold, Written
 from profiles.scrub import scrubbed
 from profiles.state import ProfileState, decode_state, encode_state
 
@@ -43,7 +43,7 @@ class SqliteProfileStore:
         merges: Mapping[str, str],
         folding: Folding,
         prefolded: Mapping[str, Prefold] | None = None,
-    ) -> set[str]:
+    ) -> Appended:
         with self._db.write() as db:
             named = {e.person_id for e in events if e.person_id} | set(merges) | set(merges.values())
             alias = _aliases(db, named)
@@ -65,8 +65,8 @@ class SqliteProfileStore:
                 else:  # a retry, or no prefold: fold what is new
                     states.put(pid, folding.fold(stored or ProfileState(), (e.facts for e in evs)))
             _insert_events(db, fresh)
-            states.flush()
-            return {e.facts.event_id for e in fresh}
+            written = states.flush()
+            return Appended({e.facts.event_id for e in fresh}, written)
 
     def reattribute(
         self,
@@ -144,13 +144,16 @@ class SqliteProfileStore:
         row = rows[0] if rows else None
         return None if row is None else decode_state(row[0])
 
-    def get_many(self, person_ids: Collection[str]) -> dict[str, ProfileState]:
+    def get_many(
+        self, person_ids: Collection[str], *, known: Mapping[str, Written] | None = None
+    ) -> dict[str, ProfileState]:
         with self._db.read() as db:
             alias = _aliases(db, person_ids)
             canonical = {p: alias.get(p, p) for p in person_ids}
             sql = "SELECT person_id, state FROM profiles WHERE person_id IN ({})"
             found = {pid: state for rows in chunked(db, sql, set(canonical.values())) for pid, state in rows}
-        return {p: decode_state(found[c]) for p, c in canonical.items() if c in found}
+        states = {c: _state(blob, (known or {}).get(c)) for c, blob in found.items()}
+        return {p: states[c] for p, c in canonical.items() if c in states}
 
     def events_of(self, person_id: str) -> list[LoggedEvent]:
         with self._db.read() as db:
@@ -196,15 +199,21 @@ class _Loaded:
         self._states[pid] = state
         self._dirty.add(pid)
 
-    def flush(self) -> None:
+    def flush(self) -> dict[str, Written]:
         gone = [(p,) for p in self._dirty if self._states[p] is None]
-        kept = [(p, encode_state(s)) for p in self._dirty if (s := self._states[p]) is not None]
+        kept = {p: Written(s, encode_state(s)) for p in self._dirty if (s := self._states[p]) is not None}
         self._db.executemany("DELETE FROM profiles WHERE person_id = ?", gone)
         self._db.executemany(
             "INSERT INTO profiles(person_id, state) VALUES (?, ?) "
             "ON CONFLICT(person_id) DO UPDATE SET state = excluded.state",
-            kept,
+            ((p, w.stored) for p, w in kept.items()),
         )
+        return kept
+
+
+def _state(blob: bytes, written: Written | None) -> ProfileState:
+    """The stored profile: the state an append wrote when these are still its bytes."""
+    return written.state if written is not None and written.stored == blob else decode_state(blob)
 
 
 def _merge(

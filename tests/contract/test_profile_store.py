@@ -65,8 +65,9 @@ def assert_profile_is_fold_of_its_events(store: ProfileStore, person: str) -> No
 
 
 def test_append_records_and_folds_each_event_once(store: ProfileStore) -> None:
-    assert store.append(events=logged("p1", view(1), view(2)), merges={}, folding=folder) == {"e1", "e2"}
-    assert store.append(events=logged("p1", view(2), view(3), view(3)), merges={}, folding=folder) == {"e3"}
+    assert store.append(events=logged("p1", view(1), view(2)), merges={}, folding=folder).new == {"e1", "e2"}
+    again = store.append(events=logged("p1", view(2), view(3), view(3)), merges={}, folding=folder)
+    assert again.new == {"e3"}
     assert [e.facts.event_id for e in store.events_of("p1")] == ["e1", "e2", "e3"]
     assert_same_profile(store.get("p1"), fold(view(1), view(2), view(3)))  # type: ignore[arg-type]
 
@@ -120,10 +121,10 @@ def test_prefolded_events_are_merged_into_the_stored_profile_once(store: Profile
     batch = logged("p1", view(2), view(3))
     assert store.append(
         events=batch, merges={}, folding=folder, prefolded={"p1": prefold(view(2), view(3))}
-    ) == {"e2", "e3"}
-    assert store.append(events=batch, merges={}, folding=folder) == set()
+    ).new == {"e2", "e3"}
+    assert store.append(events=batch, merges={}, folding=folder).new == set()
     assert (
-        store.append(events=batch, merges={}, folding=folder, prefolded={"p1": prefold(view(2), view(3))})
+        store.append(events=batch, merges={}, folding=folder, prefolded={"p1": prefold(view(2), view(3))}).new
         == set()
     )
     assert_same_profile(store.get("p1"), fold(view(1), view(2), view(3)))  # type: ignore[arg-type]
@@ -139,7 +140,7 @@ def test_persons_created_and_merged_away_in_one_batch_leave_aliases_of_the_survi
     batch = logged("c", view(1, "s1")) + logged("b", view(2, "s2")) + logged("a", view(3, "s3"))
     merges = {"c": "b", "b": "a"}
     pre = {"a": prefold(view(1, "s1"), view(2, "s2"), view(3, "s3"))}
-    assert store.append(events=batch, merges=merges, folding=folder, prefolded=pre) == {"e1", "e2", "e3"}
+    assert store.append(events=batch, merges=merges, folding=folder, prefolded=pre).new == {"e1", "e2", "e3"}
     assert_same_profile(store.get("a"), fold(view(1, "s1"), view(2, "s2"), view(3, "s3")))  # type: ignore[arg-type]
     for alias in ("b", "c"):
         assert_same_profile(store.get(alias), store.get("a"))  # type: ignore[arg-type]
@@ -157,15 +158,33 @@ def test_a_retry_after_a_partial_append_folds_the_rest(store: ProfileStore) -> N
         events=logged("a", view(1, "s1")), merges={}, folding=folder, prefolded={"a": prefold(view(1, "s1"))}
     )
     retry = logged("a", view(1, "s1")) + logged("b", view(2, "s2"))
-    assert store.append(events=retry, merges={}, folding=folder) == {"e2"}
+    assert store.append(events=retry, merges={}, folding=folder).new == {"e2"}
     assert store.get("a").events == 1  # type: ignore[union-attr]
     assert store.get("b").events == 1  # type: ignore[union-attr]
 
 
 def test_events_without_a_person_are_recorded_but_fold_into_no_profile(store: ProfileStore) -> None:
-    assert store.append(events=logged(None, view(1)), merges={}, folding=folder) == {"e1"}
-    assert store.append(events=logged(None, view(1)), merges={}, folding=folder) == set()
+    assert store.append(events=logged(None, view(1)), merges={}, folding=folder).new == {"e1"}
+    assert store.append(events=logged(None, view(1)), merges={}, folding=folder).new == set()
     assert store.get_many(["p"]) == {}
+
+
+def test_a_profile_read_back_as_written_is_that_state_until_another_write(store: ProfileStore) -> None:
+    """The change feed reads back every person a batch touched, handing over what the append
+    wrote: while the store holds exactly those bytes it answers with that state (no decoding),
+    and once another write changed the person, with the new profile — never the stale one."""
+    first = store.append(events=logged("p", view(1)), merges={}, folding=folder)
+    assert set(first.written) == {"p"}
+    assert_same_profile(first.written["p"].state, fold(view(1)))
+    assert store.get_many(["p"], known=first.written)["p"] is first.written["p"].state
+    store.append(events=logged("p", view(2)), merges={}, folding=folder)
+    again = store.get_many(["p"], known=first.written)["p"]
+    assert again is not first.written["p"].state
+    assert_same_profile(again, fold(view(1), view(2)))
+    merged = store.append(events=logged("q", view(3)), merges={"p": "q"}, folding=folder)
+    both = store.get_many(["p", "q"], known=merged.written)
+    assert both["p"] is both["q"] is merged.written["q"].state  # an alias answers as its person
+    assert_same_profile(both["q"], fold(view(1), view(2), view(3)))
 
 
 def test_reattribute_moves_events_and_refolds_both_parts_exactly(store: ProfileStore) -> None:

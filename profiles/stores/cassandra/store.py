@@ -17,7 +17,7 @@ from drivers.cassandra import (
     unavailable_on_driver_errors,
 )
 from profiles.events import decode_facts, encode_facts
-from profiles.ports import Folding, LoggedEvent, Prefold
+from profiles.ports import Appended, Folding, LoggedEvent, Prefold, Written
 from profiles.scrub import scrubbed
 from profiles.state import ProfileState, encode_state
 from profiles.stores.cassandra import schema
@@ -56,7 +56,7 @@ class CassandraProfileStore:
         merges: Mapping[str, str],
         folding: Folding,
         prefolded: Mapping[str, Prefold] | None = None,
-    ) -> set[str]:
+    ) -> Appended:
         """The events of `prefolded` are new to the graph, which commits before this append: no
         earlier append recorded them, so their claims are written without a lightweight
         transaction, and the prefold is merged into the stored profile instead of folding them
@@ -98,7 +98,9 @@ class CassandraProfileStore:
         for p, x in (prefolded or {}).items():
             q = to.get(p, p)
             pre[live[q].person_id if q in live else q] = x
-        return new | self._fold(claimed, unsure, known, folding, pre)
+        written: dict[str, Written] = {}
+        new |= self._fold(claimed, unsure, known, folding, pre, written)
+        return Appended(new, written)
 
     def _fold(
         self,
@@ -107,9 +109,11 @@ class CassandraProfileStore:
         known: dict[str, Head],
         folding: Folding,
         prefolded: Mapping[str, Prefold],
+        written: dict[str, Written],
     ) -> set[str]:
         """Folds each partition's events into it, one conditional batch per partition, all
-        partitions at once; partitions that lost a race are read again and retried."""
+        partitions at once; partitions that lost a race are read again and retried. What each
+        applied batch wrote goes into `written`."""
         new: set[str] = set()
         for attempt in range(MAX_ROUNDS):
             todo = {p: claimed.get(p, []) + unsure.get(p, []) for p in set(claimed) | set(unsure)}
@@ -129,7 +133,7 @@ class CassandraProfileStore:
                     strict=True,
                 )
             )
-            batches: dict[str, tuple[list[tuple[Any, Any]], list[str]]] = {}
+            batches: dict[str, tuple[list[tuple[Any, Any]], list[str], Written]] = {}
             redirected: dict[str, list[LoggedEvent]] = defaultdict(list)
             for pid, evs in todo.items():
                 head = known[pid]
@@ -151,12 +155,14 @@ class CassandraProfileStore:
                 else:  # a retry, or no prefold: fold what is new
                     state = folding.fold(stored or ProfileState(), (e.facts for e in fresh))
                 stmts = [self._p.row(pid, e, new=True) for e in fresh]
-                stmts.append((self._p.st.set_state, (encode_state(state), *self._p.next(head))))
-                batches[pid] = (stmts, [e.facts.event_id for e in fresh])
-            applied = self._p.run_batches({p: s for p, (s, _) in batches.items()})
-            for pid, (_, ids) in batches.items():
+                put = Written(state, encode_state(state))
+                stmts.append((self._p.st.set_state, (put.stored, *self._p.next(head))))
+                batches[pid] = (stmts, [e.facts.event_id for e in fresh], put)
+            applied = self._p.run_batches({p: s for p, (s, _, _) in batches.items()})
+            for pid, (_, ids, put) in batches.items():
                 if applied[pid]:
                     new.update(ids)
+                    written[pid] = put
                 else:
                     redirected[pid].extend(todo[pid])
             claimed, unsure = {}, redirected  # anything retried is checked against its partition
@@ -220,11 +226,15 @@ class CassandraProfileStore:
         return self._p.live(person_id).decoded()
 
     @unavailable_on_driver_errors
-    def get_many(self, person_ids: Collection[str]) -> dict[str, ProfileState]:
+    def get_many(
+        self, person_ids: Collection[str], *, known: Mapping[str, Written] | None = None
+    ) -> dict[str, ProfileState]:
         heads = self._p.heads(person_ids)
         out = {}
         for pid, head in heads.items():
-            state = self._p.live_from(head, None).decoded()
+            live = self._p.live_from(head, None)
+            put = (known or {}).get(live.person_id)
+            state = put.state if put is not None and put.stored == live.state else live.decoded()
             if state is not None:
                 out[pid] = state
         return out
