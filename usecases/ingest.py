@@ -14,8 +14,9 @@ Read `Ingest.__call__` top to bottom; the graph's transaction is `transaction` i
      (usecases/after_commit.py), so a server that dies between the commits loses none of it: the
      outbox sweep (usecases/outbox_sweep.py) does it later.
    The store may run `transaction` again on a retried transaction; only the last run commits.
-3. The profile store appends the events and merges, taking those folds in rather than folding
-   again. The append is idempotent by event id, so a batch retried after a failure between the
+3. The profile store appends the events and merges; a person's events of the batch go into the
+   stored profile folded one by one when they are few, else as the prefold merged in
+   (`Prefold.into`). The append is idempotent by event id, so a batch retried after a failure between the
    two commits completes its profiles (`_catch_up`).
 4. A weak link withdrawn by the batch (Plan.splits) moves its events to their owners now, with
    batches held off, like a detach (usecases/splits.py).
@@ -146,7 +147,7 @@ class Ingest:
     ) -> tuple[list[LoggedEvent], dict[str, Prefold]]:
         """The batch's events folded into a profile per person, inside the graph's transaction
         and before it writes: an event that fails to fold fails the batch with both stores
-        untouched. The profile store merges these in rather than folding the events again."""
+        untouched. The profile store may merge these in rather than fold the events again."""
         logged: list[LoggedEvent] = []
         by_person: dict[str, list[EventFacts]] = {}
         seen: set[str] = set()

@@ -61,7 +61,7 @@ class SqliteProfileStore:
                 stored = states.get(pid)
                 done = pre.get(pid)
                 if done is not None and done.event_ids == {e.facts.event_id for e in evs}:
-                    states.put(pid, done.state if stored is None else folding.merge(stored, done.state))
+                    states.put(pid, done.into(stored, [e.facts for e in evs], folding))
                 else:  # a retry, or no prefold: fold what is new
                     states.put(pid, folding.fold(stored or ProfileState(), (e.facts for e in evs)))
             _insert_events(db, fresh)

@@ -131,6 +131,24 @@ def test_prefolded_events_are_merged_into_the_stored_profile_once(store: Profile
     assert_profile_is_fold_of_its_events(store, "p1")
 
 
+def test_a_prefold_goes_in_folded_or_merged_and_either_way_is_the_fold_of_all(store: ProfileStore) -> None:
+    """Few events of a person are folded into the stored profile, many merged in as their
+    prefold (Prefold.into): both must give the profile of all the person's events."""
+    first = logged("few", view(1, "s1")) + logged("many", view(2, "s1"))
+    store.append(events=first, merges={}, folding=folder)
+    few = [view(3, "s2", "dolls")]
+    many = [view(i, f"s{i}", "dolls" if i % 2 else "grills") for i in range(10, 17)]
+    store.append(
+        events=logged("few", *few) + logged("many", *many),
+        merges={},
+        folding=folder,
+        prefolded={"few": prefold(*few), "many": prefold(*many)},
+    )
+    assert_same_profile(store.get("few"), fold(view(1, "s1"), *few))  # type: ignore[arg-type]
+    assert_same_profile(store.get("many"), fold(view(2, "s1"), *many))  # type: ignore[arg-type]
+    assert_profile_is_fold_of_its_events(store, "many")
+
+
 def test_persons_created_and_merged_away_in_one_batch_leave_aliases_of_the_survivor(
     store: ProfileStore,
 ) -> None:

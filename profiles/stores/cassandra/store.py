@@ -151,7 +151,7 @@ class CassandraProfileStore:
                     continue
                 stored, done = head.decoded(), prefolded.get(pid)
                 if done is not None and done.event_ids == {e.facts.event_id for e in fresh}:
-                    state = done.state if stored is None else folding.merge(stored, done.state)
+                    state = done.into(stored, [e.facts for e in fresh], folding)
                 else:  # a retry, or no prefold: fold what is new
                     state = folding.fold(stored or ProfileState(), (e.facts for e in fresh))
                 stmts = [self._p.row(pid, e, new=True) for e in fresh]
