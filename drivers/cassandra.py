@@ -42,6 +42,19 @@ def unavailable_on_driver_errors(fn: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
+C = TypeVar("C", bound=type)
+
+
+def translates_driver_errors(cls: C) -> C:
+    """unavailable_on_driver_errors on every public method of an adapter class, and on its
+    construction: a store method left out would let a timed-out node surface as INTERNAL, or end
+    the background thread that called it."""
+    for name, fn in list(vars(cls).items()):
+        if callable(fn) and (name == "__init__" or not name.startswith("_")):
+            setattr(cls, name, unavailable_on_driver_errors(fn))
+    return cls
+
+
 @dataclass(frozen=True, slots=True)
 class CassandraEndpoint:
     contact_points: tuple[str, ...] = ("127.0.0.1",)

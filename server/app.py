@@ -194,6 +194,8 @@ def _sweep(system: System, settings: ChangeSettings, stop: threading.Event) -> N
                 changes.feed.trim(time.time_ns() // 1000 - int(settings.retention_hours * 3600e6))
         except StoreUnavailable:
             log.warning("sweep: a store is unavailable; retrying next round")
+        except Exception as e:  # a round that failed must not end the sweeps of this server
+            log.error("sweep: round failed (%s); retrying next round", e.__class__.__name__)
 
 
 class Pingable(Protocol):

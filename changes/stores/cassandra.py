@@ -34,7 +34,7 @@ import time
 from collections.abc import Collection, Mapping, Sequence
 
 from changes.model import BadCursor, Change, CursorExpired, Watched, decode_told, encode_told
-from drivers.cassandra import CassandraConnection, CassandraEndpoint, unavailable_on_driver_errors
+from drivers.cassandra import CassandraConnection, CassandraEndpoint, translates_driver_errors
 
 TABLES = (
     "CREATE TABLE IF NOT EXISTS {ks}.changes (ns text, minute bigint, at bigint, id text, person_id text, "
@@ -74,7 +74,7 @@ def _parse(cursor: str) -> tuple[int, str]:
     return int(at), cid
 
 
-@unavailable_on_driver_errors
+@translates_driver_errors
 class CassandraChangeFeed:
     def __init__(
         self,

@@ -24,7 +24,7 @@ import json
 import secrets
 from collections.abc import Collection, Mapping
 
-from drivers.cassandra import CassandraConnection, CassandraEndpoint, unavailable_on_driver_errors
+from drivers.cassandra import CassandraConnection, CassandraEndpoint, translates_driver_errors
 from privacy.records import ApiKey, AuditEntry, ErasureRecord
 
 TABLES = (
@@ -56,6 +56,7 @@ def _month(at_us: int) -> int:
     return at_us // MONTH_US
 
 
+@translates_driver_errors
 class CassandraPrivacyRecords:
     def __init__(
         self,
@@ -127,7 +128,6 @@ class CassandraPrivacyRecords:
 
     # -- suppressions ------------------------------------------------------------------------
 
-    @unavailable_on_driver_errors
     def suppress(self, hashes: Collection[str], erased_at: int) -> None:
         # Each erasure time is a row of its own; a read takes the latest (erased, then erased again
         # later), so two servers suppressing the same hash at once need no read before the write.
@@ -136,14 +136,12 @@ class CassandraPrivacyRecords:
             self._conn.session.execute(self._set_flag, (self._ns, "suppressions"))
             self._any_suppression = True
 
-    @unavailable_on_driver_errors
     def has_suppressions(self) -> bool:
         if not self._any_suppression:
             row = self._conn.session.execute(self._flag, (self._ns, "suppressions")).one()
             self._any_suppression = bool(row and row[0])
         return self._any_suppression
 
-    @unavailable_on_driver_errors
     def suppressed(self, hashes: Collection[str]) -> Mapping[str, int]:
         every = list(hashes)
         results = self._conn.run_all(
@@ -156,7 +154,6 @@ class CassandraPrivacyRecords:
 
     # -- erasures ----------------------------------------------------------------------------
 
-    @unavailable_on_driver_errors
     def begin_erasure(self, record: ErasureRecord) -> ErasureRecord:
         # The record first, then the request id claimed for it: whoever wins the claim, the record
         # it names exists. A loser's record (a fresh id nobody was told) is dropped.
@@ -172,14 +169,12 @@ class CassandraPrivacyRecords:
         assert existing is not None
         return existing
 
-    @unavailable_on_driver_errors
     def record_progress(self, erasure_id: str, counts: Mapping[str, int]) -> None:
         # Conditional: a receipt already completed keeps its counts.
         self._conn.session.execute(
             self._progress, (json.dumps(dict(counts), sort_keys=True), self._ns, erasure_id)
         )
 
-    @unavailable_on_driver_errors
     def complete_erasure(
         self, erasure_id: str, counts: Mapping[str, int], completed_at: int
     ) -> ErasureRecord:
@@ -190,7 +185,6 @@ class CassandraPrivacyRecords:
         assert found is not None
         return found
 
-    @unavailable_on_driver_errors
     def erasure(self, erasure_id: str) -> ErasureRecord | None:
         row = self._conn.session.execute(self._erasure_q, (self._ns, erasure_id)).one()
         if row is None:
@@ -200,7 +194,6 @@ class CassandraPrivacyRecords:
 
     # -- audit -------------------------------------------------------------------------------
 
-    @unavailable_on_driver_errors
     def audit(self, at: int, caller: str, operation: str, detail: Mapping[str, int | str]) -> None:
         seq = max(at, 0) * SEQ_SPREAD + secrets.randbelow(SEQ_SPREAD)
         month = _month(at)
@@ -214,7 +207,6 @@ class CassandraPrivacyRecords:
             ]
         )
 
-    @unavailable_on_driver_errors
     def audit_log(self, after_seq: int = 0, limit: int = 1000) -> list[AuditEntry]:
         out: list[AuditEntry] = []
         start = _month(after_seq // SEQ_SPREAD)
@@ -229,7 +221,6 @@ class CassandraPrivacyRecords:
 
     # -- keys --------------------------------------------------------------------------------
 
-    @unavailable_on_driver_errors
     def add_key(self, key_id: str, key_hash: str, role: str, created_at: int) -> None:
         self._conn.run_all(
             [
@@ -238,7 +229,6 @@ class CassandraPrivacyRecords:
             ]
         )
 
-    @unavailable_on_driver_errors
     def key_by_hash(self, key_hash: str) -> ApiKey | None:
         row = self._conn.session.execute(self._key_of_hash, (self._ns, key_hash)).one()
         if row is None:
@@ -246,25 +236,21 @@ class CassandraPrivacyRecords:
         key = self._conn.session.execute(self._key_q, (self._ns, row[0])).one()
         return None if key is None else ApiKey(*key)
 
-    @unavailable_on_driver_errors
     def api_keys(self) -> list[ApiKey]:
         keys = [ApiKey(*r) for r in self._conn.session.execute(self._keys_q, (self._ns,))]
         return sorted(keys, key=lambda k: (k.created_at, k.key_id))
 
-    @unavailable_on_driver_errors
     def revoke_key(self, key_id: str, at: int) -> bool:
         if self._conn.session.execute(self._key_q, (self._ns, key_id)).one() is None:
             return False
         return bool(self._conn.session.execute(self._revoke_q, (at, self._ns, key_id)).was_applied)
 
-    @unavailable_on_driver_errors
     def agreed(self, setting: str, fingerprint: str) -> str:
         rs = self._conn.session.execute(self._agree_q, (self._ns, setting, fingerprint))
         if rs.was_applied:
             return fingerprint
         return str(rs.one()[rs.column_names.index("fingerprint")])
 
-    @unavailable_on_driver_errors
     def ping(self) -> None:
         self._conn.session.execute(self._ping)
 

@@ -14,7 +14,7 @@ from drivers.cassandra import (
     CassandraConnection,
     CassandraEndpoint,
     column,
-    unavailable_on_driver_errors,
+    translates_driver_errors,
 )
 from profiles.events import decode_facts, encode_facts
 from profiles.ports import Appended, Folding, LoggedEvent, Prefold, Written
@@ -26,6 +26,7 @@ from profiles.stores.cassandra.partitions import Head, Partitions
 from profiles.stores.cassandra.splits import Splits
 
 
+@translates_driver_errors
 class CassandraProfileStore:
     def __init__(
         self,
@@ -48,7 +49,6 @@ class CassandraProfileStore:
 
     # -- writes ------------------------------------------------------------------------------
 
-    @unavailable_on_driver_errors
     def append(
         self,
         *,
@@ -169,7 +169,6 @@ class CassandraProfileStore:
             known = {p: h for p, h in known.items() if p not in redirected}
         raise StoreUnavailable("cassandra: too much contention on the same persons")
 
-    @unavailable_on_driver_errors
     def reattribute(
         self,
         *,
@@ -179,7 +178,6 @@ class CassandraProfileStore:
     ) -> dict[str, int]:
         return self._splits.reattribute(person_ids, owner, folding)
 
-    @unavailable_on_driver_errors
     def erase(self, person_id: str) -> tuple[int, bool]:
         head = self._live_erasable(person_id)
         parts = head.scope
@@ -189,7 +187,6 @@ class CassandraProfileStore:
         self._p.conn.run_all([(self._p.st.delete_partition, (self._p.ns, p)) for p in parts])
         return len(event_ids), head.state is not None
 
-    @unavailable_on_driver_errors
     def scrub_keys(self, person_ids: Collection[str], keys: Collection[str]) -> dict[str, int]:
         gone = set(keys)
         p = self._p
@@ -221,11 +218,9 @@ class CassandraProfileStore:
 
     # -- reads -------------------------------------------------------------------------------
 
-    @unavailable_on_driver_errors
     def get(self, person_id: str) -> ProfileState | None:
         return self._p.live(person_id).decoded()
 
-    @unavailable_on_driver_errors
     def get_many(
         self, person_ids: Collection[str], *, known: Mapping[str, Written] | None = None
     ) -> dict[str, ProfileState]:
@@ -239,13 +234,11 @@ class CassandraProfileStore:
                 out[pid] = state
         return out
 
-    @unavailable_on_driver_errors
     def events_of(self, person_id: str) -> list[LoggedEvent]:
         head = self._p.live(person_id)
         unique = {e.facts.event_id: e for _, e in self._p.located_events([head])}
         return sorted(unique.values(), key=lambda e: (e.facts.occurred_at, e.facts.event_id))
 
-    @unavailable_on_driver_errors
     def ping(self) -> None:
         self._p.conn.session.execute(self._p.st.ping)
 
