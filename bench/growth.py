@@ -1,7 +1,8 @@
 """Benchmark: ingest speed as the data grows. A labelled retail population (bench/accuracy.py's,
 so it carries real traffic's shapes: churning cookies, apps, guest checkouts, late and duplicate
 deliveries) goes through the API, one client, batches of 500, into a fresh server; every window
-of events prints events/s, the server's CPU per event and its resident memory. At the end: bytes
+of events prints events/s, the server's CPU per event, its resident memory and the bytes it
+wrote per event (WAL frames and checkpoints: page-level write amplification). At the end: bytes
 on disk per event, per store file and, for the embedded stores, per table and index.
 
 Run: .venv/bin/python -m bench.growth [--persons 20000] [--window 100000]
@@ -86,6 +87,15 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICKS
 
 
+def written_bytes(pid: int) -> int:
+    """Bytes the process has handed to write() (its WAL frames and checkpoints, for the embedded
+    stores): what page-level write amplification costs, beside the bytes the data occupies."""
+    for line in Path(f"/proc/{pid}/io").read_text().splitlines():
+        if line.startswith("wchar:"):
+            return int(line.split()[1])
+    return 0
+
+
 def rss_mb(pid: int) -> float:
     return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE / 2**20
 
@@ -104,23 +114,27 @@ def measure(
         profiles=cassandra or "", source=str(run.source),
     )  # fmt: skip
     print(f"\n[{run.label}] {run.source} {' '.join(f'{k}={v}' for k, v in run.env.items())}", flush=True)
-    print(f"{'events in':>10} {'events/s':>9} {'CPU µs/event':>13} {'RSS MB':>7}", flush=True)
+    print(
+        f"{'events in':>10} {'events/s':>9} {'CPU µs/event':>13} {'RSS MB':>7} {'KiB written/event':>18}",
+        flush=True,
+    )
     done = mark = 0
     rates: list[float] = []
     try:
         with grpc.insecure_channel(target, options=[("grpc.max_send_message_length", 64 << 20)]) as ch:
             stub = pb_grpc.IdentityServiceStub(ch)
-            t0, c0 = time.perf_counter(), cpu_seconds(proc.pid)
+            t0, c0, w0 = time.perf_counter(), cpu_seconds(proc.pid), written_bytes(proc.pid)
             for request in batches(events, args.batch, args.limit):
                 send(stub, request)
                 done += len(request.events)
                 if done - mark >= args.window or done == (args.limit or len(events)):
-                    t1, c1 = time.perf_counter(), cpu_seconds(proc.pid)
+                    t1, c1, w1 = time.perf_counter(), cpu_seconds(proc.pid), written_bytes(proc.pid)
                     n = done - mark
                     rates.append(n / (t1 - t0))
+                    kib = (w1 - w0) / n / 1024
                     print(f"{done:>10,} {rates[-1]:>9,.0f} {(c1 - c0) / n * 1e6:>13,.0f} "
-                          f"{rss_mb(proc.pid):>7,.0f}", flush=True)  # fmt: skip
-                    t0, c0, mark = t1, c1, done
+                          f"{rss_mb(proc.pid):>7,.0f} {kib:>18,.1f}", flush=True)  # fmt: skip
+                    t0, c0, w0, mark = t1, c1, w1, done
     finally:
         proc.terminate()
         proc.wait(60)
@@ -134,7 +148,7 @@ def measure(
         shutil.rmtree(data, ignore_errors=True)
 
 
-def send(stub: pb_grpc.IdentityServiceStub, request: pb.IngestRequest, attempts: int = 8) -> None:
+def send(stub: pb_grpc.IdentityServiceStub, request: pb.IngestRequest, attempts: int = 20) -> None:
     """One batch, sent again while the server answers UNAVAILABLE (a store timed out: Ingest is
     idempotent by event id, so a retry completes it), as a client in production would."""
     for attempt in range(attempts):
