@@ -49,8 +49,9 @@ class Prefold:
     ) -> ProfileState:
         """The stored profile with these events in (the fold law makes both ways the same profile).
         A person with few events in the batch — nearly every person of a streamed batch — gets
-        them folded into the stored profile: folding one event costs a third of merging two
-        profiles, which walks every field of both. With more, the prefold is merged in."""
+        them folded into the stored profile: folding one event costs about half of merging two
+        profiles, which walks every field of both (3.2 to 3.8 µs against 6.4 to 6.7 µs on real
+        profiles, docs/benchmarks.md). With more, the prefold is merged in."""
         if stored is None:
             return self.state
         if len(events) > FOLD_AT_MOST:
