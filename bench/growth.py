@@ -56,6 +56,12 @@ def parse_runs(argv: Sequence[str]) -> tuple[argparse.Namespace, list[Run]]:
     ap.add_argument("--limit", type=int, default=0, help="stop after this many events (0: all)")
     ap.add_argument("--neo4j", action="store_true", help="the graph in a Neo4j (scripts/neo4j)")
     ap.add_argument("--cassandra", action="store_true", help="profiles, feed, records in a Cassandra")
+    ap.add_argument(
+        "--cassandra-heap",
+        default="3g",
+        help="the Cassandra node's maximum heap (scripts/cassandra's default of 1g, sized for the "
+        "tests, fills before a million events and the node stalls in full collections)",
+    )
     ap.add_argument("--keep", action="store_true", help="leave the data directories behind")
     ap.add_argument(
         "--run",
@@ -201,6 +207,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             started = servers.enter_context(local_server("neo4j"))
             neo4j, homes["neo4j"] = started.address, started.home
         if args.cassandra:
+            os.environ["IDSTITCH_CASSANDRA_HEAP"] = args.cassandra_heap
             started = servers.enter_context(local_server("cassandra"))
             cassandra, homes["cassandra"] = started.address, started.home
         for run in runs:
