@@ -5,13 +5,13 @@ of events prints events/s, the server's CPU per event, its resident memory and t
 wrote per event (WAL frames and checkpoints: page-level write amplification). At the end: bytes
 on disk per event, per store file and, for the embedded stores, per table and index.
 
-Run: .venv/bin/python -m bench.growth [--persons 20000] [--window 100000]
-         [--source DIR --label old] [--env IDSTITCH_CHANGES__ENABLED=false] [--neo4j] [--cassandra]
+Run: .venv/bin/python -m bench.growth [--persons 20000] [--window 100000] [--neo4j] [--cassandra]
+         [--run LABEL[=DIR][;KEY=VALUE...]]...
 
-`--source DIR` runs the server from another checkout (`git worktree add /tmp/old 522529f`), so
-two versions are measured one after the other by the same driver on the same population;
-repeat `--source`/`--label`/`--env` groups with `--run` to measure several in one invocation.
-Figures are printed only; nothing here is asserted.
+Each `--run` is a server measured one after the other by the same driver on the same population:
+`DIR` a checkout to run it from (`git worktree add /tmp/old 522529f`; default this one), and
+environment settings (`IDSTITCH_CHANGES__ENABLED=false`). Figures are printed only; nothing
+here is asserted.
 """
 
 from __future__ import annotations

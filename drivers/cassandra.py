@@ -9,6 +9,7 @@ handles (person ids, event ids, facts, states) travels as a bound parameter of a
 from __future__ import annotations
 
 import functools
+import inspect
 import re
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -49,8 +50,8 @@ def translates_driver_errors(cls: C) -> C:
     """unavailable_on_driver_errors on every public method of an adapter class, and on its
     construction: a store method left out would let a timed-out node surface as INTERNAL, or end
     the background thread that called it."""
-    for name, fn in list(vars(cls).items()):
-        if callable(fn) and (name == "__init__" or not name.startswith("_")):
+    for name, fn in list(vars(cls).items()):  # functions only: a staticmethod wrapped would bind
+        if inspect.isfunction(fn) and (name == "__init__" or not name.startswith("_")):
             setattr(cls, name, unavailable_on_driver_errors(fn))
     return cls
 

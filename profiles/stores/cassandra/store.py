@@ -98,9 +98,8 @@ class CassandraProfileStore:
         for p, x in (prefolded or {}).items():
             q = to.get(p, p)
             pre[live[q].person_id if q in live else q] = x
-        written: dict[str, Written] = {}
-        new |= self._fold(claimed, unsure, known, folding, pre, written)
-        return Appended(new, written)
+        folded = self._fold(claimed, unsure, known, folding, pre)
+        return Appended(new | folded.new, folded.written)
 
     def _fold(
         self,
@@ -109,16 +108,15 @@ class CassandraProfileStore:
         known: dict[str, Head],
         folding: Folding,
         prefolded: Mapping[str, Prefold],
-        written: dict[str, Written],
-    ) -> set[str]:
+    ) -> Appended:
         """Folds each partition's events into it, one conditional batch per partition, all
-        partitions at once; partitions that lost a race are read again and retried. What each
-        applied batch wrote goes into `written`."""
+        partitions at once; partitions that lost a race are read again and retried."""
         new: set[str] = set()
+        written: dict[str, Written] = {}
         for attempt in range(MAX_ROUNDS):
             todo = {p: claimed.get(p, []) + unsure.get(p, []) for p in set(claimed) | set(unsure)}
             if not todo:
-                return new
+                return Appended(new, written)
             if attempt:
                 time.sleep(random.uniform(0, 0.002 * min(attempt, 10)))
             missing = [p for p in todo if p not in known]
