@@ -30,12 +30,18 @@ from common.errors import StoreUnavailable
 log = logging.getLogger("idstitch.sqlite")
 
 CHUNK = 500  # well under SQLite's bound-parameter limit
-CHECKPOINT_SECONDS = 0.5
+CHECKPOINT_SECONDS = 2.0
+"""How often the checkpointer copies the log into the database. A round copies each page once,
+however many transactions wrote it since the last, so rounds further apart copy less: at 0.5 s
+the checkpointer spent 32 to 56 µs of CPU per ingested event, at 2 s 15 to 27, and the writer
+itself less too (docs/benchmarks.md, "Checkpoints further apart")."""
 CLOSE_WAIT_SECONDS = 30.0
 """How long `close` waits for uses still running; past it the connections are left for the
 process's exit to release, never closed under a user."""
-RESTART_FRAMES = 8192
-"""WAL frames (4 KiB pages: 32 MiB) past which the checkpointer rewinds the log (_checkpoint_loop)."""
+RESTART_FRAMES = 16384
+"""WAL frames (4 KiB pages: 64 MiB) past which the checkpointer rewinds the log (_checkpoint_loop);
+a rewound log is cut back to this size (`journal_size_limit`), so a burst does not leave its
+high-water mark on disk."""
 
 
 class SqliteDatabase:
@@ -70,6 +76,7 @@ class SqliteDatabase:
             # Checkpoints run in a thread of their own (below), off the write path; a writer
             # checkpoints itself only if the WAL ever reaches 256 MB.
             conn.execute("PRAGMA wal_autocheckpoint=65536")
+            conn.execute(f"PRAGMA journal_size_limit={RESTART_FRAMES * 4096}")
             conn.execute("PRAGMA foreign_keys=OFF")
             # Deleted content is overwritten with zeros, so an erased person leaves no bytes in
             # free pages (see purge_wal for the write-ahead log).
@@ -155,7 +162,7 @@ class SqliteDatabase:
             raise StoreUnavailable(f"sqlite store: {e.__class__.__name__}") from e
 
     def _checkpoint_loop(self) -> None:
-        """Copies committed pages from the WAL back into the database every half second, while
+        """Copies committed pages from the WAL back into the database every CHECKPOINT_SECONDS, while
         writers go on (PASSIVE never blocks them). SQLite's own checkpoint would run inside a
         writer's commit and stall that batch for tens of milliseconds.
 

@@ -208,6 +208,24 @@ def test_edges_carry_provenance(svc):
     assert (edge.channel, edge.rule, edge.strength) == ("web", "web.login", Strength.STRONG)
 
 
+def test_an_identifier_seen_again_takes_the_new_times_and_stays_where_it_is(svc):
+    # A store may write a re-sighted identifier's times alone (identity.stores.sqlite._sighted):
+    # the times must move, and an identifier whose person merged in the same batch must move too.
+    stitch(svc, [login("ANN", ("cookie", "k1"), at=2_000_000)])
+    other = stitch(svc, [ev("web", ("cookie", "k2"), at=2_000_000)])[0].person_id
+    stitch(svc, [login("ANN", ("cookie", "k1"), at=1_000_000), ev("web", ("cookie", "k2"), at=6_000_000)])
+    nodes = {n.key: n for n in svc.reads.identity.resolve("cookie", "k1").person.nodes}
+    assert (nodes["cookie:k1"].first_seen, nodes["cookie:k1"].last_seen) == (1_000_000, 2_000_000)
+    [r] = stitch(svc, [login("ANN", ("cookie", "k2"), at=7_000_000)])
+    assert r.outcome == "merged"
+    survivor = svc.reads.identity.resolve("cookie", "k2").person
+    assert survivor.person_id == person_of(svc, "customer_id", "ANN")
+    assert {n.key for n in survivor.nodes} == {"cookie:k1", "cookie:k2", "customer_id:ANN"}
+    assert svc.reads.identity.person(other).person_id == survivor.person_id
+    k2 = next(n for n in survivor.nodes if n.key == "cookie:k2")
+    assert (k2.first_seen, k2.last_seen) == (2_000_000, 7_000_000)
+
+
 def test_an_event_with_only_a_shared_identifier_is_stored_unattributed(svc):
     [r] = stitch(svc, [ev("web", ("cookie", "kiosk"), device_type="kiosk")])
     assert (r.outcome, r.person_id) == ("unattributed", None)
