@@ -227,12 +227,15 @@ def _lock(path: Path) -> IO[str]:
     return f
 
 
-def chunked(db: sqlite3.Connection, sql: str, values: Iterable[str]) -> Iterator[list[tuple]]:
-    """Runs `sql` with its `IN ({})` list filled by `values`, CHUNK at a time."""
+def chunked(
+    db: sqlite3.Connection, sql: str, values: Iterable[str | int], before: tuple[Any, ...] = ()
+) -> Iterator[list[tuple]]:
+    """Runs `sql` with its `IN ({})` list filled by `values`, CHUNK at a time; `before`: the
+    parameters ahead of the list (numbered ?1, ?2...)."""
     items = list(dict.fromkeys(values))
     for start in range(0, len(items), CHUNK):
         part = items[start : start + CHUNK]
-        yield db.execute(sql.format(",".join("?" * len(part))), part).fetchall()
+        yield db.execute(sql.format(",".join("?" * len(part))), (*before, *part)).fetchall()
 
 
 C = TypeVar("C", bound=type)

@@ -1,6 +1,12 @@
 """The change feed in an embedded SQLite file (`changes.db` in the data directory). A cursor is
 the change's row number: rows are appended by one writer, so the order of cursors is the order
-of recording; erasure leaves gaps, retention moves the start (`meta.trimmed_through`)."""
+of recording; erasure leaves gaps, retention moves the start (`meta.trimmed_through`).
+
+A person's changes are found through `person_changes`, keyed by (block of row numbers, person,
+row number). An index on the person alone put each change's entry on a page of its own: about
+one written page per change, 521 of a late batch's 3,855 (docs/benchmarks.md). Keyed by block
+first, a batch's entries land in the newest block, which spans a few dozen pages. A person's
+changes are then read with one seek per block still held (retention bounds how many)."""
 
 from __future__ import annotations
 
@@ -19,7 +25,8 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS changes(
     seq INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, person_id TEXT NOT NULL,
     kind TEXT NOT NULL, store_id TEXT NOT NULL, detail TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS changes_person ON changes(person_id);
+CREATE TABLE IF NOT EXISTS person_changes(block INTEGER NOT NULL, person_id TEXT NOT NULL,
+    seq INTEGER NOT NULL, PRIMARY KEY(block, person_id, seq)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS changes_at ON changes(at);
 CREATE TABLE IF NOT EXISTS told(person_id TEXT PRIMARY KEY, state TEXT NOT NULL, due INTEGER NOT NULL)
     WITHOUT ROWID;
@@ -28,6 +35,14 @@ CREATE TABLE IF NOT EXISTS meta(name TEXT PRIMARY KEY, value INTEGER NOT NULL) W
 
 
 _detail = msgspec.json.Encoder().encode
+BLOCK_BITS = 12
+"""Row numbers per block of `person_changes`: 4,096 entries, about 40 pages."""
+_BLOCKS = (
+    "WITH RECURSIVE blocks(b) AS (SELECT ?1 UNION ALL SELECT b - 1 FROM blocks WHERE b > ?2) "
+    "SELECT p.block, p.person_id, p.seq FROM blocks "
+    "JOIN person_changes p ON p.block = blocks.b AND p.person_id IN ({})"
+)
+"""The entries of some persons, one seek per block from the newest (?1) to the oldest (?2)."""
 
 
 def _cursor(text: str) -> int:
@@ -45,6 +60,11 @@ class SqliteChangeFeed:
                 db.execute("DROP INDEX IF EXISTS told_timed")
                 db.execute("ALTER TABLE told RENAME COLUMN timed TO due")
             db.execute("CREATE INDEX IF NOT EXISTS told_due ON told(due, person_id) WHERE due > 0")
+            if db.execute("SELECT 1 FROM sqlite_schema WHERE name = 'changes_person'").fetchone():
+                # A feed made before person_changes: its entries, then the index goes.
+                entries = f"SELECT seq >> {BLOCK_BITS}, person_id, seq FROM changes"
+                db.execute(f"INSERT OR IGNORE INTO person_changes {entries}")
+                db.execute("DROP INDEX changes_person")
 
     def record(self, changes: Sequence[Change], told: Mapping[str, Watched | None]) -> list[Change]:
         with self._db.write() as db:
@@ -62,6 +82,10 @@ class SqliteChangeFeed:
                     (first + i, c.at, c.person_id, c.kind, c.store_id, _detail(c.detail))
                     for i, c in enumerate(changes)
                 ],
+            )
+            db.executemany(
+                "INSERT INTO person_changes(block, person_id, seq) VALUES (?, ?, ?)",
+                [((first + i) >> BLOCK_BITS, c.person_id, first + i) for i, c in enumerate(changes)],
             )
             gone = [p for p, w in told.items() if w is None]
             list(chunked(db, "DELETE FROM told WHERE person_id IN ({})", gone))
@@ -105,15 +129,14 @@ class SqliteChangeFeed:
         return changes, changes[-1].cursor if changes else after
 
     def of_persons(self, person_ids: Collection[str], limit: int) -> list[Change]:
-        found: list[tuple[Any, ...]] = []
-        sql = "SELECT seq, at, person_id, kind, store_id, detail FROM changes WHERE person_id IN ({})"
         with self._db.read() as db:
-            for part in chunked(db, sql + " ORDER BY seq DESC LIMIT " + str(int(limit)), person_ids):
-                found += part
+            seqs = sorted((seq for _, _, seq in _entries_of(db, person_ids)), reverse=True)[: max(limit, 0)]
+            sql = "SELECT seq, at, person_id, kind, store_id, detail FROM changes WHERE seq IN ({})"
+            found: list[tuple[Any, ...]] = [row for rows in chunked(db, sql, seqs) for row in rows]
         found.sort(reverse=True)
         return [
             Change(pid, kind, at, json.loads(detail), store, str(seq))
-            for seq, at, pid, kind, store, detail in found[:limit]
+            for seq, at, pid, kind, store, detail in found
         ]
 
     @staticmethod
@@ -123,8 +146,12 @@ class SqliteChangeFeed:
 
     def forget(self, person_ids: Collection[str]) -> int:
         with self._db.write() as db:
-            sql = "DELETE FROM changes WHERE person_id IN ({}) RETURNING seq"
-            gone = sum(len(rows) for rows in chunked(db, sql, person_ids))
+            entries = _entries_of(db, person_ids)
+            sql = "DELETE FROM changes WHERE seq IN ({}) RETURNING seq"
+            gone = sum(len(rows) for rows in chunked(db, sql, [seq for _, _, seq in entries]))
+            db.executemany(
+                "DELETE FROM person_changes WHERE block = ? AND person_id = ? AND seq = ?", entries
+            )
             list(chunked(db, "DELETE FROM told WHERE person_id IN ({})", person_ids))
         self._db.purge_wal()
         return gone
@@ -145,6 +172,7 @@ class SqliteChangeFeed:
             if row[0] is None:
                 return 0
             gone = db.execute("DELETE FROM changes WHERE seq <= ?", (row[0],)).rowcount
+            db.execute("DELETE FROM person_changes WHERE block < ?", (row[0] >> BLOCK_BITS,))
             db.execute(
                 "INSERT INTO meta(name, value) VALUES ('trimmed_through', ?) "
                 "ON CONFLICT(name) DO UPDATE SET value = max(value, excluded.value)",
@@ -154,3 +182,12 @@ class SqliteChangeFeed:
 
     def close(self) -> None:
         self._db.close()
+
+
+def _entries_of(db: sqlite3.Connection, person_ids: Collection[str]) -> list[tuple[int, str, int]]:
+    """The `person_changes` entries of these persons (some may name trimmed changes: the entries
+    of the block retention cut through stay until the whole block goes)."""
+    newest, oldest = db.execute("SELECT max(block), min(block) FROM person_changes").fetchone()
+    if newest is None:
+        return []
+    return [row for rows in chunked(db, _BLOCKS, person_ids, (newest, oldest)) for row in rows]
