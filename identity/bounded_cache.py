@@ -5,7 +5,8 @@ back on its next use at the cost of one computation. Reads take no lock.
 
 The entries are an OrderedDict, not a dict: a dict emptied from the front keeps the slots of what
 it lost until it next grows, and finding its oldest entry walks over them. Once a 32 MiB cache was
-full, every new entry cost 28.7 µs that way (73,000 entries), 0.6 with the OrderedDict."""
+full, every new entry cost 28.7 µs that way (73,000 entries), 3.0 with the OrderedDict (measured
+through `put`, the key's making included)."""
 
 from __future__ import annotations
 
