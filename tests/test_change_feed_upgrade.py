@@ -71,4 +71,5 @@ def test_a_feed_indexed_by_person_opens_with_every_change_still_found_and_forgot
     finally:
         feed.close()
     with sqlite3.connect(path) as db:
-        assert not db.execute("SELECT 1 FROM sqlite_schema WHERE name = 'changes_person'").fetchall()
+        indexes = "SELECT name FROM sqlite_schema WHERE name IN ('changes_person', 'changes_at')"
+        assert not db.execute(indexes).fetchall()

@@ -1,5 +1,6 @@
-"""The embedded feed finds a person's changes through blocks of row numbers
-(changes.stores.sqlite.person_changes): listing, erasure and retention across many blocks."""
+"""The embedded feed's own layout: a person's changes are found through blocks of row numbers
+(changes.stores.sqlite.person_changes) — listing, erasure and retention across many blocks — and
+retention trims from the oldest row, without an index on the time."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from changes.model import Change
+from changes.model import Change, CursorExpired
 from changes.stores import sqlite as feed_sqlite
 from changes.stores.sqlite import SqliteChangeFeed
 
@@ -42,3 +43,20 @@ def test_retention_drops_whole_blocks_and_listing_skips_what_it_dropped(feed: Sq
     assert [c.at for c in feed.of_persons(["rare"], 10)] == [41]
     assert [c.at for c in feed.of_persons(["p0"], 100)] == list(range(57, 29, -3))
     assert feed.forget(["p0"]) == 10
+
+
+def test_retention_stops_at_the_first_change_not_old_enough(tmp_path: Path) -> None:
+    # Times follow the order of recording, but a clock stepped back can break it: what comes
+    # after a change too young to drop stays, and no reader's cursor skips it.
+    f = SqliteChangeFeed(tmp_path / "changes.db")
+    try:
+        f.record([Change("p", "profile_updated", at) for at in (10, 20, 50, 30, 60)], {})
+        assert f.trim(before=40) == 2
+        with pytest.raises(CursorExpired, match="2"):
+            f.read("0", 10)
+        assert [c.at for c in f.read("2", 10)[0]] == [50, 30, 60]
+        assert f.trim(before=40) == 0
+        assert f.trim(before=100) == 3
+        assert f.trim(before=100) == 0
+    finally:
+        f.close()
