@@ -55,6 +55,7 @@ CREATE INDEX IF NOT EXISTS outbox_at ON outbox(at);
 """
 
 Placement = tuple[str, str | None, bool, int | None, str | None]
+"""An identifier's type, person, shared flag and weak link: the columns its indexes are on."""
 
 CHUNK_PAIRS = 250  # two parameters each
 WEAK_HOPS = 4
