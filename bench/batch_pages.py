@@ -59,10 +59,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--at", default="10,-2", help="batches to measure (negative: from the end)")
     args = ap.parse_args(argv)
     sqlite_db.CHECKPOINT_SECONDS = 1e9  # the checkpointer held off: the log keeps what a batch wrote
-    from server import convert
     from server.bootstrap import build_system
     from server.config import load_settings
-    from server.profile_convert import event_facts
+    from server.profile_convert import ingest_batch
 
     data = Path(tempfile.mkdtemp(prefix="idstitch-pages-"))
     system = build_system(load_settings(data_dir=data, hmac_secret="pages"))
@@ -70,10 +69,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     now = time.time_ns() // 1000
     batches = []
     for i in range(0, len(events), 500):
-        batch = []
-        for j, e in enumerate(events[i : i + 500]):
-            raw = convert.raw_event(e, f"events[{j}]", now)
-            batch.append((raw, event_facts(e, raw.occurred_at, f"events[{j}]")))
+        batch = ingest_batch(events[i : i + 500], "events", now)
         batches.append(batch)
     wanted = {k % len(batches) for k in (int(x) for x in args.at.split(","))}
     files = sorted(data.glob("*.db"))

@@ -57,20 +57,16 @@ def main(argv: list[str] | None = None) -> None:
         return conn
 
     sqlite3.connect = connect  # type: ignore[assignment]
-    from server import convert
     from server.bootstrap import build_system
     from server.config import load_settings
-    from server.profile_convert import event_facts
+    from server.profile_convert import ingest_batch
 
     data = Path(tempfile.mkdtemp(prefix="idstitch-plans-"))
     system = build_system(load_settings(data_dir=data, hmac_secret="plans"))
     events = population(args.persons, 50, 1).events
     now = time.time_ns() // 1000
     for i in range(0, len(events), 500):
-        batch = []
-        for j, e in enumerate(events[i : i + 500]):
-            raw = convert.raw_event(e, f"events[{j}]", now)
-            batch.append((raw, event_facts(e, raw.occurred_at, f"events[{j}]")))
+        batch = ingest_batch(events[i : i + 500], "events", now)
         system.ingest(batch)
     system.close()
     sqlite3.connect = real_connect  # type: ignore[assignment]

@@ -16,7 +16,7 @@ from idstitch.v1 import identity_service_pb2 as pb
 from idstitch.v1 import identity_service_pb2_grpc as pb_grpc
 from server import convert
 from server.caller import caller
-from server.profile_convert import event_facts
+from server.profile_convert import ingest_batch
 from usecases.ingest import Ingest
 from usecases.splits import Splits
 
@@ -34,12 +34,7 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
 
     def _ingest(self, events: Sequence[ev_pb.Event], field: str) -> list[StitchResult]:
         """Stitches the events and folds them into profiles: usecases/ingest.py."""
-        now = time.time_ns() // 1000
-        batch = []
-        for i, e in enumerate(events):
-            raw = convert.raw_event(e, f"{field}[{i}]", now)
-            batch.append((raw, event_facts(e, raw.occurred_at, f"{field}[{i}]")))
-        return self._ingest_batch(batch, field=field)
+        return self._ingest_batch(ingest_batch(events, field, time.time_ns() // 1000), field=field)
 
     def Ingest(self, request: pb.IngestRequest, context: grpc.ServicerContext) -> pb.IngestResponse:
         if len(request.events) > MAX_BATCH:

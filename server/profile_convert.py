@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import cast
 
 from google.protobuf.descriptor import Descriptor
 from google.protobuf.field_mask_pb2 import FieldMask
 
 from common.errors import InvalidArgument
+from identity.service import RawEvent
 from idstitch.v1 import event_pb2 as ev_pb
 from idstitch.v1 import profile_service_pb2 as pb
 from profiles.events import EventFacts, Item, Money, Order
@@ -16,7 +18,7 @@ from profiles.reader import FoundProfile, ProfileKey
 from profiles.state import ProfileState, Seen
 from profiles.view import ProfileReading, consent_of
 from server import bounds
-from server.convert import micros, timestamp
+from server.convert import micros, raw_event, timestamp
 from usecases.person_requests import TraitInput
 
 CURRENCY = re.compile(r"[A-Z]{3}")
@@ -26,6 +28,16 @@ PROFILE_DESCRIPTOR = cast(Descriptor, pb.Profile.DESCRIPTOR)  # upb's descriptor
 
 
 # -- in -------------------------------------------------------------------------------------
+
+
+def ingest_batch(events: Sequence[ev_pb.Event], field: str, now: int) -> list[tuple[RawEvent, EventFacts]]:
+    """A request's events as ingest takes them: what stitching needs and what profiles fold,
+    each error naming `field[i]`."""
+    batch = []
+    for i, e in enumerate(events):
+        raw = raw_event(e, f"{field}[{i}]", now)
+        batch.append((raw, event_facts(e, raw.occurred_at, f"{field}[{i}]")))
+    return batch
 
 
 def event_facts(e: ev_pb.Event, occurred_at: int, field: str) -> EventFacts:

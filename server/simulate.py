@@ -27,10 +27,9 @@ from identity.identifiers import NormalizedIdentifier
 from identity.model import SharedResolution
 from idstitch.v1 import event_pb2 as ev_pb
 from profiles.fold import order_revenue
-from server import convert
 from server.bootstrap import System, build_system
 from server.config import Settings, load_settings
-from server.profile_convert import event_facts
+from server.profile_convert import ingest_batch
 
 BATCH = 500
 
@@ -139,11 +138,7 @@ def run(events: Iterable[ev_pb.Event], settings: Settings | None = None, *, batc
     sim = Simulation(system, directory)
     started = time.perf_counter()
     for chunk in _chunks(events, batch):
-        now = time.time_ns() // 1000
-        converted = []
-        for i, e in enumerate(chunk):
-            raw = convert.raw_event(e, f"events[{i}]", now)
-            converted.append((raw, event_facts(e, raw.occurred_at, f"events[{i}]")))
+        converted = ingest_batch(chunk, "events", time.time_ns() // 1000)
         results = system.ingest(converted)
         for (raw, facts), result in zip(converted, results, strict=True):
             keys = tuple(k for t, v in raw.identifiers if (k := sim.key(t, v)) is not None)
