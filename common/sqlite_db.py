@@ -33,7 +33,7 @@ CHUNK = 500  # well under SQLite's bound-parameter limit
 CHECKPOINT_SECONDS = 2.0
 """How often the checkpointer copies the log into the database. A round copies each page once,
 however many transactions wrote it since the last, so rounds further apart copy less: at 0.5 s
-the checkpointer spent 32 to 56 µs of CPU per ingested event, at 2 s 15 to 27 (docs/benchmarks.md,
+the checkpointer spent 21 to 56 µs of CPU per ingested event (two runs), at 2 s 15 to 27 (docs/benchmarks.md,
 "Ingest as the data grows, third look")."""
 CLOSE_WAIT_SECONDS = 30.0
 """How long `close` waits for uses still running; past it the connections are left for the

@@ -17,6 +17,7 @@ from changes.stores.sqlite import SqliteChangeFeed
 @pytest.fixture
 def feed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[SqliteChangeFeed]:
     monkeypatch.setattr(feed_sqlite, "BLOCK_BITS", 2)  # 4 row numbers a block: 60 changes, 16 blocks
+    monkeypatch.setattr(feed_sqlite, "LISTING_SPAN", 2)  # a listing reads 2 blocks at a time
     f = SqliteChangeFeed(tmp_path / "changes.db")
     for at in range(60):
         person = "rare" if at in (2, 41) else f"p{at % 3}"

@@ -4,7 +4,7 @@ of recording; erasure leaves gaps, retention moves the start (`meta.trimmed_thro
 
 A person's changes are found through `person_changes`, keyed by (block of row numbers, person,
 row number). An index on the person alone put each change's entry on a page of its own: about
-one written page per change, 521 of a late batch's 3,855 (docs/benchmarks.md). Keyed by block
+one written page per change, 513 of a late batch's 4,074 (bench.batch_pages). Keyed by block
 first, a batch's entries land in the newest block, which spans a few dozen pages. A person's
 changes are then read with one seek per block still held (retention bounds how many)."""
 
@@ -42,6 +42,9 @@ _BLOCKS = (
     "JOIN person_changes p ON p.block = blocks.b AND p.person_id IN ({})"
 )
 """The entries of some persons, one seek per block from the newest (?1) to the oldest (?2)."""
+LISTING_SPAN = 16
+"""Blocks a listing reads at a time, newest first, until it holds as many changes as asked for:
+a person with a long history is listed without reading all of it."""
 
 
 def _cursor(text: str) -> int:
@@ -60,7 +63,8 @@ class SqliteChangeFeed:
                 db.execute("ALTER TABLE told RENAME COLUMN timed TO due")
             db.execute("CREATE INDEX IF NOT EXISTS told_due ON told(due, person_id) WHERE due > 0")
             if db.execute("SELECT 1 FROM sqlite_schema WHERE name = 'changes_person'").fetchone():
-                # A feed made before person_changes: its entries, then the index goes.
+                # A feed made before person_changes: its entries, then the index goes (OR IGNORE:
+                # one an older server opened again holds some entries already).
                 entries = f"SELECT seq >> {BLOCK_BITS}, person_id, seq FROM changes"
                 db.execute(f"INSERT OR IGNORE INTO person_changes {entries}")
                 db.execute("DROP INDEX changes_person")
@@ -130,7 +134,8 @@ class SqliteChangeFeed:
 
     def of_persons(self, person_ids: Collection[str], limit: int) -> list[Change]:
         with self._db.read() as db:
-            seqs = sorted((seq for _, _, seq in _entries_of(db, person_ids)), reverse=True)[: max(limit, 0)]
+            entries = _entries_of(db, person_ids, enough=limit)
+            seqs = sorted((seq for _, _, seq in entries), reverse=True)[: max(limit, 0)]
             sql = "SELECT seq, at, person_id, kind, store_id, detail FROM changes WHERE seq IN ({})"
             found: list[tuple[Any, ...]] = [row for rows in chunked(db, sql, seqs) for row in rows]
         found.sort(reverse=True)
@@ -191,10 +196,17 @@ class SqliteChangeFeed:
         self._db.close()
 
 
-def _entries_of(db: sqlite3.Connection, person_ids: Collection[str]) -> list[tuple[int, str, int]]:
+def _entries_of(
+    db: sqlite3.Connection, person_ids: Collection[str], enough: int | None = None
+) -> list[tuple[int, str, int]]:
     """The `person_changes` entries of these persons (some may name trimmed changes: the entries
-    of the block retention cut through stay until the whole block goes)."""
-    newest, oldest = db.execute("SELECT max(block), min(block) FROM person_changes").fetchone()
-    if newest is None:
-        return []
-    return [row for rows in chunked(db, _BLOCKS, person_ids, (newest, oldest)) for row in rows]
+    of the block retention cut through stay until the whole block goes). `enough`: stop once this
+    many are found, LISTING_SPAN blocks at a time from the newest — every block read later holds
+    only older entries, so the newest `enough` are among those found."""
+    top, oldest = db.execute("SELECT max(block), min(block) FROM person_changes").fetchone()
+    found: list[tuple[int, str, int]] = []
+    while top is not None and top >= oldest and (enough is None or len(found) < enough):
+        low = oldest if enough is None else max(oldest, top - LISTING_SPAN + 1)
+        found += [row for rows in chunked(db, _BLOCKS, person_ids, (top, low)) for row in rows]
+        top = low - 1
+    return found

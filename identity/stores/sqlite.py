@@ -427,7 +427,7 @@ def _sighted(
     moved — apart from the rest. Setting an indexed column rewrites its index entry even to the
     same value, so the full upsert of a re-sighted identifier dirtied a page of
     `identifiers_person` (and of `identifiers_weak_via`) for nothing: 288 of a late batch's
-    4,106 written pages (docs/benchmarks.md)."""
+    4,074 written pages (bench.batch_pages)."""
     sighted: list[tuple[int, int, str]] = []
     placed: list[IdentifierState] = []
     for s in states:
