@@ -74,7 +74,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     wanted = {k % len(batches) for k in (int(x) for x in args.at.split(","))}
     files = sorted(data.glob("*.db"))
     print(f"{len(events):,} events of {args.persons:,} persons in {len(batches)} batches of 500")
-    for k, batch in enumerate(batches):
+    for k, batch in enumerate(batches[: max(wanted) + 1]):
         if k not in wanted:
             system.ingest(batch)
             if k % 20 == 0:

@@ -53,6 +53,10 @@ class SqliteDatabase:
         # file's permissions.
         os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
         self._write_lock = threading.Lock()
+        self.version = 0
+        """Counts the write transactions begun. A transaction that reads it inside itself, and finds
+        it unchanged later, knows that no write has begun since: what it committed is still the
+        database's content (one process owns the file: `_lock`)."""
         self._use = threading.Condition()
         self._users = 0
         self._closed = False
@@ -124,6 +128,7 @@ class SqliteDatabase:
         """One serializable write transaction: committed when the block ends, rolled back if it raises."""
         with self._in_use(), self._write_lock:
             db = self._writer
+            self.version += 1
             try:
                 db.execute("BEGIN IMMEDIATE")
                 try:

@@ -33,6 +33,9 @@ CREATE INDEX IF NOT EXISTS profile_events_person ON profile_events(person_id, oc
 class SqliteProfileStore:
     def __init__(self, path: Path) -> None:
         self._db = SqliteDatabase(path, SCHEMA)
+        self._last: tuple[int, Mapping[str, Written]] = (-1, {})
+        """The latest append's profiles and its transaction's version (common.sqlite_db): while no
+        write has begun since, those are the stored profiles and a read-back needs no statement."""
 
     # -- writes ------------------------------------------------------------------------------
 
@@ -66,7 +69,9 @@ class SqliteProfileStore:
                     states.put(pid, folding.fold(stored or ProfileState(), (e.facts for e in evs)))
             _insert_events(db, fresh)
             written = states.flush()
-            return Appended({e.facts.event_id for e in fresh}, written)
+            version = self._db.version
+        self._last = (version, written)  # once committed
+        return Appended({e.facts.event_id for e in fresh}, written)
 
     def reattribute(
         self,
@@ -146,6 +151,24 @@ class SqliteProfileStore:
 
     def get_many(
         self, person_ids: Collection[str], *, known: Mapping[str, Written] | None = None
+    ) -> dict[str, ProfileState]:
+        out = self._as_last_written(person_ids, known or {})
+        rest = [p for p in person_ids if p not in out]
+        return out | self._read_many(rest, known) if rest else out
+
+    def _as_last_written(
+        self, person_ids: Collection[str], known: Mapping[str, Written]
+    ) -> dict[str, ProfileState]:
+        """The persons the caller knows as the latest append wrote them, when no write has begun
+        since: the change feed's read-back of a batch then costs no statement (on a connection of
+        its own, every read after a commit starts with an empty page cache)."""
+        version, written = self._last
+        if not known or version != self._db.version:
+            return {}
+        return {p: w.state for p in person_ids if (w := written.get(p)) is not None and known.get(p) is w}
+
+    def _read_many(
+        self, person_ids: Collection[str], known: Mapping[str, Written] | None
     ) -> dict[str, ProfileState]:
         with self._db.read() as db:
             alias = _aliases(db, person_ids)

@@ -205,6 +205,23 @@ def test_a_profile_read_back_as_written_is_that_state_until_another_write(store:
     assert_same_profile(both["q"], fold(view(1), view(2), view(3)))
 
 
+def test_a_read_back_after_an_erasure_or_a_refold_is_not_what_the_append_wrote(
+    store: ProfileStore,
+) -> None:
+    """Any write between an append and the read-back of what it wrote — not only another append
+    to the same person — means the store answers from what it holds now."""
+    first = store.append(events=logged("p", view(1)), merges={}, folding=folder)
+    store.erase("p")
+    assert store.get_many(["p"], known=first.written) == {}
+    second = store.append(events=logged("q", view(2), view(3)), merges={}, folding=folder)
+    store.reattribute(
+        person_ids=["q"], owner=lambda e: "q" if e.facts.event_id == "e2" else None, folding=folder
+    )
+    again = store.get_many(["q"], known=second.written)["q"]
+    assert again is not second.written["q"].state
+    assert_same_profile(again, fold(view(2)))
+
+
 def test_reattribute_moves_events_and_refolds_both_parts_exactly(store: ProfileStore) -> None:
     mine = [view(1, "s1", "grills"), view(2, "s2", "grills")]
     theirs = [view(3, "s3", "dolls"), view(4, "s4", "dolls")]
