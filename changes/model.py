@@ -96,6 +96,53 @@ class Pending(msgspec.Struct, frozen=True):
 encode_told = msgspec.json.Encoder().encode
 decode_told = msgspec.json.Decoder(Watched).decode
 
+TOLD_SECTIONS = ("context", "behavior", "history", "affinities", "traits", "consent")
+"""The sections a packed told state holds a digest of, in order (changes.log.SECTIONS)."""
+DIGEST_BYTES = 8
+
+
+class _Packed(msgspec.Struct, array_like=True):
+    digests: bytes
+    """DIGEST_BYTES per section of TOLD_SECTIONS, in that order; empty when none was told."""
+    segments: tuple[str, ...]
+    cart_abandoned: bool
+    store_id: str
+
+
+_pack = msgspec.msgpack.Encoder().encode
+_unpack = msgspec.msgpack.Decoder(_Packed).decode
+
+
+def pack_told(told: Watched) -> bytes:
+    """A told state as a store that keeps the due moment beside it writes it: the digests as
+    bytes, in a msgpack array — about 70 bytes where the JSON took 200. The state is written for
+    every person a batch touches, into a table keyed by person: the smaller its rows, the fewer
+    pages a batch dirties. Digests of another set of sections are written as JSON."""
+    digests = b""
+    if told.sections:
+        if tuple(told.sections) != TOLD_SECTIONS:
+            return encode_told(told)
+        try:
+            digests = b"".join(bytes.fromhex(told.sections[name]) for name in TOLD_SECTIONS)
+        except ValueError:
+            return encode_told(told)
+        if len(digests) != DIGEST_BYTES * len(TOLD_SECTIONS):
+            return encode_told(told)
+    return _pack(_Packed(digests, told.segments, told.cart_abandoned, told.store_id))
+
+
+def unpack_told(stored: bytes | str, due: int) -> Watched:
+    """What `pack_told` wrote (or JSON, as feeds wrote before it), with the due moment kept beside it."""
+    if isinstance(stored, str) or stored[:1] == b"{":
+        told = decode_told(stored)
+        return told if told.due == due else msgspec.structs.replace(told, due=due)
+    p = _unpack(stored)
+    sections = {}
+    if p.digests:
+        step = DIGEST_BYTES
+        sections = {name: p.digests[i * step : (i + 1) * step].hex() for i, name in enumerate(TOLD_SECTIONS)}
+    return Watched(sections, p.segments, p.cart_abandoned, p.store_id, due)
+
 
 class CursorExpired(Exception):
     """The cursor is older than the retention window."""

@@ -61,3 +61,24 @@ def test_retention_stops_at_the_first_change_not_old_enough(tmp_path: Path) -> N
         assert f.trim(before=100) == 0
     finally:
         f.close()
+
+
+def test_told_state_is_packed_and_rows_an_older_feed_wrote_as_json_are_read(tmp_path: Path) -> None:
+    from changes.log import EMPTY, SECTIONS, digests
+    from changes.model import TOLD_SECTIONS, Watched, encode_told, pack_told
+    from profiles.state import ProfileState
+
+    assert tuple(SECTIONS) == TOLD_SECTIONS  # else every told state is written as JSON
+    feed = SqliteChangeFeed(tmp_path / "changes.db")
+    told = {
+        "full": Watched(digests(ProfileState(events=3)), ("vip", "new"), True, "S1", due=99),
+        "empty": Watched(),
+        "odd": Watched({"context": "not hex"}, store_id="S2"),
+        "old": Watched(EMPTY, ("vip",), due=5),
+    }
+    feed.record([], told)
+    with feed._db.write() as db:  # as an older feed wrote it: JSON, the due moment in it too
+        db.execute("UPDATE told SET state = ? WHERE person_id = 'old'", (encode_told(told["old"]).decode(),))
+    assert feed.told(list(told)) == told
+    assert len(pack_told(told["full"])) < len(encode_told(told["full"])) / 2
+    feed.close()

@@ -18,7 +18,7 @@ from typing import Any
 
 import msgspec
 
-from changes.model import BadCursor, Change, CursorExpired, Watched, decode_told, encode_told
+from changes.model import BadCursor, Change, CursorExpired, Watched, pack_told, unpack_told
 from common.sqlite_db import SqliteDatabase, chunked, translates_errors
 
 SCHEMA = """
@@ -96,7 +96,7 @@ class SqliteChangeFeed:
             db.executemany(
                 "INSERT INTO told(person_id, state, due) VALUES (?, ?, ?) "
                 "ON CONFLICT(person_id) DO UPDATE SET state = excluded.state, due = excluded.due",
-                [(p, encode_told(w), w.due) for p, w in told.items() if w is not None],
+                [(p, pack_told(w), w.due) for p, w in told.items() if w is not None],
             )
         return out
 
@@ -106,10 +106,9 @@ class SqliteChangeFeed:
             sql = "SELECT person_id, state, due FROM told WHERE person_id IN ({})"
             for rows in chunked(db, sql, person_ids):
                 for pid, state, due in rows:
-                    told = decode_told(state)
                     # The column is the due moment: a row of a feed made before due moments has
                     # none in its state (and 1, due at once, in the column).
-                    out[pid] = told if told.due == due else msgspec.structs.replace(told, due=due)
+                    out[pid] = unpack_told(state, due)
         return out
 
     def read(self, after: str | None, limit: int) -> tuple[list[Change], str]:
