@@ -56,6 +56,8 @@ CREATE INDEX IF NOT EXISTS outbox_at ON outbox(at);
 
 Placement = tuple[str, str | None, bool, int | None, str | None]
 """An identifier's type, person, shared flag and weak link: the columns its indexes are on."""
+Found = tuple[Placement, int, int]
+"""An identifier as the snapshot read it: its placement, first and last seen."""
 
 CHUNK_PAIRS = 250  # two parameters each
 WEAK_HOPS = 4
@@ -88,7 +90,7 @@ class SqliteIdentityGraph:
     ) -> R:
         with self._db.write() as db:
             snapshot = self._snapshot(db, keys, pairs, event_ids)
-            seen = {k: _placement(s) for k, s in snapshot.identifiers.items()}  # before the plan moves them
+            seen = {k: _found(s) for k, s in snapshot.identifiers.items()}  # before the plan moves them
             changes, result = plan(snapshot)
             self._apply(db, changes, seen)
         return result
@@ -157,7 +159,7 @@ class SqliteIdentityGraph:
             known.update(rows)
         return Snapshot(idents, persons, edges, known)
 
-    def _apply(self, db: sqlite3.Connection, ch: ChangeSet, seen: Mapping[str, Placement]) -> None:
+    def _apply(self, db: sqlite3.Connection, ch: ChangeSet, seen: Mapping[str, Found]) -> None:
         """`seen`: where the snapshot found its identifiers, in this transaction."""
         db.executemany("INSERT INTO persons(id, first_seen) VALUES (?, ?)", ch.new_persons.items())
         # Chains inside the batch (a → b, then b → c) collapse to their final survivor, so each
@@ -415,16 +417,16 @@ class SqliteIdentityGraph:
         self._db.close()
 
 
-def _placement(s: IdentifierState) -> Placement:
-    """An identifier's columns other than its times: those the graph's indexes are on."""
-    return (s.type, s.person_id, s.shared, s.weak_since, s.weak_via)
+def _found(s: IdentifierState) -> Found:
+    return (s.type, s.person_id, s.shared, s.weak_since, s.weak_via), s.first_seen, s.last_seen
 
 
 def _sighted(
-    states: Iterable[IdentifierState], seen: Mapping[str, Placement]
+    states: Iterable[IdentifierState], seen: Mapping[str, Found]
 ) -> tuple[list[tuple[int, int, str]], list[IdentifierState]]:
     """The identifiers only seen again — where they are, as they were, and only their times
-    moved — apart from the rest. Setting an indexed column rewrites its index entry even to the
+    moved — apart from the rest; those whose times did not move either (a late or repeated
+    sighting) are left out. Setting an indexed column rewrites its index entry even to the
     same value, so the full upsert of a re-sighted identifier dirtied a page of
     `identifiers_person` (and of `identifiers_weak_via`) for nothing: 288 of a late batch's
     4,074 written pages (bench.batch_pages)."""
@@ -432,8 +434,9 @@ def _sighted(
     placed: list[IdentifierState] = []
     for s in states:
         was = seen.get(s.key)
-        if was is not None and was == _placement(s):
-            sighted.append((s.first_seen, s.last_seen, s.key))
-        else:
+        now = _found(s)
+        if was is None or was[0] != now[0]:
             placed.append(s)
+        elif was != now:
+            sighted.append((s.first_seen, s.last_seen, s.key))
     return sighted, placed
