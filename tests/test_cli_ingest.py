@@ -39,15 +39,23 @@ def write_events(path: Path, count: int, bad: dict[int, str] | None = None) -> P
 def ingest(server: RunningServer, settings: Settings, *args: str) -> subprocess.Popen[str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "IDSTITCH_KEY_FILE": str(settings.data_dir / "admin.key")}
     return subprocess.Popen(
-        [sys.executable, "-m", "server.cli", "ingest", *args, "--target", f"127.0.0.1:{server.port}"],
+        [sys.executable, "-c", AS_FROM_A_TERMINAL, "ingest", *args, "--target", f"127.0.0.1:{server.port}"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env=env,
-        # As a terminal's Ctrl-C finds it: a runner started in the background (`nohup … &`) passes
-        # SIGINT on ignored, and Python then installs no KeyboardInterrupt handler.
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
+
+
+AS_FROM_A_TERMINAL = (
+    "import runpy, signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "runpy.run_module('server.cli', run_name='__main__', alter_sys=True)"
+)
+"""`python -m server.cli` with Ctrl-C as a terminal's finds it: a runner started in the
+background (`nohup … &`) passes SIGINT on ignored, and Python then installs no KeyboardInterrupt
+handler. Set in the child itself: a `preexec_fn` runs Python between fork and exec in a copy of
+this process, whose gRPC threads (the test server's) make that unsafe — a CI run lost the child
+to SIGABRT (-6) there."""
 
 
 def known(server: RunningServer, settings: Settings, cookie: str) -> bool:
