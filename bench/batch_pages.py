@@ -67,14 +67,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     system = build_system(load_settings(data_dir=data, hmac_secret="pages"))
     events = population(args.persons, 50, 1).events
     now = time.time_ns() // 1000
-    batches = []
-    for i in range(0, len(events), 500):
-        batch = ingest_batch(events[i : i + 500], "events", now)
-        batches.append(batch)
-    wanted = {k % len(batches) for k in (int(x) for x in args.at.split(","))}
+    count = -(-len(events) // 500)
+    wanted = {k % count for k in (int(x) for x in args.at.split(","))}
     files = sorted(data.glob("*.db"))
-    print(f"{len(events):,} events of {args.persons:,} persons in {len(batches)} batches of 500")
-    for k, batch in enumerate(batches[: max(wanted) + 1]):
+    print(f"{len(events):,} events of {args.persons:,} persons in {count} batches of 500")
+    for k in range(max(wanted) + 1):  # converted as they go: nothing past the last measured
+        batch = ingest_batch(events[k * 500 : (k + 1) * 500], "events", now)
         if k not in wanted:
             system.ingest(batch)
             if k % 20 == 0:
