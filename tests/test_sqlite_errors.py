@@ -11,6 +11,10 @@ from common.errors import StoreUnavailable
 from common.sqlite_db import translates_errors
 from identity.stores.sqlite import SqliteIdentityGraph
 from privacy.stores.sqlite import SqlitePrivacyRecords
+from profiles.events import EventFacts
+from profiles.fold import Folder
+from profiles.ports import LoggedEvent
+from profiles.rules import ProfileRules
 from profiles.stores.sqlite import SqliteProfileStore
 
 
@@ -50,3 +54,17 @@ def test_every_read_of_each_embedded_store_translates(store):
     public = {name for name in vars(store) if not name.startswith("_") and callable(vars(store)[name])}
     assert public & reads
     assert all(hasattr(getattr(store, name), "__wrapped__") for name in public)
+
+
+def test_a_closed_profile_store_refuses_even_a_read_back_it_could_answer_from_memory(tmp_path):
+    store = SqliteProfileStore(tmp_path / "profiles.db")
+    folder = Folder(ProfileRules())
+    written = store.append(
+        events=[LoggedEvent("p", (), EventFacts("e1", 1_700_000_000_000_000, "web", "page_view"))],
+        merges={},
+        folding=folder,
+    ).written
+    assert set(store.get_many(["p"], known=written)) == {"p"}
+    store.close()
+    with pytest.raises(StoreUnavailable):
+        store.get_many(["p"], known=written)

@@ -187,6 +187,7 @@ class SqliteProfileStore:
         self._db.ping()
 
     def close(self) -> None:
+        self._last = (-1, {})  # a read-back after close is refused, like every other use
         self._db.close()
 
 
