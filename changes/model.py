@@ -65,8 +65,9 @@ def named_by(change: Change) -> list[str]:
 class Watched(msgspec.Struct, frozen=True, omit_defaults=True):
     """What the feed last told about a person: a digest per profile section, the segments it is
     in, whether its cart was told abandoned, its store. The next observation is compared with it.
-    Stored as compact JSON (`encode_told` / `decode_told`), written for every person a batch
-    touches, so it is a msgspec struct: a dataclass's `asdict` cost more than the rest of it."""
+    Written for every person a batch touches, so it is a msgspec struct (a dataclass's `asdict`
+    cost more than the rest of it): packed by the embedded feed (`pack_told`), as JSON by the
+    Cassandra feed (`encode_told` / `decode_told`)."""
 
     sections: dict[str, str] = {}
     segments: tuple[str, ...] = ()
