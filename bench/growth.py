@@ -125,7 +125,6 @@ def measure(
         flush=True,
     )
     done = mark = 0
-    rates: list[float] = []
     full: list[tuple[float, float]] = []
     """(events/s, CPU µs/event) of each window of `--window` events: a last, shorter window is
     printed but left out of the ratio, as a few thousand events say little on this machine."""
@@ -139,12 +138,12 @@ def measure(
                 if done - mark >= args.window or done == (args.limit or len(events)):
                     t1, c1, w1 = time.perf_counter(), cpu_seconds(proc.pid), written_bytes(proc.pid)
                     n = done - mark
-                    rates.append(n / (t1 - t0))
+                    rate = n / (t1 - t0)
                     cpu = (c1 - c0) / n * 1e6
                     if n >= args.window:
-                        full.append((rates[-1], cpu))
+                        full.append((rate, cpu))
                     kib = (w1 - w0) / n / 1024
-                    print(f"{done:>10,} {rates[-1]:>9,.0f} {cpu:>13,.0f} "
+                    print(f"{done:>10,} {rate:>9,.0f} {cpu:>13,.0f} "
                           f"{rss_mb(proc.pid):>7,.0f} {kib:>18,.1f}", flush=True)  # fmt: skip
                     t0, c0, w0, mark = t1, c1, w1, done
     finally:
